@@ -1,0 +1,85 @@
+"""The bottle application: routes, the auth/lookup plugin and the shared context.
+
+Routes live in ``api/routes/<area>.py``; each module has ``install(app, ctx)``. Every route
+is node-token protected unless it is registered with ``auth=False`` (signed URLs,
+websockets, transfers), and a ``server`` URL argument is resolved to its ``ServerView``
+after authentication, so an unauthenticated request for an unknown server gets 401.
+"""
+
+import logging
+
+import bottle
+
+from api import http
+from wingspan import errors
+
+log = logging.getLogger(__name__)
+
+
+class ApiContext:
+    """What the routes share: live config, bus client, server registry, token state.
+
+    The config is replaced as a whole by ``POST /api/update``; routes read ``ctx.cfg``
+    on every request so a rotated token applies at once.
+    """
+
+    def __init__(self, cfg, config_path, client, registry, engine, denylist):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.client = client
+        self.registry = registry
+        self.engine = engine
+        self.denylist = denylist
+
+
+class ApiPlugin:
+    """Auth, server lookup and error translation around every route callback."""
+
+    name = "wingspan"
+    api = 2
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def apply(self, callback, route):
+        needs_auth = route.config.get("auth", True)
+        ctx = self.ctx
+
+        def wrapper(*args, **kwargs):
+            try:
+                if needs_auth:
+                    http.check_node_token(ctx.cfg, bottle.request.get_header("Authorization"))
+                if "server" in kwargs:
+                    kwargs["server"] = ctx.registry.get(kwargs["server"])
+                return callback(*args, **kwargs)
+            except errors.WingspanError as e:
+                if e.status >= 500:
+                    log.error("%s %s failed: %s", bottle.request.method, bottle.request.path, e)
+                return http.error_response(e, http.request_id())
+            except bottle.HTTPResponse:
+                raise
+            except Exception:  # the client gets a JSON 500 with the request id, never a traceback
+                log.exception("%s %s crashed (request %s)", bottle.request.method,
+                              bottle.request.path, http.request_id())
+                return http.error_response(errors.WingspanError(), http.request_id())
+
+        return wrapper
+
+
+def make_app(ctx):
+    """Build the WSGI application (without the outer headers middleware)."""
+    from api.routes import servers, system, websocket
+    app = bottle.Bottle(catchall=False, autojson=False)
+    app.install(ApiPlugin(ctx))
+    for module in (system, servers, websocket):
+        module.install(app, ctx)
+
+    @app.route("/<path:path>", method="ANY")
+    def unknown_route(path):
+        raise errors.RouteNotFound()
+
+    @app.route("/", method="ANY")
+    def root():
+        raise errors.RouteNotFound()
+
+    return app

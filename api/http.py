@@ -1,0 +1,149 @@
+"""HTTP plumbing shared by every route: errors, request ids, CORS, auth, JSON bodies.
+
+``ErrorsAndHeaders`` wraps the whole WSGI app so that every response (errors, 404s,
+``OPTIONS`` preflights, even a crash) carries ``X-Request-Id`` and the CORS headers of
+wings-api.md §1.3–1.4, and so that every ``WingspanError`` becomes its one JSON body.
+"""
+
+import hmac
+import json
+import logging
+import uuid
+
+import bottle
+
+from wingspan import errors
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID = "wingspan.request_id"
+CORS_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+CORS_HEADERS = ("Accept, Accept-Encoding, Authorization, Cache-Control, Content-Type, "
+                "Content-Length, Origin, X-Real-IP, X-CSRF-Token")
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def allowed_origin(cfg, origin):
+    """The ``Access-Control-Allow-Origin`` value for a request Origin (§1.4)."""
+    if origin and origin != cfg.remote:
+        for entry in cfg.allowed_origins:
+            if entry == "*" or entry == origin:
+                return entry
+    return cfg.remote
+
+
+def cors_headers(cfg, origin):
+    headers = [
+        ("Access-Control-Allow-Origin", allowed_origin(cfg, origin)),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Access-Control-Allow-Methods", CORS_METHODS),
+        ("Access-Control-Allow-Headers", CORS_HEADERS),
+        ("Access-Control-Max-Age", "7200"),
+    ]
+    if cfg.allow_cors_private_network:
+        headers.append(("Access-Control-Allow-Private-Network", "true"))
+    return headers
+
+
+def error_response(error, request_id):
+    """The one translation of a ``WingspanError`` into an HTTP response."""
+    response = bottle.HTTPResponse(status=error.status, body=json.dumps(error.body(request_id)))
+    response.content_type = JSON_TYPE
+    for name, value in error.headers.items():
+        response.set_header(name, value)
+    return response
+
+
+class ErrorsAndHeaders:
+    """WSGI middleware: request id + CORS on every response; OPTIONS answered here.
+
+    Args:
+        app: the bottle application.
+        config: a callable returning the live config (it can change via /api/update).
+    """
+
+    def __init__(self, app, config):
+        self.app = app
+        self.config = config
+
+    def __call__(self, environ, start_response):
+        request_id = str(uuid.uuid4())
+        environ[REQUEST_ID] = request_id
+        extra = [("X-Request-Id", request_id)]
+        extra += cors_headers(self.config(), environ.get("HTTP_ORIGIN"))
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            start_response("204 No Content", extra)
+            return [b""]
+
+        def start_with_headers(status, headers, exc_info=None):
+            names = {name.lower() for name, _ in headers}
+            headers = list(headers) + [(n, v) for n, v in extra if n.lower() not in names]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start_with_headers)
+
+
+def request_id():
+    return bottle.request.environ.get(REQUEST_ID)
+
+
+def json_body(limit):
+    """The request's JSON object; ``null`` counts as ``{}`` as in Wings.
+
+    Raises:
+        BadRequest: empty body (Wings' EOF message).
+        BodyTooLarge: more than ``limit`` bytes.
+        UnparsableBody: not JSON, or not an object.
+    """
+    length = bottle.request.content_length
+    if length > limit:
+        raise errors.BodyTooLarge()
+    raw = bottle.request.body.read(limit + 1)
+    if len(raw) > limit:
+        raise errors.BodyTooLarge()
+    if not raw.strip():
+        raise errors.BadRequest()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.UnparsableBody(detail="invalid JSON: %s" % e) from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise errors.UnparsableBody(detail="JSON body is not an object")
+    return data
+
+
+def field(body, name, kind, default=None):
+    """A typed field of a JSON body; a wrong type is a bind error, as in Wings."""
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise errors.UnparsableBody(detail="field %r has the wrong type" % name)
+    return value
+
+
+def check_node_token(cfg, header):
+    """Bearer auth with the node token, compared in constant time (§1.5)."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme != "Bearer" or not _:
+        raise errors.MissingAuthorization()
+    if not cfg.token or not hmac.compare_digest(token.encode(), cfg.token.encode()):
+        raise errors.Forbidden()
+
+
+def json_response(data, status=200):
+    response = bottle.HTTPResponse(status=status, body=json.dumps(data))
+    response.content_type = JSON_TYPE
+    return response
+
+
+def empty_response(status):
+    return bottle.HTTPResponse(status=status, body="")
+
+
+def query(name, default=None):
+    """A query-string value; the first one wins when repeated, as in Go (§1.7)."""
+    values = bottle.request.query.getall(name)
+    return values[0] if values else default

@@ -1,0 +1,121 @@
+"""Server routes: list, create, details, delete, logs, power, commands, install, sync, deny
+(wings-api.md §3.3–3.4, §4)."""
+
+import logging
+import re
+
+from api import http
+from wingspan import errors
+
+log = logging.getLogger(__name__)
+
+UUID_V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+POWER_ACTIONS = ("start", "stop", "restart", "kill")
+INVALID_POWER_ACTION = ('The power action provided was not valid, should be one of "stop", '
+                        '"start", "restart", "kill"')
+CREATE_TIMEOUT = 60.0
+LOG_SIZE_DEFAULT = 100
+
+
+def log_size(raw):
+    """``size`` query: non-numeric or <= 0 -> 100; capped at 100 (§4.3)."""
+    try:
+        size = int(raw)
+    except (TypeError, ValueError):
+        return LOG_SIZE_DEFAULT
+    return LOG_SIZE_DEFAULT if size <= 0 else min(size, LOG_SIZE_DEFAULT)
+
+
+def wait_seconds(body):
+    """Outside 0..300 becomes 30 (§4.4)."""
+    value = http.field(body, "wait_seconds", int, 0)
+    return 30 if value < 0 or value > 300 else value
+
+
+def install(app, ctx):
+    limit = lambda: ctx.cfg.wingspan.max_request_body  # noqa: E731 (read live: config can change)
+
+    @app.get("/api/servers")
+    def list_servers():
+        return http.json_response([view.api_object() for view in ctx.registry.views.values()])
+
+    @app.post("/api/servers")
+    def create_server():
+        body = http.json_body(limit())
+        uuid = http.field(body, "uuid", str, "")
+        start = http.field(body, "start_on_completion", bool, False)
+        if not UUID_V4.match(uuid):
+            raise errors.ValidationFailed()
+        timeout = ctx.cfg.remote_query.timeout * 2 + CREATE_TIMEOUT
+        summary = ctx.client.call("servers.create", args={
+            "uuid": uuid, "start_on_completion": start}, timeout=timeout)
+        ctx.registry.add(summary)
+        return http.empty_response(202)
+
+    @app.get("/api/servers/<server>")
+    def server_details(server):
+        return http.json_response(server.api_object())
+
+    @app.delete("/api/servers/<server>")
+    def delete_server(server):
+        ctx.client.call("servers.delete", args={"uuid": server.uuid}, timeout=30.0)
+        ctx.registry.remove(server.uuid)
+        return http.empty_response(204)
+
+    @app.get("/api/servers/<server>/logs")
+    def server_logs(server):
+        result = ctx.client.call("server.logs", server.uuid,
+                                 {"size": log_size(http.query("size"))})
+        return http.json_response({"data": result["lines"] or None})
+
+    @app.post("/api/servers/<server>/power")
+    def power(server):
+        body = http.json_body(limit())
+        action = body.get("action")
+        if action not in POWER_ACTIONS:
+            raise errors.ValidationFailed(INVALID_POWER_ACTION)
+        if action in ("start", "restart") and server.suspended:
+            raise errors.ServerSuspended()
+        args = {"action": action, "wait_seconds": wait_seconds(body)}
+        try:
+            ctx.client.call("server.power", server.uuid, args)
+        except (errors.PowerLocked, errors.ServerBusy, errors.Conflict,
+                errors.ServerSuspended) as e:
+            # Wings answers 202 first and refuses in the background; only the log knows
+            log.info("power %s for %s refused: %s", action, server.uuid, e.public_message)
+        return http.empty_response(202)
+
+    @app.post("/api/servers/<server>/commands")
+    def commands(server):
+        if server.state == "offline":
+            raise errors.ServerNotRunning()
+        body = http.json_body(limit())
+        cmds = http.field(body, "commands", list, [])
+        if not all(isinstance(c, str) for c in cmds):
+            raise errors.UnparsableBody(detail="commands must be strings")
+        ctx.client.call("server.commands", server.uuid, {"commands": cmds})
+        return http.empty_response(204)
+
+    @app.post("/api/servers/<server>/install")
+    def install_server(server):
+        ctx.client.call("server.install", server.uuid)
+        return http.empty_response(202)
+
+    @app.post("/api/servers/<server>/reinstall")
+    def reinstall_server(server):
+        ctx.client.call("server.reinstall", server.uuid)
+        return http.empty_response(202)
+
+    @app.post("/api/servers/<server>/sync")
+    def sync_server(server):
+        timeout = ctx.cfg.remote_query.timeout * 2 + 5
+        result = ctx.client.call("server.sync", server.uuid, timeout=timeout)
+        ctx.registry.apply_event(server.uuid, "definition", result["definition"])
+        return http.empty_response(204)
+
+    @app.post("/api/servers/<server>/ws/deny")
+    def deny_tokens(server):
+        body = http.json_body(limit())
+        jtis = http.field(body, "jtis", list, [])
+        ctx.denylist.deny([j for j in jtis if isinstance(j, str)])
+        return http.empty_response(204)

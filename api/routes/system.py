@@ -1,0 +1,68 @@
+"""Node-level routes: ``GET /api/system`` (wings-api.md §3.1) and ``POST /api/update`` (§3.2)."""
+
+import os
+import platform
+
+from api import http
+from wingspan import __version__
+
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
+
+
+def architecture():
+    machine = platform.machine()
+    return GO_ARCH.get(machine, machine)
+
+
+def os_pretty_name(path="/etc/os-release"):
+    """``PRETTY_NAME``, else ``NAME``, else None."""
+    values = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.strip().partition("=")
+                values[key] = value.strip('"')
+    except OSError:
+        return None
+    return values.get("PRETTY_NAME") or values.get("NAME")
+
+
+def system_v1():
+    return {"architecture": architecture(), "cpu_count": os.cpu_count(),
+            "kernel_version": platform.release(), "os": "linux", "version": __version__}
+
+
+def system_v2(engine):
+    info, version = engine.info(), engine.version()
+    runc = (info.get("RuncCommit") or {}).get("ID", "")
+    backing = dict(info.get("DriverStatus") or []).get("Backing Filesystem", "")
+    return {
+        "version": __version__,
+        "docker": {
+            "version": version.get("Version", ""),
+            "cgroups": {"driver": info.get("CgroupDriver", ""),
+                        "version": info.get("CgroupVersion", "")},
+            "containers": {"total": info.get("Containers", 0),
+                           "running": info.get("ContainersRunning", 0),
+                           "paused": info.get("ContainersPaused", 0),
+                           "stopped": info.get("ContainersStopped", 0)},
+            "storage": {"driver": info.get("Driver", ""), "filesystem": backing},
+            "runc": {"version": runc},
+        },
+        "system": {
+            "architecture": architecture(),
+            "cpu_threads": os.cpu_count(),
+            "memory_bytes": info.get("MemTotal", 0),
+            "kernel_version": platform.release(),
+            "os": os_pretty_name() or info.get("OperatingSystem", ""),
+            "os_type": "linux",
+        },
+    }
+
+
+def install(app, ctx):
+    @app.get("/api/system")
+    def get_system():
+        if http.query("v") == "2":
+            return http.json_response(system_v2(ctx.engine))
+        return http.json_response(system_v1())

@@ -1,0 +1,69 @@
+"""Starting the API process: bus client, registry, event pump and the WSGI server."""
+
+import logging
+import os
+import time
+
+import gevent
+from gevent.pywsgi import WSGIServer
+
+from api import http
+from api.app import ApiContext, make_app
+from api.hub import Hub
+from api.routes.websocket import WebsocketGate
+from wingspan import bus, errors
+from wingspan.engine import Engine
+from wingspan.tokens import Denylist
+
+log = logging.getLogger(__name__)
+
+
+def pump_events(context, endpoints, registry, hub):
+    """Feed every worker event to the registry, then to the websocket sessions."""
+    sub = bus.subscriber(context, endpoints.events_out, prefixes=(b"server.",))
+    while True:
+        frames = sub.recv_multipart()
+        try:
+            event = bus.read_event(frames)
+        except errors.WingspanError:
+            continue
+        uuid, name, data = event["server"], event["event"], event.get("data")
+        registry.apply_event(uuid, name, data)
+        hub.dispatch(uuid, name, data)
+        if name == "deleted":
+            registry.remove(uuid)
+
+
+def watch_parent(parent):
+    """Exit when the supervisor is gone, so no API process outlives it."""
+    while os.getppid() == parent:
+        gevent.sleep(1.0)
+    log.warning("supervisor is gone; exiting")
+    os._exit(0)
+
+
+def ssl_arguments(cfg):
+    if not cfg.api.ssl.enabled:
+        return {}
+    return {"certfile": cfg.api.ssl.cert, "keyfile": cfg.api.ssl.key}
+
+
+def serve(cfg, config_path, context):
+    from api.registry import Registry
+    from wingspan.bus import BusClient, Endpoints
+    endpoints = Endpoints(cfg.wingspan.run_directory)
+    client = BusClient(context, endpoints.control)
+    registry = Registry(cfg, client)
+    hub = Hub()
+    ctx = ApiContext(cfg, config_path, client, registry, Engine(), Denylist(time.time()))
+    ctx.hub = hub
+    gevent.spawn(watch_parent, os.getppid())
+    gevent.spawn(pump_events, context, endpoints, registry, hub)
+    registry.load()
+    app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)
+    gate = WebsocketGate(ctx)
+    server = WSGIServer((cfg.api.host, cfg.api.port), app, handler_class=gate.handler_class(),
+                        log=None, error_log=logging.getLogger("api.wsgi"), **ssl_arguments(cfg))
+    server.start()
+    log.info("listening on %s:%d", cfg.api.host, cfg.api.port)
+    return server

@@ -1,0 +1,31 @@
+"""wingspan: a drop-in, wire-compatible replacement for Pterodactyl Wings."""
+
+from setuptools import find_packages, setup
+
+from wingspan import __version__
+
+setup(
+    name="wingspan",
+    version=__version__,
+    description="Game-server node daemon, wire-compatible with Pterodactyl Wings",
+    python_requires=">=3.11",
+    packages=find_packages(include=["wingspan", "wingspan.*", "supervisor", "supervisor.*",
+                                    "worker", "worker.*", "api", "api.*"]),
+    install_requires=[
+        "gevent>=24.2",
+        "gevent-websocket>=0.10.1",
+        "bottle>=0.13",
+        "docker>=7.1",
+        "pyzmq>=26",
+        "requests>=2.32",
+        "psutil>=5.9",
+        "PyJWT>=2.8",
+        "PyYAML>=6.0",
+        "prometheus_client>=0.20",
+        "setproctitle>=1.3",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3"],
+    },
+    entry_points={"console_scripts": ["wingspan = wingspan.cli:main"]},
+)

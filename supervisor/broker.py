@@ -1,0 +1,111 @@
+"""The request broker and the event proxy, both bound by the supervisor.
+
+Requests from the API (DEALER) arrive on the control ROUTER. A request naming a server is
+forwarded to that server's worker on the workers ROUTER (``ROUTER_MANDATORY``, so a worker
+that is not connected is known at once and answered with ``worker_unavailable`` instead of
+letting the caller wait for its deadline). A request without a server is a supervisor
+command and is handled here. Replies travel back the same way; the broker keeps no state.
+
+Events are forwarded XSUB -> XPUB by ``zmq.proxy`` in a native thread: the forwarding loop
+runs in C without the GIL, so a flooding console costs the supervisor nothing.
+"""
+
+import logging
+
+import gevent
+import zmq as native_zmq
+import zmq.green as zmq
+
+from wingspan import bus, envelope, errors
+
+log = logging.getLogger(__name__)
+
+
+class Broker:
+    """Routes requests between clients, workers and the supervisor's own commands.
+
+    Args:
+        context: a ``zmq.green`` context.
+        endpoints: ``wingspan.bus.Endpoints``.
+        commands: ``wingspan.bus.CommandRegistry`` for requests without a server.
+        worker_ready: ``f(uuid) -> bool``; False answers ``worker_unavailable`` at once.
+        on_notice: ``f(uuid, message)`` for one-frame notices a worker sends unasked
+            (``worker.ready``). They use this reliable channel rather than PUB, which
+            drops whatever is published before its subscriptions arrive.
+    """
+
+    def __init__(self, context, endpoints, commands, worker_ready, on_notice):
+        self._commands = commands
+        self._worker_ready = worker_ready
+        self._on_notice = on_notice
+        self._front = bus.make_socket(context, zmq.ROUTER, MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
+        self._front.bind(endpoints.control)
+        self._back = bus.make_socket(context, zmq.ROUTER, ROUTER_MANDATORY=1,
+                                     MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
+        self._back.bind(endpoints.workers)
+
+    def run(self):
+        poller = zmq.Poller()
+        poller.register(self._front, zmq.POLLIN)
+        poller.register(self._back, zmq.POLLIN)
+        while True:
+            for sock, _ in poller.poll():
+                if sock is self._front:
+                    self._from_client(self._front.recv_multipart())
+                else:
+                    self._from_worker(self._back.recv_multipart())
+
+    def _from_client(self, frames):
+        client, body = frames[0], frames[-1]
+        try:
+            req = envelope.load(body)
+        except errors.WingspanError as e:
+            log.warning("dropping bad request from a client: %s", e)
+            return
+        server = req.get("server")
+        if not server:
+            gevent.spawn(self._run_command, client, req)
+        elif not self._worker_ready(server):
+            self._answer_unavailable(client, req)
+        else:
+            try:
+                self._back.send_multipart([server.encode(), client, body], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                self._answer_unavailable(client, req)
+
+    def _from_worker(self, frames):
+        if len(frames) == 2:
+            self._notice(frames[0].decode(errors="replace"), frames[1])
+            return
+        if len(frames) != 3:
+            log.warning("dropping malformed reply from worker %r", frames[0])
+            return
+        _, client, body = frames
+        self._front.send_multipart([client, body])
+
+    def _notice(self, worker, body):
+        try:
+            self._on_notice(worker, envelope.load(body))
+        except errors.WingspanError as e:
+            log.warning("dropping bad notice from worker %s: %s", worker, e)
+
+    def _run_command(self, client, req):
+        self._front.send_multipart([client, envelope.dump(self._commands.handle(req))])
+
+    def _answer_unavailable(self, client, req):
+        error = errors.WorkerUnavailable(detail="worker for %s is not connected" % req["server"])
+        self._front.send_multipart([client, envelope.dump(envelope.reply_error(req["id"], error))])
+
+
+def run_event_proxy(endpoints):
+    """Forward events XSUB -> XPUB forever; call in a native thread."""
+    context = native_zmq.Context.instance()
+    xsub = context.socket(native_zmq.XSUB)
+    xsub.setsockopt(native_zmq.LINGER, 0)
+    xsub.setsockopt(native_zmq.RCVHWM, 100000)
+    xsub.bind(endpoints.events_in)
+    xpub = context.socket(native_zmq.XPUB)
+    xpub.setsockopt(native_zmq.LINGER, 0)
+    xpub.setsockopt(native_zmq.SNDHWM, 100000)
+    xpub.bind(endpoints.events_out)
+    native_zmq.proxy(xsub, xpub)

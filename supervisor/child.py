@@ -1,0 +1,133 @@
+"""One supervised child process (a worker, the API process or the zygote) and its states.
+
+States::
+
+    STOPPED -> STARTING -> RUNNING -> (dies) -> BACKOFF -> STARTING ...
+                                           \\-> FAILED   (dying in a loop; restart on request only)
+    any -> STOPPING -> STOPPED             (asked to stop: never restarted)
+"""
+
+import logging
+import os
+import signal
+
+from supervisor.policy import RestartPolicy
+
+log = logging.getLogger(__name__)
+
+STOPPED = "stopped"
+STARTING = "starting"
+RUNNING = "running"
+BACKOFF = "backoff"
+FAILED = "failed"
+STOPPING = "stopping"
+
+
+def describe_status(status):
+    """``exit code 3`` / ``signal SIGKILL`` for a waitpid status."""
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return "signal %s%s" % (name, hint)
+    return "exit code %d" % os.WEXITSTATUS(status)
+
+
+class Child:
+    """A process the supervisor keeps alive.
+
+    Args:
+        name: shown in logs, e.g. ``worker 3f1c…``.
+        spawn: callable returning the new pid; called on every (re)start.
+        policy: the restart policy (backoff and flapping limit).
+        permanent_exit_codes: exit codes that mean "do not restart" (bad config).
+        signals_ready: the child reports readiness (``ready()``); until then it is STARTING.
+    """
+
+    def __init__(self, name, spawn, policy=None, permanent_exit_codes=(), signals_ready=False):
+        self.name = name
+        self.signals_ready = signals_ready
+        self._spawn = spawn
+        self.policy = policy or RestartPolicy()
+        self.permanent_exit_codes = set(permanent_exit_codes)
+        self.state = STOPPED
+        self.pid = None
+        self.next_start = None
+
+    def start(self, now):
+        # STOPPED|BACKOFF|FAILED -> STARTING (straight to RUNNING without a ready signal)
+        self.state = STARTING if self.signals_ready else RUNNING
+        self.next_start = None
+        try:
+            self.pid = self._spawn()
+        except OSError as e:
+            log.error("%s could not be started: %s", self.name, e)
+            self.pid = None
+            self._schedule_restart(now)
+            return
+        self.policy.started(now)
+        log.info("%s started (pid %d)", self.name, self.pid)
+
+    def adopt(self, pid, now):
+        """Take charge of a process that was started before supervision began."""
+        # STOPPED -> RUNNING
+        self.pid = pid
+        self.state = RUNNING
+        self.policy.started(now)
+
+    def ready(self):
+        # STARTING -> RUNNING
+        if self.state == STARTING:
+            self.state = RUNNING
+
+    def exited(self, now, status):
+        """Handle the child's death as reported by waitpid."""
+        self.pid = None
+        if self.state == STOPPING:
+            # STOPPING -> STOPPED
+            self.state = STOPPED
+            return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) in self.permanent_exit_codes:
+            # * -> FAILED: a configuration problem will not fix itself
+            log.error("%s exited with %s and will not be restarted", self.name,
+                      describe_status(status))
+            self.state = FAILED
+            return
+        log.warning("%s died (%s)", self.name, describe_status(status))
+        self._schedule_restart(now)
+
+    def _schedule_restart(self, now):
+        delay = self.policy.died(now)
+        if delay is None:
+            # * -> FAILED: dying in a loop
+            log.error("%s failed %d times in a row; not restarting it until asked",
+                      self.name, self.policy.failures)
+            self.state = FAILED
+            return
+        # * -> BACKOFF
+        self.state = BACKOFF
+        self.next_start = now + delay
+        log.info("%s restarts in %.1fs", self.name, delay)
+
+    def tick(self, now):
+        if self.state == BACKOFF and now >= self.next_start:
+            self.start(now)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Ask the child to stop; it will not be restarted."""
+        # * -> STOPPING (or STOPPED when nothing runs)
+        if self.pid is None:
+            self.state = STOPPED
+            return
+        self.state = STOPPING
+        self.signal(sig)
+
+    def signal(self, sig):
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    @property
+    def alive(self):
+        return self.pid is not None

@@ -1,0 +1,326 @@
+"""The supervisor: boots the node from the Panel and keeps every child process alive.
+
+Boot order (wings-behaviour.md §14.1, adapted to our processes): bus sockets and event
+proxy -> servers from the Panel (paged, retried) -> Docker network -> config rewritten ->
+saved states -> API process -> one worker per server -> ``POST /servers/reset``.
+
+The supervisor is the single owner of the server list. It learns about state changes and
+configuration updates from the workers' events, persists states, and answers the API's
+``servers.*`` commands. It never touches a game server's container while a worker is
+alive for it; a dead worker is simply replaced and the new one re-attaches.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import gevent
+import gevent.event
+import gevent.lock
+import zmq.green as zmq
+
+from supervisor import broker, child, network
+from supervisor.policy import RestartPolicy
+from supervisor.states import StateFile
+from wingspan import bus, envelope, errors
+from wingspan.engine import Engine
+from wingspan.panel import panel_client
+from wingspan.server_config import ServerDefinition
+
+log = logging.getLogger(__name__)
+
+TICK = 0.05
+
+
+class Manager:
+    """Owns the children, the server list and the bus.
+
+    Args:
+        cfg: the loaded ``wingspan.config.Config``.
+        config_path: where the config lives (children load it themselves).
+        zygote: a started ``supervisor.zygote.Zygote``.
+    """
+
+    def __init__(self, cfg, config_path, zygote, verify_tls=True):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.zygote = zygote
+        self.endpoints = bus.Endpoints(cfg.wingspan.run_directory)
+        self.engine = Engine()
+        self.panel = panel_client(cfg, verify_tls=verify_tls)
+        self.verify_tls = verify_tls
+        self.definitions = {}
+        self.workers = {}
+        self.api = None
+        self.states = StateFile(os.path.join(cfg.system.root_directory, "states.json"))
+        self.commands = bus.CommandRegistry()
+        self._register_commands()
+        self._stop = gevent.event.Event()
+        self._spawn_lock = gevent.lock.Semaphore()
+        self._states_dirty = False
+        self._publisher = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def run(self):
+        """Boot, supervise until SIGTERM/SIGINT, shut down. Returns the exit code."""
+        gevent.signal_handler(signal.SIGTERM, self._stop.set)
+        gevent.signal_handler(signal.SIGINT, self._stop.set)
+        self._adopt_zygote()
+        self._watch_children()
+        self._prepare_directories()
+        context = zmq.Context()
+        self.endpoints.prepare()
+        gevent.get_hub().threadpool.spawn(broker.run_event_proxy, self.endpoints)
+        self._broker = broker.Broker(context, self.endpoints, self.commands,
+                                     self._worker_ready, self._on_worker_notice)
+        gevent.spawn(self._broker.run)
+        self._publisher = bus.Publisher(context, self.endpoints.events_in)
+        gevent.spawn(self._follow_events, context)
+        if not self._boot():
+            return 0
+        gevent.spawn(self._save_states_periodically)
+        gevent.spawn(self._reset_panel_states)
+        while not self._stop.wait(TICK):
+            self._tick(time.monotonic())
+        self._shutdown()
+        return 0
+
+    def _boot(self):
+        docs = self._fetch_servers()
+        if docs is None:
+            return False
+        network.ensure_network(self.engine, self.cfg)
+        self.cfg.save(self.config_path)
+        for doc in docs:
+            self._add_definition(doc)
+        saved = self.states.load(set(self.definitions))
+        self._start_api()
+        now = time.monotonic()
+        for uuid in self.definitions:
+            self._add_worker(uuid, {"restore_state": saved.get(uuid)}, now)
+        log.info("booted %d servers", len(self.definitions))
+        return True
+
+    def _fetch_servers(self):
+        """All servers of this node, retrying with backoff until the Panel answers."""
+        policy = RestartPolicy(initial=1.0, maximum=30.0, max_failures=10 ** 9)
+        while not self._stop.is_set():
+            try:
+                return self.panel.get_servers()
+            except errors.PanelError as e:
+                delay = policy.died(time.monotonic())
+                log.error("could not load servers from the Panel (%s); retrying in %.0fs", e, delay)
+                if self._stop.wait(delay):
+                    break
+        return None
+
+    def _add_definition(self, doc):
+        try:
+            definition = ServerDefinition.from_panel(
+                doc, self.cfg.system.crash_detection.enabled)
+        except errors.WingspanError as e:
+            log.error("skipping server %s: invalid configuration from the Panel: %s",
+                      doc.get("uuid"), e.detail or e.public_message)
+            return None
+        self.definitions[definition.uuid] = definition
+        return definition
+
+    def _prepare_directories(self):
+        system = self.cfg.system
+        os.makedirs(system.root_directory, mode=0o700, exist_ok=True)
+        for path in (system.data, system.archive_directory, system.backup_directory,
+                     system.tmp_directory):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        os.makedirs(os.path.join(system.log_directory, "install"), mode=0o700, exist_ok=True)
+
+    def _tick(self, now):
+        for proc in self._children():
+            proc.tick(now)
+
+    def _children(self):
+        procs = list(self.workers.values())
+        procs.append(self.zygote_child)
+        if self.api is not None:
+            procs.append(self.api)
+        return procs
+
+    def _adopt_zygote(self):
+        def respawn():
+            self.zygote.stop()
+            self.zygote.start()
+            return self.zygote.pid
+
+        self.zygote_child = child.Child("zygote", respawn, self._policy())
+        self.zygote_child.adopt(self.zygote.pid, time.monotonic())
+
+    def _shutdown(self):
+        """Stop the API and the workers; game-server containers keep running."""
+        log.info("shutting down; game servers keep running")
+        procs = [p for p in self._children() if p.alive]
+        for proc in procs:
+            proc.stop()
+        deadline = time.monotonic() + self.cfg.wingspan.worker.stop_timeout * 0.8
+        while any(p.alive for p in procs) and time.monotonic() < deadline:
+            gevent.sleep(TICK)
+        for proc in procs:
+            if proc.alive:
+                log.warning("%s did not stop in time; killing it", proc.name)
+                proc.signal(signal.SIGKILL)
+        self._flush_states()
+        self.zygote_child.stop(signal.SIGKILL)
+        self.zygote.stop()
+
+    # -- children -----------------------------------------------------------------------
+
+    def _watch_children(self):
+        """Reap every child, workers included: they are re-parented to us (subreaper)."""
+        watcher = gevent.get_hub().loop.child(0, False)
+        by_pid = self._child_by_pid
+
+        def reaped():
+            proc = by_pid(watcher.rpid)
+            if proc is not None:
+                proc.exited(time.monotonic(), watcher.rstatus)
+
+        watcher.start(reaped)
+        self._child_watcher = watcher
+
+    def _child_by_pid(self, pid):
+        for proc in self._children():
+            if proc.pid == pid:
+                return proc
+        return None
+
+    def _start_api(self):
+        def spawn():
+            proc = subprocess.Popen([sys.executable, "-m", "api", "--config", self.config_path]
+                                    + ([] if self.verify_tls else ["--ignore-certificate-errors"]))
+            return proc.pid
+
+        self.api = child.Child("api", spawn, self._policy())
+        self.api.start(time.monotonic())
+
+    def _add_worker(self, uuid, extra, now):
+        def spawn():
+            payload = {"definition": self.definitions[uuid].to_panel_doc(),
+                       "endpoints": self.endpoints.run_dir}
+            payload.update(extra)
+            extra.clear()  # restore/create instructions apply to the first spawn only
+            with self._spawn_lock:
+                return self.zygote.fork_worker(uuid, payload)
+
+        worker = child.Child("worker %s" % uuid, spawn, self._policy(),
+                             permanent_exit_codes=(envelope.EXIT_CONFIG,), signals_ready=True)
+        self.workers[uuid] = worker
+        worker.start(now)
+        return worker
+
+    def _policy(self):
+        limits = self.cfg.wingspan.worker
+        return RestartPolicy(initial=limits.backoff_initial, maximum=limits.backoff_max,
+                             max_failures=limits.max_failures, stable_after=limits.stable_after)
+
+    def _worker_ready(self, uuid):
+        worker = self.workers.get(uuid)
+        return worker is not None and worker.state == child.RUNNING
+
+    # -- events -------------------------------------------------------------------------
+
+    def _follow_events(self, context):
+        sub = bus.subscriber(context, self.endpoints.events_out, prefixes=(b"server.",))
+        while True:
+            frames = sub.recv_multipart()
+            try:
+                event = bus.read_event(frames)
+            except errors.WingspanError:
+                continue
+            self._on_event(event["server"], event["event"], event.get("data"))
+
+    def _on_worker_notice(self, uuid, message):
+        worker = self.workers.get(uuid)
+        if message.get("cmd") == "worker.ready" and worker is not None:
+            worker.ready()
+            # tells the API to take a fresh snapshot from this worker
+            self._publisher.publish(uuid, "worker", "ready")
+
+    def _on_event(self, uuid, name, data):
+        if name == "status" and uuid in self.definitions:
+            self._states_dirty |= self.states.set(uuid, data)
+        elif name == "definition" and uuid in self.definitions:
+            self._add_definition(data)
+
+    def _save_states_periodically(self):
+        while True:
+            gevent.sleep(1.0)
+            if self._states_dirty:
+                self._flush_states()
+
+    def _flush_states(self):
+        try:
+            self.states.save()
+            self._states_dirty = False
+        except OSError as e:
+            log.error("could not save %s: %s", self.states.path, e)
+
+    def _reset_panel_states(self):
+        try:
+            self.panel.reset_servers_state()
+        except errors.PanelError as e:
+            log.error("could not reset server states on the Panel: %s", e)
+
+    # -- commands from the API ------------------------------------------------------------
+
+    def _register_commands(self):
+        register = self.commands.register
+        register("servers.list")(self._cmd_list)
+        register("servers.create")(self._cmd_create)
+        register("servers.delete")(self._cmd_delete)
+
+    def _cmd_list(self, args):
+        """``{}`` -> ``{"servers": [{"uuid", "definition", "worker"}]}``"""
+        return {"servers": [self._summary(uuid) for uuid in self.definitions]}
+
+    def _summary(self, uuid):
+        worker = self.workers.get(uuid)
+        return {"uuid": uuid, "definition": self.definitions[uuid].to_panel_doc(),
+                "worker": worker.state if worker else child.STOPPED}
+
+    def _cmd_create(self, args):
+        """``{"uuid", "start_on_completion"}`` -> the new server's summary.
+
+        Fetches the configuration from the Panel (its errors surface to the caller), then
+        forks a worker that creates the data directory and container and installs.
+        """
+        uuid = args.get("uuid")
+        if uuid in self.definitions:
+            raise errors.Conflict("A server with that identifier already exists on this instance.")
+        doc = dict(self.panel.get_server(uuid), uuid=uuid)
+        if self._add_definition(doc) is None:
+            raise errors.PanelError(detail="the Panel sent an invalid configuration for %s" % uuid)
+        self._add_worker(uuid, {"create": {"start_on_completion":
+                                           bool(args.get("start_on_completion"))}},
+                         time.monotonic())
+        return self._summary(uuid)
+
+    def _cmd_delete(self, args):
+        """``{"uuid"}`` -> ``{}``: container removed, worker stopped, files removed later."""
+        uuid = args.get("uuid")
+        if uuid not in self.definitions:
+            raise errors.ServerNotFound()
+        self._publisher.publish(uuid, "deleted", None)
+        worker = self.workers.pop(uuid, None)
+        if worker is not None:
+            # killed before the container goes, so it never mistakes the removal for a crash
+            worker.stop(signal.SIGKILL)
+        self.engine.remove(uuid, force=True)
+        del self.definitions[uuid]
+        self.states.forget(uuid)
+        self._states_dirty = True
+        data_dir = os.path.join(self.cfg.system.data, uuid)
+        gevent.get_hub().threadpool.spawn(shutil.rmtree, data_dir, ignore_errors=True)
+        return {}

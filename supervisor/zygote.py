@@ -1,0 +1,170 @@
+"""The zygote: a preloaded process that forks per-server workers cheaply.
+
+The supervisor starts it first, as a fresh interpreter (``python -m supervisor.zygote``),
+before it creates any ZeroMQ context, thread or gevent hub of its own. The zygote imports
+the heavy modules once (gevent, zmq, docker, requests, the worker package), freezes them
+out of the garbage collector's sight, and then forks a worker per request. Forked workers
+share those pages copy-on-write, so each costs a few MiB instead of a fresh interpreter.
+
+Protocol over an inherited socketpair, one JSON object per line::
+
+    supervisor -> zygote   {"uuid": "...", "payload": {...}}
+    zygote     -> supervisor {"uuid": "...", "pid": <worker pid>}
+
+Each worker is forked twice (zygote -> intermediate -> worker) and the intermediate exits
+at once, so the worker is re-parented to the supervisor, which is a child subreaper: the
+supervisor reaps its workers and sees their exit status directly.
+
+The zygote never creates a gevent hub, thread or ZeroMQ context; those would be unsafe to
+fork. It dies with the supervisor (parent-death signal).
+"""
+
+import ctypes
+import gc
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def prctl(option, value):
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(%d) failed" % option)
+
+
+def become_subreaper():
+    """Make orphaned descendants (the workers) re-parent to this process."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent(expected_parent, sig=signal.SIGTERM):
+    """Get ``sig`` when the parent dies; exit now if it already has."""
+    prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != expected_parent:
+        os._exit(0)
+
+
+class Zygote:
+    """The supervisor's handle on its zygote process."""
+
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self.process = None
+        self._sock = None
+        self._reader = None
+
+    def start(self):
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.zygote", str(theirs.fileno()), self.config_path],
+            pass_fds=[theirs.fileno()], close_fds=True)
+        theirs.close()
+        self._sock = ours
+
+    def _make_green(self):
+        """Switch our end to a gevent socket once the supervisor runs its hub."""
+        from gevent import socket as green_socket
+        if not isinstance(self._sock, green_socket.socket):
+            self._sock = green_socket.socket(fileno=self._sock.detach())
+            self._reader = self._sock.makefile("rb")
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+    def fork_worker(self, uuid, payload):
+        """Ask for a worker; returns its pid. Callers serialise calls (one at a time)."""
+        self._make_green()
+        line = json.dumps({"uuid": uuid, "payload": payload}).encode() + b"\n"
+        self._sock.sendall(line)
+        answer = self._reader.readline()
+        if not answer:
+            raise OSError("zygote closed its socket")
+        return json.loads(answer)["pid"]
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+        if self._sock:
+            self._sock.close()
+
+
+def _preload():
+    """Import everything a worker needs, then hide it from the cyclic GC.
+
+    ``gc.freeze`` keeps the collector from touching (and so copying) the shared pages
+    in every worker.
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import worker.runtime  # noqa: F401 (imported for its side effect: preloading)
+    gc.collect()
+    gc.freeze()
+
+
+def _read_lines(fd):
+    """Lines from a raw fd: plain os.read, because a gevent socket would create a hub."""
+    pending = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from lines
+
+
+def _serve(fd, config_path):
+    supervisor_pid = os.getppid()
+    die_with_parent(supervisor_pid, signal.SIGKILL)
+    for line in _read_lines(fd):
+        _fork_worker(fd, json.loads(line), config_path, supervisor_pid)
+    os._exit(0)
+
+
+def _fork_worker(fd, request, config_path, supervisor_pid):
+    fork = _original("fork")
+    intermediate = fork()
+    if intermediate == 0:
+        worker_pid = fork()
+        if worker_pid == 0:
+            _become_worker(fd, request, config_path, supervisor_pid)
+        os.write(fd, json.dumps({"uuid": request["uuid"], "pid": worker_pid}).encode() + b"\n")
+        os._exit(0)
+    _original("waitpid")(intermediate, 0)
+
+
+def _become_worker(fd, request, config_path, supervisor_pid):
+    os.close(fd)
+    parent = os.getppid()
+    while os.getppid() == parent and parent != supervisor_pid:
+        os.sched_yield()  # the intermediate is about to exit; wait for the re-parenting
+    die_with_parent(supervisor_pid)
+    from worker import runtime
+    code = runtime.main(request["uuid"], request["payload"], config_path)
+    os._exit(code)
+
+
+def _original(name):
+    from gevent import monkey
+    return monkey.get_original("os", name)
+
+
+def main():
+    import setproctitle
+    setproctitle.setproctitle("wingspan: zygote")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fd, config_path = int(sys.argv[1]), sys.argv[2]
+    _preload()
+    _serve(fd, config_path)
+
+
+if __name__ == "__main__":
+    main()

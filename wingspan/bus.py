@@ -1,0 +1,151 @@
+"""ZeroMQ sockets of the daemon: where they live, who binds, and the green clients.
+
+Topology (the supervisor binds everything, children connect)::
+
+    API / CLI  DEALER --> control.sock  ROUTER  (supervisor broker)  ROUTER workers.sock <-- DEALER worker
+    worker     PUB    --> events.in     XSUB    (supervisor proxy)   XPUB   events.sock <-- SUB API, supervisor
+
+All endpoints are ``ipc://`` files in the run directory, which is created with mode 0700.
+Messages are built and parsed only by ``wingspan.envelope``.
+"""
+
+import logging
+import os
+
+import gevent
+import zmq.green as zmq
+from gevent.event import AsyncResult
+
+from wingspan import envelope, errors
+
+log = logging.getLogger(__name__)
+
+
+class Endpoints:
+    """The ipc:// addresses inside one run directory."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.control = "ipc://%s" % os.path.join(run_dir, "control.sock")
+        self.workers = "ipc://%s" % os.path.join(run_dir, "workers.sock")
+        self.events_in = "ipc://%s" % os.path.join(run_dir, "events.in")
+        self.events_out = "ipc://%s" % os.path.join(run_dir, "events.sock")
+
+    def prepare(self):
+        """Create the run directory private to the daemon's user."""
+        os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
+
+
+def make_socket(context, kind, **options):
+    sock = context.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    for name, value in options.items():
+        sock.setsockopt(getattr(zmq, name), value)
+    return sock
+
+
+class BusClient:
+    """A DEALER client with many requests in flight, each with its own deadline.
+
+    One reader greenlet matches replies to waiting callers by envelope id, so a slow
+    worker never blocks requests to other workers.
+    """
+
+    def __init__(self, context, endpoint):
+        self._sock = make_socket(context, zmq.DEALER, MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
+        self._sock.connect(endpoint)
+        self._pending = {}
+        self._reader = gevent.spawn(self._read_replies)
+
+    def call(self, cmd, server=None, args=None, timeout=5.0):
+        """Send a request and wait for its result.
+
+        Raises:
+            WingspanError: the error the other side replied with (same class).
+            BusTimeout: no reply before the deadline.
+        """
+        req = envelope.request(cmd, server, args, timeout)
+        waiter = self._pending[req["id"]] = AsyncResult()
+        try:
+            self._sock.send(envelope.dump(req))
+            reply = waiter.get(timeout=timeout)
+        except gevent.Timeout as e:
+            raise errors.BusTimeout(detail="%s to %s timed out" % (cmd, server)) from e
+        finally:
+            self._pending.pop(req["id"], None)
+        return envelope.result_of(reply)
+
+    def _read_replies(self):
+        while True:
+            raw = self._sock.recv()
+            try:
+                reply = envelope.load(raw)
+            except errors.WingspanError:
+                log.warning("dropping undecodable reply")
+                continue
+            waiter = self._pending.get(reply.get("id"))
+            if waiter is not None:
+                waiter.set(reply)
+
+    def close(self):
+        self._reader.kill()
+        self._sock.close()
+
+
+class Publisher:
+    """A PUB socket that stamps events with sequence numbers."""
+
+    def __init__(self, context, endpoint):
+        self._sock = make_socket(context, zmq.PUB, SNDHWM=10000)
+        self._sock.connect(endpoint)
+        self._stamp = envelope.EventStamp()
+
+    def publish(self, server, event, data=None):
+        self._sock.send_multipart(self._stamp.event(server, event, data))
+
+    def close(self):
+        self._sock.close()
+
+
+def subscriber(context, endpoint, prefixes=(b"",)):
+    sock = make_socket(context, zmq.SUB, RCVHWM=100000)
+    for prefix in prefixes:
+        sock.setsockopt(zmq.SUBSCRIBE, prefix)
+    sock.connect(endpoint)
+    return sock
+
+
+def read_event(frames):
+    """Parse a ``[topic, body]`` pair from a SUB socket."""
+    return envelope.load(frames[-1])
+
+
+class CommandRegistry:
+    """Maps command names to handlers; each handler takes the request args dict.
+
+    Handlers return a JSON-able result or raise ``WingspanError``. Any other exception
+    is logged with the request id and answered with a generic internal error.
+    """
+
+    def __init__(self):
+        self._handlers = {}
+
+    def register(self, name):
+        def decorate(func):
+            self._handlers[name] = func
+            return func
+        return decorate
+
+    def handle(self, req):
+        handler = self._handlers.get(req.get("cmd"))
+        if handler is None:
+            return envelope.reply_error(req["id"], errors.UnknownCommand(
+                detail="unknown command %r" % req.get("cmd")))
+        try:
+            return envelope.reply_ok(req, handler(req.get("args") or {}))
+        except errors.WingspanError as e:
+            return envelope.reply_error(req["id"], e)
+        except Exception:  # a bug in a handler must answer, not hang the caller
+            log.exception("command %s failed (req=%s)", req.get("cmd"), req["id"][:8])
+            return envelope.reply_error(req["id"], errors.WingspanError())

@@ -1,0 +1,107 @@
+"""The ZeroMQ wire format: the one place that defines every message between processes.
+
+Requests and replies travel over DEALER/ROUTER sockets as a single JSON frame::
+
+    request  {"v": 1, "id": "<uuid hex>", "server": "<uuid>"|null, "cmd": "<noun.verb>",
+              "args": {...}, "deadline": <epoch seconds>}
+    reply    {"v": 1, "id": "<same id>", "ok": true,  "result": {...}}
+    reply    {"v": 1, "id": "<same id>", "ok": false, "error": {"code": "...", "message": "...",
+                                                                 "detail": "..."}}
+
+Events travel over PUB -> XSUB/XPUB -> SUB as two frames, ``[topic, body]``::
+
+    topic    b"server.<uuid>.<event>"  or  b"daemon.<event>"
+    body     {"v": 1, "server": "<uuid>"|null, "event": "<event>", "data": <any JSON>,
+              "seq": <per-publisher counter>, "boot": "<publisher incarnation>", "ts": <epoch>}
+
+JSON, never pickle. Error objects are built by ``wingspan.errors``; no traceback ever
+crosses the wire. A request whose deadline has passed is dropped by the receiver.
+"""
+
+import json
+import time
+import uuid
+
+from wingspan import errors
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Exit codes a worker uses to tell the supervisor why it stopped.
+EXIT_OK = 0
+EXIT_CONFIG = 78
+
+
+def dump(obj):
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def load(raw):
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.BadRequest(detail="undecodable message") from e
+    if not isinstance(obj, dict):
+        raise errors.BadRequest(detail="message is not an object")
+    if obj.get("v") != VERSION:
+        raise errors.UnsupportedVersion(detail="protocol version %r" % obj.get("v"))
+    return obj
+
+
+def request(cmd, server=None, args=None, timeout=5.0):
+    """Build a request envelope that expires ``timeout`` seconds from now."""
+    return {
+        "v": VERSION,
+        "id": uuid.uuid4().hex,
+        "server": server,
+        "cmd": cmd,
+        "args": args or {},
+        "deadline": time.time() + timeout,
+    }
+
+
+def reply_ok(req, result=None):
+    return {"v": VERSION, "id": req["id"], "ok": True, "result": result}
+
+
+def reply_error(req_id, error):
+    """Reply with a ``WingspanError`` (anything else must be wrapped by the caller)."""
+    return {"v": VERSION, "id": req_id, "ok": False, "error": error.to_wire()}
+
+
+def expired(req, now=None):
+    return (now or time.time()) > req.get("deadline", 0)
+
+
+def result_of(reply):
+    """Return a reply's result, or raise the error it carries as its own type."""
+    if reply.get("ok"):
+        return reply.get("result")
+    raise errors.WingspanError.from_wire(reply.get("error") or {})
+
+
+def topic(server, event):
+    """``server.<uuid>.<event>`` for a server, ``daemon.<event>`` for the node."""
+    if server:
+        return ("server.%s.%s" % (server, event)).encode()
+    return ("daemon.%s" % event).encode()
+
+
+def server_prefix(server):
+    """Subscription prefix for every event of one server."""
+    return ("server.%s." % server).encode()
+
+
+class EventStamp:
+    """Numbers a publisher's events so subscribers can spot gaps and restarts."""
+
+    def __init__(self):
+        self.boot = uuid.uuid4().hex[:12]
+        self.seq = 0
+
+    def event(self, server, name, data):
+        self.seq += 1
+        return [topic(server, name), dump({
+            "v": VERSION, "server": server, "event": name, "data": data,
+            "seq": self.seq, "boot": self.boot, "ts": time.time(),
+        })]

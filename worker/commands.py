@@ -1,0 +1,104 @@
+"""The worker's bus commands: what the API and supervisor may ask of one server.
+
+Each handler takes the request's ``args`` and returns a JSON-able result or raises a
+``WingspanError``. Request and result shapes are in each docstring.
+"""
+
+import logging
+
+from wingspan import bus, errors
+from worker.server import OFFLINE, STARTING, STOPPING
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_LINES = 100
+
+
+def build_registry(runtime):
+    """Bind every command to one worker's objects."""
+    registry = bus.CommandRegistry()
+    handlers = Handlers(runtime)
+    for name in ("snapshot", "power", "commands", "console_command", "logs", "sync",
+                 "install", "reinstall"):
+        registry.register("server." + name)(getattr(handlers, name))
+    return registry
+
+
+class Handlers:
+    def __init__(self, runtime):
+        self.rt = runtime
+
+    def snapshot(self, args):
+        """``{}`` -> ``{"state", "is_suspended", "utilization", "definition", "installing",
+        "transferring", "restoring", "logs": [...]}``; ``logs`` holds ``args["lines"]``
+        recent console lines (0 by default)."""
+        server = self.rt.server
+        lines = int(args.get("lines") or 0)
+        return {
+            "state": server.state,
+            "is_suspended": server.suspended,
+            "utilization": self.rt.monitor.current(),
+            "definition": server.definition.to_panel_doc(),
+            "installing": server.installing,
+            "transferring": server.transferring,
+            "restoring": server.restoring,
+            "logs": self.rt.output.history.tail(lines) if lines else [],
+        }
+
+    def power(self, args):
+        """``{"action", "wait_seconds"}`` -> ``{}`` once accepted (runs in the background)."""
+        self.rt.power.request(args.get("action"), int(args.get("wait_seconds") or 0))
+        return {}
+
+    def commands(self, args):
+        """HTTP ``/commands``: ``{"commands": [..]}`` -> ``{}``; the container must be running."""
+        env = self.rt.environment
+        if not env.is_running():
+            raise errors.ServerNotRunning()
+        for command in args.get("commands") or []:
+            try:
+                self._send(command)
+            except errors.WingspanError as e:
+                log.warning("command not sent: %s", e)
+        return {}
+
+    def console_command(self, args):
+        """Websocket ``send command``: ``{"command"}`` -> ``{"sent": bool}``.
+
+        Ignored while offline, or while starting and not yet attached (§2.7).
+        """
+        server, env = self.rt.server, self.rt.environment
+        if server.state == OFFLINE or (server.state == STARTING and not env.attached):
+            return {"sent": False}
+        self._send(args.get("command") or "")
+        return {"sent": True}
+
+    def logs(self, args):
+        """``{"size"}`` -> ``{"lines": [...]}``: the last ``size`` (1..100) console lines."""
+        size = min(max(int(args.get("size") or MAX_LOG_LINES), 1), MAX_LOG_LINES)
+        return {"lines": self.rt.output.history.tail(size)}
+
+    def sync(self, args):
+        """``{}`` -> ``{"definition"}`` after applying the Panel's current configuration."""
+        self.rt.preboot.sync()
+        return {"definition": self.rt.server.definition.to_panel_doc()}
+
+    def install(self, args):
+        """``{}`` -> ``{}``: (re)run the egg's install script in the background."""
+        self.rt.installer.request(reinstall=False)
+        return {}
+
+    def reinstall(self, args):
+        """``{}`` -> ``{}``: stop, sync and install again; 409 while a power action runs."""
+        if self.rt.power.lock.locked():
+            raise errors.Conflict(
+                "Cannot execute server reinstall event while another power action is running.")
+        self.rt.installer.request(reinstall=True)
+        return {}
+
+    def _send(self, command):
+        server = self.rt.server
+        stop = server.definition.process.stop
+        if stop.type == "command" and command == stop.value and server.state != OFFLINE:
+            server.set_state(STOPPING)
+        self.rt.environment.write_stdin(command)

@@ -1,0 +1,145 @@
+"""The worker process: one game server, its container, its console and its stats.
+
+Forked from the zygote (already gevent-patched, modules preloaded). It connects to the
+supervisor's bus, re-attaches to its running container (or starts it again if it was
+running before the host went down), tells the supervisor it is ready, and then serves
+commands until SIGTERM, which detaches and leaves the container running.
+"""
+
+import logging
+import os
+import signal
+
+import gevent
+import gevent.event
+import zmq.green as zmq
+
+from wingspan import bus, envelope, errors, logs
+from wingspan.cli import runtime_flags
+from wingspan.config import ConfigError, load
+from wingspan.engine import Engine
+from wingspan.panel import panel_client
+from wingspan.server_config import ServerDefinition
+from worker import commands
+from worker.crash import CrashDetector
+from worker.environment import Environment
+from worker.files import ServerFiles
+from worker.images import ImageStore
+from worker.install import Installer
+from worker.output import ConsoleOutput
+from worker.power import SUSPEND_STOP_TIMEOUT, Power
+from worker.preboot import PreBoot
+from worker.resources import DISK_STOP_TIMEOUT, ResourceMonitor
+from worker.server import Server
+
+log = logging.getLogger(__name__)
+
+RESTORE_STATES = ("running", "starting")
+
+
+class WorkerRuntime:
+    """Wires one server's objects together and runs its loops."""
+
+    def __init__(self, cfg, definition, endpoints, verify_tls):
+        self.cfg = cfg
+        self.endpoints = endpoints
+        self.context = zmq.Context()
+        self.publisher = bus.Publisher(self.context, endpoints.events_in)
+        self.engine = Engine()
+        self.panel = panel_client(cfg, verify_tls=verify_tls)
+        self.server = Server(definition, cfg, self.publisher)
+        self.files = ServerFiles(cfg, definition)
+        self.output = ConsoleOutput(self.server, cfg.wingspan.console_buffer_lines)
+        self.server.console = self.output
+        self.environment = Environment(self.server, self.engine, self.output)
+        self.images = ImageStore(self.engine, cfg.docker.registries)
+        self.preboot = PreBoot(self.server, self.panel, self.engine, self.files,
+                               on_suspended=lambda: self.power.stop(SUSPEND_STOP_TIMEOUT))
+        self.power = Power(self.server, self.environment, self.preboot, self.images)
+        self.monitor = ResourceMonitor(self.server, self.environment, self.files,
+                                       on_over_limit=lambda: self.power.stop(DISK_STOP_TIMEOUT))
+        self.crash = CrashDetector(self.server, self.environment, self.power)
+        self.installer = Installer(self)
+        self.registry = commands.build_registry(self)
+        self._stop = gevent.event.Event()
+        self._sock = None
+
+    def run(self, payload):
+        gevent.signal_handler(signal.SIGTERM, self._stop.set)
+        gevent.signal_handler(signal.SIGINT, self._stop.set)
+        self._sock = bus.make_socket(self.context, zmq.DEALER,
+                                     IDENTITY=self.server.uuid.encode(),
+                                     MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
+        self._sock.connect(self.endpoints.workers)
+        self.files.ensure_root()
+        self._boot(payload)
+        self._sock.send(envelope.dump(envelope.request("worker.ready", self.server.uuid)))
+        gevent.spawn(self._serve)
+        gevent.spawn(self._watch_parent, os.getppid())
+        self._stop.wait()
+        log.info("worker stopping; the container keeps running")
+        return envelope.EXIT_OK
+
+    def _boot(self, payload):
+        if self.environment.reattach():
+            log.info("re-attached to the running container")
+            return
+        create = payload.get("create")
+        if create is not None:
+            self.installer.request(reinstall=False,
+                                   start_after=bool(create.get("start_on_completion")),
+                                   create_container=True)
+        elif payload.get("restore_state") in RESTORE_STATES:
+            log.info("server was %s before the daemon stopped; starting it", payload["restore_state"])
+            self._start_in_background()
+        self.files.refresh_usage_in_background()
+
+    def _start_in_background(self):
+        try:
+            self.power.request("start")
+        except errors.WingspanError as e:
+            log.error("could not restore the server: %s", e)
+
+    def _serve(self):
+        while True:
+            frames = self._sock.recv_multipart()
+            gevent.spawn(self._handle, frames)
+
+    def _handle(self, frames):
+        client, body = frames[0], frames[-1]
+        try:
+            req = envelope.load(body)
+        except errors.WingspanError as e:
+            log.warning("dropping bad request: %s", e)
+            return
+        if envelope.expired(req):
+            return
+        self._sock.send_multipart([client, envelope.dump(self.registry.handle(req))])
+
+    def _watch_parent(self, parent):
+        """Exit when the supervisor is gone (backs up the parent-death signal)."""
+        while os.getppid() == parent:
+            gevent.sleep(1.0)
+        self._stop.set()
+
+
+def main(uuid, payload, config_path):
+    """Entry point in a freshly forked worker. Returns the process exit code."""
+    import setproctitle
+    setproctitle.setproctitle("wingspan: worker %s" % uuid)
+    debug, verify_tls = runtime_flags()
+    try:
+        cfg = load(config_path)
+    except ConfigError as e:
+        logs.configure("worker", debug, server=uuid)
+        log.error("%s", e)
+        return envelope.EXIT_CONFIG
+    logs.configure("worker", debug or cfg.debug, server=uuid)
+    try:
+        definition = ServerDefinition.from_panel(payload["definition"],
+                                                 cfg.system.crash_detection.enabled)
+    except errors.WingspanError as e:
+        log.error("invalid server definition: %s", e.detail or e.public_message)
+        return envelope.EXIT_CONFIG
+    runtime = WorkerRuntime(cfg, definition, bus.Endpoints(payload["endpoints"]), verify_tls)
+    return runtime.run(payload)
