@@ -12,6 +12,7 @@ import bottle
 
 from api import http
 from wingspan import errors
+from wingspan.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,14 @@ class ApiContext:
     on every request so a rotated token applies at once.
     """
 
-    def __init__(self, cfg, config_path, client, registry, engine, denylist):
+    def __init__(self, cfg, config_path, client, registry, hub, denylist):
         self.cfg = cfg
         self.config_path = config_path
         self.client = client
         self.registry = registry
-        self.engine = engine
+        self.hub = hub
         self.denylist = denylist
+        self.engine = Engine()
 
 
 class ApiPlugin:

@@ -10,9 +10,9 @@ from gevent.pywsgi import WSGIServer
 from api import http
 from api.app import ApiContext, make_app
 from api.hub import Hub
+from api.registry import Registry
 from api.routes.websocket import WebsocketGate
 from wingspan import bus, errors
-from wingspan.engine import Engine
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,11 @@ def ssl_arguments(cfg):
 
 
 def serve(cfg, config_path, context):
-    from api.registry import Registry
-    from wingspan.bus import BusClient, Endpoints
-    endpoints = Endpoints(cfg.wingspan.run_directory)
-    client = BusClient(context, endpoints.control)
+    endpoints = bus.Endpoints(cfg.wingspan.run_directory)
+    client = bus.BusClient(context, endpoints.control)
     registry = Registry(cfg, client)
     hub = Hub()
-    ctx = ApiContext(cfg, config_path, client, registry, Engine(), Denylist(time.time()))
-    ctx.hub = hub
+    ctx = ApiContext(cfg, config_path, client, registry, hub, Denylist(time.time()))
     gevent.spawn(watch_parent, os.getppid())
     gevent.spawn(pump_events, context, endpoints, registry, hub)
     registry.load()

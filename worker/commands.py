@@ -74,8 +74,9 @@ class Handlers:
         return {"sent": True}
 
     def logs(self, args):
-        """``{"size"}`` -> ``{"lines": [...]}``: the last ``size`` (1..100) console lines."""
-        size = min(max(int(args.get("size") or MAX_LOG_LINES), 1), MAX_LOG_LINES)
+        """``{"size"}`` -> ``{"lines": [...]}``: the last ``size`` console lines (the caller
+        caps ``size``: 100 for HTTP, ``websocket_log_count`` for websockets)."""
+        size = max(int(args.get("size") or MAX_LOG_LINES), 1)
         return {"lines": self.rt.output.history.tail(size)}
 
     def sync(self, args):

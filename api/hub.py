@@ -1,0 +1,89 @@
+"""Websocket sessions grouped by server, and the delivery of worker events to them.
+
+Frames are encoded once per event and shared by every session of the server, so two
+hundred viewers of a flooding console cost one JSON encoding per line, not two hundred.
+"""
+
+import json
+from collections import defaultdict
+
+
+def frame(event, args=None):
+    """One outbound frame as Wings writes it: a JSON object and a newline (§10.2)."""
+    message = {"event": event}
+    if args:
+        message["args"] = args
+    return json.dumps(message) + "\n"
+
+
+class Delivery:
+    """Frames for one worker event, with who may see them.
+
+    ``permission`` is None when every authenticated viewer may see the frames.
+    """
+
+    __slots__ = ("name", "frames", "permission", "data")
+
+    def __init__(self, name, frames, permission=None, data=None):
+        self.name = name
+        self.frames = frames
+        self.permission = permission
+        self.data = data
+
+
+def deliveries(name, data):
+    """Translate a worker event into websocket frames (wings-api.md §10.8)."""
+    if name == "console":
+        return Delivery(name, [frame("console output", [line]) for line in data])
+    if name == "status":
+        return Delivery(name, [frame("status", [data])])
+    if name == "stats":
+        return Delivery(name, [frame("stats", [json.dumps(data)])])
+    if name == "install output":
+        lines = data if isinstance(data, list) else [data]
+        return Delivery(name, [frame("install output", [line]) for line in lines],
+                        permission="admin.websocket.install")
+    if name in ("install started", "install completed", "backup restore completed"):
+        return Delivery(name, [frame(name, [""])])
+    if name == "daemon message":
+        return Delivery(name, [frame("daemon message", [data])])
+    if name == "transfer logs":
+        return Delivery(name, [frame(name, [data])], permission="admin.websocket.transfer")
+    if name == "transfer status":
+        return Delivery(name, [frame(name, [data])])
+    if name == "backup completed":
+        return Delivery(name, [frame("backup completed:%s" % data.get("uuid", ""),
+                                     [json.dumps(data)])], permission="backup.read")
+    if name == "deleted":
+        return Delivery(name, [frame("deleted", ["null"])])
+    if name in ("power error", "definition"):
+        return Delivery(name, [], data=data)
+    return None
+
+
+class Hub:
+    def __init__(self):
+        self.sessions = defaultdict(set)
+
+    def join(self, uuid, session):
+        self.sessions[uuid].add(session)
+
+    def leave(self, uuid, session):
+        members = self.sessions.get(uuid)
+        if members is not None:
+            members.discard(session)
+            if not members:
+                del self.sessions[uuid]
+
+    def count(self, uuid):
+        return len(self.sessions.get(uuid, ()))
+
+    def dispatch(self, uuid, name, data):
+        members = self.sessions.get(uuid)
+        if not members:
+            return
+        delivery = deliveries(name, data)
+        if delivery is None:
+            return
+        for session in list(members):
+            session.deliver(delivery)

@@ -1,0 +1,365 @@
+"""The console websocket, ``GET /api/servers/:server/ws`` (wings-api.md §10, hardened per §16).
+
+Before the upgrade the ``WebsocketGate`` checks the server, the Origin and the connection
+limit; a refused request falls through to the plain route, which answers with the JSON
+error. After the upgrade a ``Session`` runs the Panel's protocol: ``auth`` with a
+Panel-minted JWT, the per-message token check, permission-gated inbound events, rate
+limits, bounded frames, and worker events fanned out by the hub.
+"""
+
+import json
+import logging
+import re
+import time
+import uuid as uuidlib
+
+import bottle
+import gevent
+import gevent.queue
+from geventwebsocket.exceptions import WebSocketError
+from geventwebsocket.handler import WebSocketHandler
+from geventwebsocket.websocket import Header, WebSocket
+
+from api.hub import frame
+from api.ratelimit import Limiter
+from wingspan import errors
+from wingspan.tokens import TokenError, WebsocketToken
+
+log = logging.getLogger(__name__)
+
+WS_PATH = re.compile(r"^/api/servers/([^/]+)/ws$")
+GENERIC_ERROR = "an unexpected error was encountered while handling this request"
+LOCKED_ERROR = ("another power action is currently being processed for this server, "
+                "please try again later")
+TOO_MANY = "Too many open websocket connections."
+OUTBOX_FRAMES = 4096
+SLOW_CLIENT_GRACE = 10.0
+EXPIRY_CHECK = 30.0
+EXPIRY_WARNING = 60
+POWER_PERMISSIONS = {"start": "control.start", "stop": "control.stop",
+                     "restart": "control.restart", "kill": "control.stop"}
+CLOSE_DELETED = (1001, "server deleted")
+CLOSE_SUSPENDED = (4409, "server is suspended")
+CLOSE_TOO_BIG = (1009, "message too big")
+CLOSE_SLOW = (1008, "client too slow")
+CLOSE_AUTH_TIMEOUT = (1008, "authentication timed out")
+
+
+def origin_allowed(cfg, origin):
+    """§10.1: the Panel URL exactly, or an ``allowed_origins`` entry (``*`` allows any)."""
+    if origin and origin == cfg.remote:
+        return True
+    return any(entry == "*" or (origin and entry == origin) for entry in cfg.allowed_origins)
+
+
+def refusal(ctx, environ):
+    """The error that stops an upgrade, or None when the socket may open."""
+    match = WS_PATH.match(environ.get("PATH_INFO", ""))
+    if not match:
+        return errors.RouteNotFound()
+    view = ctx.registry.views.get(match.group(1))
+    if view is None:
+        return errors.ServerNotFound()
+    if not origin_allowed(ctx.cfg, environ.get("HTTP_ORIGIN")):
+        return errors.Forbidden("Forbidden")
+    if ctx.hub.count(view.uuid) >= ctx.cfg.wingspan.websocket.max_connections_per_server:
+        return errors.BadRequest(TOO_MANY)
+    return None
+
+
+class BoundedWebSocket(WebSocket):
+    """A WebSocket that refuses frames and messages above a size limit (§16: 32 KiB)."""
+
+    max_bytes = 32768
+
+    def read_frame(self):
+        header = Header.decode_header(self.stream)
+        if header.length > self.max_bytes:
+            self.close(*CLOSE_TOO_BIG)
+            raise WebSocketError("frame too large")
+        return self._read_payload(header)
+
+    def _read_payload(self, header):
+        if not header.length:
+            return header, b""
+        payload = self.raw_read(header.length)
+        if len(payload) != header.length:
+            raise WebSocketError("Unexpected EOF reading frame payload")
+        if header.mask:
+            payload = header.unmask_payload(payload)
+        return header, payload
+
+
+class WebsocketGate:
+    """Builds the WSGI handler class that vets a websocket request before upgrading."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def handler_class(self):
+        gate = self
+
+        class GatedHandler(WebSocketHandler):
+            def run_application(self):
+                if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket" \
+                        and refusal(gate.ctx, self.environ) is not None:
+                    # not upgraded: the plain route answers with the JSON error
+                    return super(WebSocketHandler, self).run_application()
+                return super().run_application()
+
+            def run_websocket(self):
+                BoundedWebSocket.max_bytes = gate.ctx.cfg.wingspan.websocket.max_message_bytes
+                self.websocket.__class__ = BoundedWebSocket
+                return super().run_websocket()
+
+        return GatedHandler
+
+
+class Session:
+    """One authenticated-or-not browser console connection."""
+
+    def __init__(self, ctx, view, ws):
+        self.ctx = ctx
+        self.uuid = view.uuid
+        self.ws = ws
+        self.token = None
+        self.limiter = Limiter()
+        self.outbox = gevent.queue.Queue(maxsize=OUTBOX_FRAMES)
+        self._full_since = None
+        self._greenlets = []
+        self._closing = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def run(self):
+        if self.ctx.registry.get(self.uuid).suspended:
+            self.close(*CLOSE_SUSPENDED)
+            return
+        self._greenlets = [gevent.spawn(self._send_loop),
+                           gevent.spawn(self._close_if_not_authenticated)]
+        try:
+            self._receive_loop()
+        finally:
+            self.ctx.hub.leave(self.uuid, self)
+            for greenlet in self._greenlets:
+                greenlet.kill(block=False)
+            if not self.ws.closed:
+                self.ws.close()
+
+    def close(self, code=1000, reason=""):
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            self.ws.close(code, reason.encode())
+        except WebSocketError:
+            pass
+
+    def _receive_loop(self):
+        while not self._closing:
+            try:
+                raw = self.ws.receive()
+            except WebSocketError:
+                return
+            if raw is None:
+                return
+            message = parse_message(raw)
+            if message is None:
+                continue
+            event, args = message
+            allowed, notice = self.limiter.allow(event, time.monotonic())
+            if notice:
+                self._enqueue(frame("throttled", [notice]))
+            if allowed:
+                self._handle(event, args)
+
+    def _send_loop(self):
+        while True:
+            text = self.outbox.get()
+            try:
+                self.ws.send(text)
+            except WebSocketError:
+                self.close()
+                return
+
+    def _close_if_not_authenticated(self):
+        gevent.sleep(self.ctx.cfg.wingspan.websocket.auth_timeout)
+        if self.token is None:
+            self.close(*CLOSE_AUTH_TIMEOUT)
+
+    # -- inbound ------------------------------------------------------------------------
+
+    def _handle(self, event, args):
+        if event == "auth":
+            self._authenticate("".join(args))
+            return
+        if not self._token_ok():
+            return
+        if event == "set state":
+            self._set_state("".join(args))
+        elif event == "send command":
+            self._send_command("".join(args))
+        elif event == "send logs":
+            self._send_logs()
+        elif event == "send stats":
+            self._enqueue(frame("stats", [json.dumps(self._view().utilization)]))
+
+    def _authenticate(self, raw):
+        try:
+            token = WebsocketToken.parse(raw, self.ctx.cfg.token)
+            token.check(self.uuid, self.ctx.denylist)
+        except TokenError as e:
+            self._send_error(e, jwt_class=e.jwt_error)
+            return
+        first = self.token is None
+        if first and self.ctx.hub.count(self.uuid) >= \
+                self.ctx.cfg.wingspan.websocket.max_connections_per_server:
+            self._send_error(errors.BadRequest(TOO_MANY))
+            return
+        self.token = token
+        self._enqueue(frame("auth success"))
+        if first:
+            self._attach()
+
+    def _attach(self):
+        self.ctx.hub.join(self.uuid, self)
+        self._greenlets.append(gevent.spawn(self._watch_expiry))
+        view = self._view()
+        self._enqueue(frame("status", [view.state]))
+        if view.state == "offline" and not view.installing and not view.transferring:
+            self._enqueue(frame("stats", [json.dumps(view.utilization)]))
+
+    def _set_state(self, action):
+        permission = POWER_PERMISSIONS.get(action)
+        if permission is not None and not self.token.has_permission(permission):
+            return
+        try:
+            self.ctx.client.call("server.power", self.uuid, {"action": action, "wait_seconds": 0})
+        except errors.PowerLocked:
+            self._enqueue(frame("daemon error", [wrap_error(LOCKED_ERROR)]))
+        except errors.WingspanError as e:
+            self._send_error(e)
+
+    def _send_command(self, command):
+        if not self.token.has_permission("control.console"):
+            return
+        try:
+            self.ctx.client.call("server.console_command", self.uuid, {"command": command})
+        except errors.WingspanError as e:
+            self._send_error(e)
+
+    def _send_logs(self):
+        if self._view().state == "offline":
+            return
+        try:
+            result = self.ctx.client.call("server.logs", self.uuid, {
+                "size": self.ctx.cfg.system.websocket_log_count})
+        except errors.WingspanError as e:
+            self._send_error(e)
+            return
+        for line in result["lines"]:
+            self._enqueue(frame("console output", [line]))
+
+    # -- outbound -----------------------------------------------------------------------
+
+    def deliver(self, delivery):
+        """A worker event for this server (called by the hub; never blocks)."""
+        if self.token is None or self._closing:
+            return
+        if delivery.name == "power error":
+            self._send_error(errors.WingspanError.from_wire(delivery.data))
+            return
+        if delivery.name == "definition":
+            if delivery.data.get("settings", {}).get("suspended"):
+                self.close(*CLOSE_SUSPENDED)
+            return
+        if not self._token_ok():
+            return
+        if delivery.permission and not self.token.has_permission(delivery.permission):
+            return
+        for text in delivery.frames:
+            self._enqueue(text)
+        if delivery.name == "deleted":
+            gevent.spawn_later(0.05, self.close, *CLOSE_DELETED)
+
+    def _token_ok(self):
+        """The per-message check of §10.4; a failure is reported instead of the event."""
+        if self.token is None:
+            self._enqueue(frame("jwt error", ["jwt: no jwt present"]))
+            return False
+        try:
+            self.token.check(self.uuid, self.ctx.denylist)
+        except TokenError as e:
+            self._enqueue(frame("jwt error", [e.message]))
+            return False
+        return True
+
+    def _send_error(self, error, jwt_class=False):
+        """§10.7: JWT errors by name; other errors verbatim only to admins."""
+        if jwt_class:
+            self._enqueue(frame("jwt error", [wrap_error(error.message)]))
+            return
+        admin = self.token is not None and self.token.has_permission("admin.websocket.errors")
+        text = getattr(error, "public_message", None) or str(error)
+        if not admin:
+            log.info("websocket error for %s: %s", self.uuid, text)
+            text = GENERIC_ERROR
+        self._enqueue(frame("daemon error", [wrap_error(text)]))
+
+    def _enqueue(self, text):
+        """Queue a frame; a client that stays too slow to drain its queue is dropped."""
+        try:
+            self.outbox.put_nowait(text)
+            self._full_since = None
+        except gevent.queue.Full:
+            now = time.monotonic()
+            if self._full_since is None:
+                self._full_since = now
+            elif now - self._full_since > SLOW_CLIENT_GRACE:
+                log.warning("dropping a websocket client of %s that cannot keep up", self.uuid)
+                self.close(*CLOSE_SLOW)
+
+    def _watch_expiry(self):
+        while True:
+            gevent.sleep(EXPIRY_CHECK)
+            remaining = self.token.exp - time.time()
+            if remaining <= 0:
+                self._enqueue(frame("token expired"))
+            elif remaining <= EXPIRY_WARNING:
+                self._enqueue(frame("token expiring"))
+
+    def _view(self):
+        return self.ctx.registry.get(self.uuid)
+
+
+def wrap_error(message):
+    return "Error Event [%s]: %s" % (uuidlib.uuid4(), message)
+
+
+def parse_message(raw):
+    """``(event, args)`` from an inbound frame; None when it is not a valid message."""
+    try:
+        message = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+        return None
+    args = message.get("args") or []
+    if not isinstance(args, list):
+        return None
+    # Go decodes a JSON null into a string as "", and the Panel sends ``"args": [null]``
+    args = ["" if a is None else a for a in args]
+    if not all(isinstance(a, str) for a in args):
+        return None
+    return message["event"], args
+
+
+def install(app, ctx):
+    @app.get("/api/servers/<server>/ws", auth=False)
+    def websocket(server):
+        ws = bottle.request.environ.get("wsgi.websocket")
+        if ws is None:
+            error = refusal(ctx, bottle.request.environ)
+            raise error or errors.BadRequest("Expected a websocket upgrade request.")
+        Session(ctx, server, ws).run()
+        return ""

@@ -1,0 +1,51 @@
+"""``python -m bench [NAME...]``: run benchmarks, print ratios, write ``bench/results/NAME.json``.
+
+Each benchmark module in this package has ``run() -> list[Figure]``. A figure carries the
+wingspan measurement, the baseline measured in the same run on the same machine, and
+their ratio; machines here are noisy, so only ratios are compared with targets.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+BENCHMARKS = ("memory", "boot")
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def print_table(name, figures):
+    print("\n== %s ==" % name)
+    print("%-44s %14s %14s %9s %s" % ("figure", "wingspan", "baseline", "ratio", "target"))
+    for f in figures:
+        print("%-44s %14s %14s %9s %s" % (f.name, f.show(f.value), f.show(f.baseline),
+                                          f.show_ratio(), f.target or ""))
+
+
+def write_results(name, figures):
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, "%s.json" % name)
+    with open(path, "w") as out:
+        json.dump({"benchmark": name, "figures": [f.as_dict() for f in figures]}, out, indent=2)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="one of: %s (default: all)" % ", ".join(BENCHMARKS))
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - set(BENCHMARKS)
+    if unknown:
+        parser.error("unknown benchmark(s): %s" % ", ".join(sorted(unknown)))
+    for name in args.names or BENCHMARKS:
+        module = importlib.import_module("bench.%s" % name)
+        figures = module.run()
+        print_table(name, figures)
+        print("written: %s" % write_results(name, figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
