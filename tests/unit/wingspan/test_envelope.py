@@ -1,0 +1,69 @@
+"""The ZeroMQ envelope (architecture.md §ZeroMQ; issue 3: versioned, ids, deadlines, errors)."""
+
+import json
+import time
+
+import pytest
+
+from wingspan import envelope, errors
+
+
+def test_request_has_version_id_deadline():
+    req = envelope.request("server.power", "abc", {"action": "start"}, timeout=2.0)
+    assert req["v"] == 1 and req["cmd"] == "server.power" and req["server"] == "abc"
+    assert req["args"] == {"action": "start"}
+    assert len(req["id"]) == 32
+    assert time.time() + 1.5 < req["deadline"] <= time.time() + 2.0
+
+
+def test_round_trip_through_bytes():
+    req = envelope.request("x")
+    assert envelope.load(envelope.dump(req)) == req
+
+
+def test_ok_reply_carries_the_request_id_and_result():
+    req = envelope.request("x")
+    reply = envelope.reply_ok(req, {"a": 1})
+    assert reply == {"v": 1, "id": req["id"], "ok": True, "result": {"a": 1}}
+    assert envelope.result_of(reply) == {"a": 1}
+
+
+def test_error_reply_is_re_raised_as_the_same_type():
+    reply = envelope.reply_error("id1", errors.PowerLocked())
+    assert reply["error"]["code"] == "power_locked"
+    assert "Traceback" not in json.dumps(reply)
+    with pytest.raises(errors.PowerLocked) as caught:
+        envelope.result_of(reply)
+    assert caught.value.status == 409
+
+
+def test_unknown_error_code_becomes_generic_500():
+    with pytest.raises(errors.WingspanError) as caught:
+        envelope.result_of({"ok": False, "error": {"code": "no_such_code", "message": "m"}})
+    assert caught.value.status == 500
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1,2]", b'{"v": 2, "id": "x"}', b"\xff\xfe"])
+def test_bad_messages_are_refused_with_typed_errors(raw):
+    with pytest.raises(errors.WingspanError):
+        envelope.load(raw)
+
+
+def test_expired_uses_the_deadline():
+    req = envelope.request("x", timeout=0.0)
+    assert envelope.expired(req, now=time.time() + 1)
+    assert not envelope.expired(envelope.request("x", timeout=60))
+
+
+def test_topics():
+    assert envelope.topic("u1", "console") == b"server.u1.console"
+    assert envelope.topic(None, "ready") == b"daemon.ready"
+    assert envelope.topic("u1", "stats").startswith(envelope.server_prefix("u1"))
+
+
+def test_event_stamp_numbers_events():
+    stamp = envelope.EventStamp()
+    first = envelope.load(stamp.event("u", "status", "running")[1])
+    second = envelope.load(stamp.event("u", "status", "offline")[1])
+    assert (first["seq"], second["seq"]) == (1, 2)
+    assert first["boot"] == second["boot"] and first["data"] == "running"
