@@ -2,6 +2,7 @@
 
     wingspan [--config PATH] [--debug] [--ignore-certificate-errors]   run the daemon
     wingspan version                                                   print the version
+    wingspan token SERVER_UUID [--ttl SECONDS]                         console token (panel-less)
 
 Command-line switches that are not configuration (``--debug``,
 ``--ignore-certificate-errors``) reach the child processes through the environment, so
@@ -27,7 +28,26 @@ def build_parser():
                         help="do not verify the Panel's TLS certificate")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("version", help="print the version and exit")
+    token = commands.add_parser("token", help="mint a websocket console token for a server "
+                                              "(panel-less mode: the Panel normally does this)")
+    token.add_argument("server")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     return parser
+
+
+def mint_console_token(cfg, server, ttl):
+    """A websocket JWT as the Panel mints it for a server owner (panel-contract.md §3)."""
+    import hashlib
+    import time
+
+    import jwt
+    now = int(time.time())
+    jti = hashlib.md5(("local" + server).encode()).hexdigest()
+    claims = {"iss": "wingspan", "aud": [cfg.remote or "local"], "jti": jti, "iat": now,
+              "nbf": now - 300, "exp": now + ttl, "server_uuid": server,
+              "permissions": ["*", "admin.websocket.errors", "admin.websocket.install"],
+              "user_uuid": "00000000-0000-4000-8000-000000000000"}
+    return jwt.encode(claims, cfg.token, algorithm="HS256", headers={"jti": jti})
 
 
 def runtime_flags():
@@ -76,6 +96,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "version":
         print("wingspan v%s" % __version__)
+        return 0
+    if args.command == "token":
+        cfg = load_config_or_exit(os.path.abspath(args.config))
+        print(mint_console_token(cfg, args.server, args.ttl))
         return 0
     return run_daemon(args)
 
