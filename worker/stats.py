@@ -1,0 +1,359 @@
+"""Resource figures of one container, read from its cgroup and /proc (wings-behaviour.md §4).
+
+Wings takes these from Docker's streaming stats endpoint, which keeps a request open in
+dockerd per container and has it walk the cgroup every second. The same numbers sit in a
+few kernel files: the container's cgroup is found once from its init process, and each
+sample re-reads those files. The formulas are Docker's and Wings', so the usage object
+carries the figures Wings would publish.
+
+cgroup v1 (cgroupfs or systemd driver) and v2 are supported. The cgroup directory is
+derived from ``/proc/<pid>/cgroup`` and the mount table (``/proc/self/mountinfo``),
+which also covers a ``cgroup-parent`` and non-standard mount points; the conventional
+Docker paths are the fallback. Files are opened per read rather than held open: a
+handful of syscalls a second is cheap, and no descriptor outlives a sampling loop that
+gets killed.
+
+Every path is taken under ``root``, so tests run on a fake tree.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+NANOSECONDS = 1_000_000_000
+# Docker sums user, nice, system, idle, iowait, irq and softirq (not steal or guest).
+PROC_STAT_FIELDS = 7
+READ_LIMIT = 65536
+
+V1_FILES = ("memory.usage_in_bytes", "memory.stat", "memory.limit_in_bytes", "cpuacct.usage")
+V2_FILES = ("memory.current", "memory.stat", "memory.max", "cpu.stat")
+
+
+class StatsUnavailable(Exception):
+    """The container's cgroup or process cannot be read: it is stopped or was never found."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One cgroup filesystem in the mount table."""
+
+    point: str
+    root: str
+    fstype: str
+    options: frozenset
+
+
+@dataclass(frozen=True)
+class CgroupFiles:
+    """The files one container's figures are read from."""
+
+    version: int
+    memory_usage: str
+    memory_stat: str
+    memory_limit: str
+    cpu_usage: str
+
+
+def parse_mountinfo(text):
+    """The ``cgroup`` and ``cgroup2`` mounts listed in a ``mountinfo`` file, in order."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        dash = fields.index("-")
+        if dash < 5 or len(fields) < dash + 4:
+            continue
+        fstype = fields[dash + 1]
+        if fstype in ("cgroup", "cgroup2"):
+            mounts.append(Mount(_unescape(fields[4]), _unescape(fields[3]), fstype,
+                                frozenset(fields[dash + 3].split(","))))
+    return mounts
+
+
+def _unescape(field):
+    # mountinfo writes space, tab, newline and backslash as three-digit octal escapes.
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_proc_cgroup(text):
+    """Controller name -> cgroup path from ``/proc/<pid>/cgroup``; the v2 path is under ``""``."""
+    paths = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for controller in parts[1].split(","):
+            paths[controller] = parts[2]
+    return paths
+
+
+def locate_cgroup(pid, container_id, root="/"):
+    """Find the cgroup files of a container from its init ``pid``.
+
+    Raises:
+        StatsUnavailable: no readable cgroup for the container (it is not running).
+    """
+    try:
+        mounts = parse_mountinfo(_read_text(_path(root, "/proc/self/mountinfo")))
+    except OSError as e:
+        raise StatsUnavailable("cannot read the mount table: %s" % e) from e
+    paths = _proc_cgroup_paths(root, pid)
+    v1_memory = [m for m in mounts if m.fstype == "cgroup" and "memory" in m.options]
+    if v1_memory:
+        v1_cpu = [m for m in mounts if m.fstype == "cgroup" and "cpuacct" in m.options]
+        memory_dir = _cgroup_dir(root, v1_memory, paths.get("memory"), container_id, V1_FILES[0])
+        cpu_dir = _cgroup_dir(root, v1_cpu, paths.get("cpuacct"), container_id, V1_FILES[3])
+        if memory_dir and cpu_dir:
+            return CgroupFiles(1, *(os.path.join(memory_dir, name) for name in V1_FILES[:3]),
+                               os.path.join(cpu_dir, V1_FILES[3]))
+    else:
+        unified = [m for m in mounts if m.fstype == "cgroup2"]
+        directory = _cgroup_dir(root, unified, paths.get(""), container_id, V2_FILES[0])
+        if directory:
+            return CgroupFiles(2, *(os.path.join(directory, name) for name in V2_FILES))
+    raise StatsUnavailable("no cgroup found for container %s (pid %s)" % (container_id, pid))
+
+
+def _proc_cgroup_paths(root, pid):
+    if not pid:
+        return {}
+    try:
+        return parse_proc_cgroup(_read_text(_path(root, "/proc/%d/cgroup" % pid)))
+    except OSError:
+        return {}
+
+
+def _cgroup_dir(root, mounts, proc_path, container_id, probe):
+    candidates = []
+    # A recycled pid would point at someone else's cgroup; Docker's paths always hold the id.
+    if proc_path and container_id in proc_path:
+        candidates.append(proc_path)
+    if container_id:
+        candidates += ["/docker/%s" % container_id, "/system.slice/docker-%s.scope" % container_id]
+    for path in candidates:
+        for mount in mounts:
+            directory = _mounted_dir(root, mount, path)
+            if directory and os.path.exists(os.path.join(directory, probe)):
+                return directory
+    return None
+
+
+def _mounted_dir(root, mount, cgroup_path):
+    """Where ``cgroup_path`` of the hierarchy appears under ``mount``, or None."""
+    base = mount.root.rstrip("/")
+    if cgroup_path != base and not cgroup_path.startswith(base + "/"):
+        return None
+    relative = cgroup_path[len(base):]
+    # Seen from inside a cgroup namespace, paths outside it start with "/..".
+    if ".." in relative.split("/"):
+        return None
+    return _path(root, mount.point + relative)
+
+
+def read_mem_total(root="/"):
+    """Host RAM in bytes (``MemTotal``), or 0 when unknown."""
+    try:
+        text = _read_text(_path(root, "/proc/meminfo"))
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def read_system_cpu(root="/"):
+    """``(system_ns, online_cpus)`` from ``/proc/stat`` as Docker computes them."""
+    system_ns, cpus = None, 0
+    with open(_path(root, "/proc/stat"), "rb") as f:
+        for line in f:
+            if not line.startswith(b"cpu"):
+                break
+            fields = line.split()
+            if fields[0] == b"cpu":
+                ticks = sum(int(v) for v in fields[1:1 + PROC_STAT_FIELDS])
+                system_ns = ticks * NANOSECONDS // CLOCK_TICKS
+            else:
+                cpus += 1
+    if system_ns is None:
+        raise ValueError("no cpu line in /proc/stat")
+    return system_ns, cpus
+
+
+def parse_net_dev(text):
+    """``(rx_bytes, tx_bytes)`` summed over every interface except ``lo``."""
+    rx = tx = 0
+    for line in text.splitlines()[2:]:
+        name, sep, counters = line.partition(":")
+        if not sep or name.strip() == "lo":
+            continue
+        fields = counters.split()
+        rx += int(fields[0])
+        tx += int(fields[8])
+    return rx, tx
+
+
+def parse_flat_keyed(text):
+    """``key value`` lines (``memory.stat``, ``cpu.stat``) as a dict of ints."""
+    values = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value:
+            values[key] = int(value)
+    return values
+
+
+def memory_working_set(usage, stat):
+    """Memory in use as the docker CLI and Wings count it: page cache that can go is left out."""
+    total_inactive = stat.get("total_inactive_file")
+    if total_inactive is not None and total_inactive < usage:
+        return usage - total_inactive
+    inactive = stat.get("inactive_file", 0)
+    if inactive < usage:
+        return usage - inactive
+    return usage
+
+
+def cpu_percent(cpu_delta, system_delta, cpus):
+    """Share of one core (100 = one full core) over the interval, 3 decimals (§4.1)."""
+    if cpu_delta <= 0 or system_delta <= 0:
+        return 0.0
+    percent = cpu_delta / system_delta * 100.0
+    if cpus > 0:
+        percent *= cpus
+    return _round_half_away(percent * 1000) / 1000
+
+
+def _round_half_away(value):
+    # Go's math.Round; Python's round() would round halves to even.
+    whole = float(int(value))
+    if abs(value - whole) >= 0.5:
+        whole += 1.0 if value > 0 else -1.0
+    return whole
+
+
+class StatsReader:
+    """Samples one running container; locates its cgroup on the first sample.
+
+    Args:
+        pid: the container's init pid on the host (``State.Pid``).
+        container_id: the full container id.
+        started_at_epoch: ``State.StartedAt`` in epoch seconds, for the uptime.
+        root: prefix for ``/proc`` and ``/sys`` paths (tests).
+    """
+
+    def __init__(self, pid, container_id, started_at_epoch, root="/"):
+        self.pid = pid
+        self.container_id = container_id
+        self.started_at = started_at_epoch
+        self.root = root
+        self._files = None
+        self._mem_total = 0
+        self._previous = None
+
+    def sample(self, now):
+        """The container's figures now (``now`` in epoch seconds).
+
+        Returns a dict with ``memory_bytes``, ``memory_limit_bytes``, ``cpu_absolute``,
+        ``network`` (``rx_bytes``, ``tx_bytes``) and ``uptime`` in ms. The first sample
+        has no interval to measure CPU over and reports 0.
+
+        Raises:
+            StatsUnavailable: the cgroup or the process is gone.
+        """
+        if self._files is None:
+            self._files = locate_cgroup(self.pid, self.container_id, self.root)
+            self._mem_total = read_mem_total(self.root)
+            log.debug("container %s: cgroup v%d, %s", self.container_id, self._files.version,
+                      os.path.dirname(self._files.memory_usage))
+        try:
+            usage, stat, limit, cpu_ns = self._read_cgroup()
+            system_ns, cpus = read_system_cpu(self.root)
+            rx, tx = parse_net_dev(_read_text(_path(self.root, "/proc/%d/net/dev" % self.pid)))
+        except (OSError, ValueError, IndexError) as e:
+            raise StatsUnavailable("container %s: %s" % (self.container_id, e)) from e
+        percent = 0.0
+        if self._previous is not None:
+            percent = cpu_percent(cpu_ns - self._previous[0], system_ns - self._previous[1], cpus)
+        self._previous = (cpu_ns, system_ns)
+        return {
+            "memory_bytes": memory_working_set(usage, stat),
+            "memory_limit_bytes": self._clamp_limit(limit),
+            "cpu_absolute": percent,
+            "network": {"rx_bytes": rx, "tx_bytes": tx},
+            "uptime": max(0, int((now - self.started_at) * 1000)),
+        }
+
+    def _read_cgroup(self):
+        files = self._files
+        usage = int(_read_text(files.memory_usage))
+        stat = parse_flat_keyed(_read_text(files.memory_stat))
+        raw_limit = _read_text(files.memory_limit).strip()
+        limit = None if raw_limit == "max" else int(raw_limit)
+        if files.version == 1:
+            cpu_ns = int(_read_text(files.cpu_usage))
+        else:
+            cpu_ns = parse_flat_keyed(_read_text(files.cpu_usage))["usage_usec"] * 1000
+        return usage, stat, limit, cpu_ns
+
+    def _clamp_limit(self, limit):
+        # Docker reports host RAM for an unlimited container, and never more than that.
+        if limit is None:
+            return self._mem_total
+        if self._mem_total and limit > self._mem_total:
+            return self._mem_total
+        return limit
+
+
+def usage_object(sample, state, disk_bytes):
+    """The §4.2 usage object (``stats`` payload, API ``utilization``), keys in Wings' order."""
+    return {
+        "memory_bytes": sample["memory_bytes"],
+        "memory_limit_bytes": sample["memory_limit_bytes"],
+        "cpu_absolute": _go_json_number(sample["cpu_absolute"]),
+        "network": {"rx_bytes": sample["network"]["rx_bytes"],
+                    "tx_bytes": sample["network"]["tx_bytes"]},
+        "uptime": sample["uptime"],
+        "state": state,
+        "disk_bytes": disk_bytes,
+    }
+
+
+def zero_usage(memory_limit_bytes, state, disk_bytes):
+    """The usage object of a stopped server: figures zeroed, the memory limit kept (§4.2)."""
+    return usage_object({"memory_bytes": 0, "memory_limit_bytes": memory_limit_bytes,
+                         "cpu_absolute": 0, "network": {"rx_bytes": 0, "tx_bytes": 0},
+                         "uptime": 0}, state, disk_bytes)
+
+
+def _go_json_number(value):
+    # Go encodes a whole float64 without a fraction ("20", not "20.0"); keep the wire identical.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _path(root, absolute):
+    return os.path.join(root, absolute.lstrip("/"))
+
+
+def _read_text(path):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, READ_LIMIT).decode("ascii", "replace")
+    finally:
+        os.close(fd)
