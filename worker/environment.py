@@ -85,6 +85,7 @@ class Environment:
         if self.reattach():
             return
         self.server.set_state(STARTING)
+        self.output.history.clear()  # a fresh container starts a fresh log, as in Docker
         try:
             self.engine.remove(self.name)
             self.create(pull_image)

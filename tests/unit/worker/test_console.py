@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from worker.console import (ConsoleBatcher, ConsoleBuffer, LineSplitter, StartupMatcher,
+from worker.console import (ConsoleBuffer, LineSplitter, StartupMatcher,
                             Throttle, daemon_line)
 
 
@@ -243,26 +243,3 @@ def test_console_buffer_keeps_the_newest_lines():
     assert buffer.tail(0) == []
     buffer.clear()
     assert buffer.tail(5) == []
-
-
-def test_batcher_flushes_at_the_line_count():
-    batcher = ConsoleBatcher(3, 50, FakeClock())
-    assert batcher.add("a") is None
-    assert batcher.add("b") is None
-    assert batcher.add("c") == ["a", "b", "c"]
-    assert batcher.flush() is None
-    assert batcher.deadline() is None
-
-
-def test_batcher_flushes_when_the_delay_has_passed():
-    clock = FakeClock(10.0)
-    batcher = ConsoleBatcher(100, 50, clock)
-    assert batcher.add("a") is None
-    assert batcher.deadline() == pytest.approx(10.05)
-    clock.now = 10.049
-    assert batcher.add("b") is None
-    clock.now = 10.05
-    assert batcher.add("c") == ["a", "b", "c"]
-    clock.now = 11.0
-    assert batcher.add("d") is None
-    assert batcher.flush() == ["d"]
