@@ -303,3 +303,21 @@ class PanelNotFound(PanelError):
     """The Panel answered 404: the object no longer exists there."""
 
     code = "panel_not_found"
+
+
+class ConfigFileUnparsable(WingspanError):
+    """An egg configuration file could not be read or edited as its parser type; the file
+    is left as it was and the boot goes on (wings-behaviour.md §8.2)."""
+
+    status = 400
+    code = "config_file_unparsable"
+    message = "Cannot perform that action: the configuration file could not be parsed."
+
+
+class InvalidCredentials(PanelError):
+    """The Panel refused an SFTP login with a 4xx (wings-behaviour.md §12.2): final, not
+    an outage."""
+
+    status = 403
+    code = "invalid_credentials"
+    message = "invalid credentials"
