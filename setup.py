@@ -23,6 +23,7 @@ setup(
         "PyYAML>=6.0",
         "prometheus_client>=0.20",
         "setproctitle>=1.3",
+        "tenacity>=8.2",
     ],
     extras_require={
         "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3"],

@@ -688,6 +688,9 @@ class Config:
                                     "node's configuration from the Panel)"))
         if _is_panel_url(self.remote) and not self.token_id:
             problems.append(Problem("token_id", "must not be empty when remote is a Panel URL"))
+        if not self.remote and not self.wingspan.panelless_directory:
+            problems.append(Problem("remote", "must be the Panel URL, or local://<directory> "
+                                    "(or set wingspan.panelless_directory) to run without a Panel"))
         if self.api.ssl.enabled:
             for key in ("cert", "key"):
                 if not getattr(self.api.ssl, key):

@@ -382,11 +382,20 @@ def test_local_definitions_directory():
 
 def test_empty_token_loads_but_cannot_serve(tmp_path):
     """wings-api.md §1.5 [REC]: refuse to serve with an empty node token."""
-    cfg = load_text(tmp_path, "remote: ''\n")
+    cfg = load_text(tmp_path, "remote: 'local:///srv/panel'\n")
     with pytest.raises(ConfigError) as caught:
         cfg.validate_for_serving()
     assert [problem.key for problem in caught.value.problems] == ["token"]
     assert "token: must not be empty" in str(caught.value)
+
+
+def test_serving_needs_a_panel_or_a_local_directory():
+    cfg = Config.from_dict({"token": "t", "remote": ""})
+    with pytest.raises(ConfigError) as caught:
+        cfg.validate_for_serving()
+    assert [problem.key for problem in caught.value.problems] == ["remote"]
+    Config.from_dict({"token": "t", "remote": "",
+                      "wingspan": {"panelless_directory": "/srv/p"}}).validate_for_serving()
 
 
 def test_serving_needs_ssl_files_and_panel_credentials():
