@@ -280,6 +280,7 @@ class Manager:
         register("servers.list")(self._cmd_list)
         register("servers.create")(self._cmd_create)
         register("servers.delete")(self._cmd_delete)
+        register("daemon.reload_config")(self._cmd_reload_config)
 
     def _cmd_list(self, args):
         """``{}`` -> ``{"servers": [{"uuid", "definition", "worker"}]}``"""
@@ -306,6 +307,17 @@ class Manager:
                                            bool(args.get("start_on_completion"))}},
                          time.monotonic())
         return self._summary(uuid)
+
+    def _cmd_reload_config(self, args):
+        """``{}`` -> ``{}``: re-read config.yml after ``POST /api/update``."""
+        from wingspan.config import ConfigError, load
+        try:
+            cfg = load(self.config_path)
+        except ConfigError as e:
+            raise errors.ValidationFailed(detail=str(e)) from e
+        self.cfg = cfg
+        self.panel = panel_client(cfg, verify_tls=self.verify_tls)
+        return {}
 
     def _cmd_delete(self, args):
         """``{"uuid"}`` -> ``{}``: container removed, worker stopped, files removed later."""

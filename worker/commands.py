@@ -19,7 +19,7 @@ def build_registry(runtime):
     registry = bus.CommandRegistry()
     handlers = Handlers(runtime)
     for name in ("snapshot", "power", "commands", "console_command", "logs", "sync",
-                 "install", "reinstall"):
+                 "install", "reinstall", "reload_config"):
         registry.register("server." + name)(getattr(handlers, name))
     return registry
 
@@ -95,6 +95,11 @@ class Handlers:
             raise errors.Conflict(
                 "Cannot execute server reinstall event while another power action is running.")
         self.rt.installer.request(reinstall=True)
+        return {}
+
+    def reload_config(self, args):
+        """``{}`` -> ``{}``: re-read config.yml (the Panel rotated the node's credentials)."""
+        self.rt.reload_config()
         return {}
 
     def _send(self, command):

@@ -40,8 +40,10 @@ RESTORE_STATES = ("running", "starting")
 class WorkerRuntime:
     """Wires one server's objects together and runs its loops."""
 
-    def __init__(self, cfg, definition, endpoints, verify_tls):
+    def __init__(self, cfg, definition, endpoints, verify_tls, config_path):
         self.cfg = cfg
+        self.config_path = config_path
+        self.verify_tls = verify_tls
         self.endpoints = endpoints
         self.context = zmq.Context()
         self.publisher = bus.Publisher(self.context, endpoints.events_in)
@@ -63,6 +65,15 @@ class WorkerRuntime:
         self.registry = commands.build_registry(self)
         self._stop = gevent.event.Event()
         self._sock = None
+
+    def reload_config(self):
+        """Adopt a rewritten config.yml: new Panel credentials for the next calls."""
+        try:
+            cfg = load(self.config_path)
+        except ConfigError as e:
+            raise errors.ValidationFailed(detail=str(e)) from e
+        self.cfg = self.server.cfg = cfg
+        self.panel = self.preboot.panel = panel_client(cfg, verify_tls=self.verify_tls)
 
     def run(self, payload):
         gevent.signal_handler(signal.SIGTERM, self._stop.set)
@@ -141,5 +152,6 @@ def main(uuid, payload, config_path):
     except errors.WingspanError as e:
         log.error("invalid server definition: %s", e.detail or e.public_message)
         return envelope.EXIT_CONFIG
-    runtime = WorkerRuntime(cfg, definition, bus.Endpoints(payload["endpoints"]), verify_tls)
+    runtime = WorkerRuntime(cfg, definition, bus.Endpoints(payload["endpoints"]), verify_tls,
+                            config_path)
     return runtime.run(payload)

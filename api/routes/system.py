@@ -1,10 +1,15 @@
 """Node-level routes: ``GET /api/system`` (wings-api.md §3.1) and ``POST /api/update`` (§3.2)."""
 
+import logging
 import os
 import platform
 
+import gevent
+
 from api import http
-from wingspan import __version__
+from wingspan import __version__, errors
+
+log = logging.getLogger(__name__)
 
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
 
@@ -61,8 +66,37 @@ def system_v2(engine):
 
 
 def install(app, ctx):
+    install_update(app, ctx)
+
     @app.get("/api/system")
     def get_system():
         if http.query("v") == "2":
             return http.json_response(system_v2(ctx.engine))
         return http.json_response(system_v1())
+
+
+def reload_everywhere(ctx):
+    """Tell the supervisor and every worker to re-read config.yml (token rotation)."""
+    targets = [(None, "daemon.reload_config")]
+    targets += [(uuid, "server.reload_config") for uuid in list(ctx.registry.views)]
+    for server, command in targets:
+        try:
+            ctx.client.call(command, server, timeout=5.0)
+        except errors.WingspanError as e:
+            log.warning("config reload not confirmed by %s: %s", server or "supervisor", e)
+
+
+def install_update(app, ctx):
+    @app.post("/api/update")
+    def update_configuration():
+        if ctx.cfg.ignore_panel_config_updates:
+            return http.json_response({"applied": False})
+        body = http.json_body(ctx.cfg.wingspan.max_request_body)
+        updated = ctx.cfg.apply_update(body)
+        try:
+            updated.save(ctx.config_path)
+        except OSError as e:
+            raise errors.WingspanError(detail="could not write %s: %s" % (ctx.config_path, e)) from e
+        ctx.cfg = updated
+        gevent.spawn(reload_everywhere, ctx)
+        return http.json_response({"applied": True})
