@@ -70,10 +70,10 @@ class ApiPlugin:
 
 def make_app(ctx):
     """Build the WSGI application (without the outer headers middleware)."""
-    from api.routes import servers, system, websocket
+    from api.routes import metrics, servers, system, websocket
     app = bottle.Bottle(catchall=False, autojson=False)
     app.install(ApiPlugin(ctx))
-    for module in (system, servers, websocket):
+    for module in (system, servers, websocket, metrics):
         module.install(app, ctx)
 
     @app.route("/<path:path>", method="ANY")

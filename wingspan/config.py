@@ -576,7 +576,7 @@ class WorkerLimits:
     max_failures: int = setting(5, "Quick worker deaths in a row before giving up.", Integer(1))
     stable_after: float = setting(60, "Seconds of uptime that reset the failure count.",
                                   Number(allow_zero=True))
-    backoff_initial: float = setting(1, "First restart delay of a dead worker, seconds.",
+    backoff_initial: float = setting(0.5, "First restart delay of a dead worker, seconds.",
                                      Number())
     backoff_max: float = setting(60, "Longest restart delay, seconds.", Number())
 

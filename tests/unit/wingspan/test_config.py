@@ -133,7 +133,7 @@ WINGSPAN_DEFAULTS = {
     "wingspan.worker.stop_timeout": 10,
     "wingspan.worker.max_failures": 5,
     "wingspan.worker.stable_after": 60,
-    "wingspan.worker.backoff_initial": 1,
+    "wingspan.worker.backoff_initial": 0.5,
     "wingspan.worker.backoff_max": 60,
     "wingspan.panelless_directory": "",
 }
