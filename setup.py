@@ -24,6 +24,8 @@ setup(
         "prometheus_client>=0.20",
         "setproctitle>=1.3",
         "tenacity>=8.2",
+        "ruamel.yaml>=0.18",
+        "lxml>=5.0",
     ],
     extras_require={
         "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3"],

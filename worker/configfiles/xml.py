@@ -98,9 +98,9 @@ def _apply_one(root, rep):
     if not _is_root(root, first):
         log.info("xml: %r does not start at the root element <%s>", rep.match, root.tag)
         return
-    if "*" not in rep.match:
-        _create_missing(root, steps)
     try:
+        if "*" not in rep.match:
+            _create_missing(root, steps)
         found = root.findall("/".join(_any_namespace(s) for s in steps),
                              _prefixes(root)) if steps else [root]
     except (SyntaxError, KeyError) as e:
