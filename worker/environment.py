@@ -37,6 +37,7 @@ class Environment:
         self._reader = None
         self.exited = gevent.event.Event()
         self.exited.set()
+        self._starting = False
         self._attach_listeners = []
 
     @property
@@ -89,16 +90,23 @@ class Environment:
         try:
             self.engine.remove(self.name)
             self.create(pull_image)
+            self._starting = True
             with gevent.Timeout(ATTACH_START_TIMEOUT, errors.DockerError(
                     detail="attach and start timed out")):
                 self._open_stream()
                 self.engine.start(self.name)
-            self._attached(self.inspect())
         except BaseException:
+            self._starting = False
             self.server.set_state(STOPPING)
             self._close_stream()
             self.server.set_state(OFFLINE)
             raise
+        self._starting = False
+        if self._stream is None:
+            # the game exited before start() returned: an ordinary (crash) exit
+            self.server.set_state(OFFLINE)
+            return
+        self._attached(self.inspect())
 
     def create(self, pull_image):
         definition = self.server.definition
@@ -199,7 +207,8 @@ class Environment:
         if self._stream is stream:
             self._stream = None
             stream.close()
-            self.server.set_state(OFFLINE)
+            if not self._starting:  # start() decides what a failed start means
+                self.server.set_state(OFFLINE)
         self.exited.set()
 
     def _close_stream(self):
