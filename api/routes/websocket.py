@@ -70,6 +70,7 @@ def refusal(ctx, environ):
 class BoundedWebSocket(WebSocket):
     """A WebSocket that refuses frames and messages above a size limit (§16: 32 KiB)."""
 
+    __slots__ = ()  # same layout as WebSocket, so an open socket can switch class
     max_bytes = 32768
 
     def read_frame(self):
