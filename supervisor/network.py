@@ -1,5 +1,6 @@
 """The node's Docker network: created at boot when missing (wings-behaviour.md §3.5)."""
 
+import hashlib
 import logging
 
 log = logging.getLogger(__name__)
@@ -12,7 +13,7 @@ def bridge_name(network_name):
     so that two networks on one host never fight over the same Linux bridge."""
     if network_name == "pterodactyl_nw":
         return "pterodactyl0"
-    return ("br-" + "".join(c for c in network_name if c.isalnum()))[:15]
+    return "wg-" + hashlib.sha1(network_name.encode()).hexdigest()[:12]
 
 
 def create_options(network):

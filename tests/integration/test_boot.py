@@ -1,0 +1,149 @@
+"""Booting from a Panel, supervision and survival of game servers (issue 3).
+
+Spec: wings-behaviour.md §14.1 (boot), wings-api.md §12.2 (#1 paged servers, #2 reset),
+architecture.md (supervisor, zygote, workers, API process).
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+
+from tests.integration.harness import WINGSPAN, new_uuid, wait_until
+
+
+def start_server(daemon, uuid):
+    assert daemon.post("/api/servers/%s/power" % uuid, {"action": "start"}).status_code == 202
+    daemon.wait_state(uuid, "running")
+
+
+def test_boot_pages_servers_and_resets_states(panel, daemon_factory):
+    uuids = [new_uuid() for _ in range(5)]
+    for uuid in uuids:
+        panel.add_server(uuid)
+    daemon = daemon_factory(remote_query={"timeout": 5, "boot_servers_per_page": 2})
+    daemon.start()
+
+    pages = panel.calls_to("GET", r"^/api/remote/servers$")
+    assert [c.query["page"][0] for c in pages][0] == "0"
+    assert sorted(c.query["page"][0] for c in pages[1:]) == ["2", "3"]
+    assert all(c.query["per_page"] == ["2"] for c in pages)
+    panel.wait_for_call("POST", r"^/api/remote/servers/reset$")
+    listed = daemon.get("/api/servers").json()
+    assert sorted(s["configuration"]["uuid"] for s in listed) == sorted(uuids)
+    assert {s["state"] for s in listed} == {"offline"}
+    titles = daemon.processes()
+    for uuid in uuids:
+        assert "wingspan: worker %s" % uuid in titles
+    assert "wingspan: supervisor" in titles and "wingspan: api" in titles
+    assert "wingspan: zygote" in titles
+
+
+def test_panel_calls_carry_wings_headers(panel, daemon):
+    daemon.start()
+    call = panel.wait_for_call("GET", r"^/api/remote/servers$")[0]
+    assert call.headers["Authorization"] == "Bearer %s.%s" % (panel.token_id, panel.token)
+    assert call.headers["Accept"] == "application/vnd.pterodactyl.v1+json"
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.headers["User-Agent"].startswith("Pterodactyl Wings/v")
+    reset = panel.wait_for_call("POST", r"^/api/remote/servers/reset$")[0]
+    assert reset.body is None  # the JSON literal null
+
+
+def test_panel_errors_at_boot_are_retried(panel, daemon):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    panel.fail("GET", r"^/api/remote/servers$", status=500, times=3)
+    daemon.start()
+    assert len(panel.calls_to("GET", r"^/api/remote/servers$")) == 4
+    assert daemon.state(uuid) == "offline"
+
+
+def test_running_container_survives_sigterm_and_is_reattached(panel, daemon, containers):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    daemon.start()
+    start_server(daemon, uuid)
+    started = time.monotonic()
+    daemon.stop()
+    assert daemon.process.returncode == 0
+    assert time.monotonic() - started < 10
+    assert containers.containers.get(uuid).status == "running"
+
+    daemon.start()
+    daemon.wait_state(uuid, "running", timeout=10)
+    assert daemon.post("/api/servers/%s/commands" % uuid,
+                       {"commands": ["echo still here"]}).status_code == 204
+    wait_until(lambda: "still here" in daemon.get("/api/servers/%s/logs" % uuid).json()["data"],
+               what="the command's output in the console")
+
+
+def test_killed_worker_is_replaced_and_reattaches(panel, daemon, containers):
+    victim, bystander = new_uuid(), new_uuid()
+    panel.add_server(victim)
+    panel.add_server(bystander)
+    daemon.start()
+    start_server(daemon, victim)
+    start_server(daemon, bystander)
+    old_pid, other_pid = daemon.worker_pid(victim), daemon.worker_pid(bystander)
+
+    os.kill(old_pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_until(lambda: daemon.worker_pid(victim) not in (None, old_pid), timeout=5,
+               what="a new worker")
+    wait_until(lambda: daemon.post("/api/servers/%s/commands" % victim,
+                                   {"commands": ["echo reattached"]}).status_code == 204,
+               timeout=5, what="commands to work again")
+    assert time.monotonic() - killed_at < 2.0
+    assert containers.containers.get(victim).status == "running"
+    assert daemon.worker_pid(bystander) == other_pid
+    assert daemon.state(victim) == "running" and daemon.state(bystander) == "running"
+
+
+def test_killed_api_process_comes_back(panel, daemon):
+    daemon.start()
+    api_pid = next(pid for title, pid in daemon.processes().items() if title == "wingspan: api")
+    os.kill(api_pid, signal.SIGKILL)
+    wait_until(lambda: daemon.answers(), timeout=10, what="the API to come back")
+    assert daemon.get("/api/system").json()["os"] == "linux"
+
+
+def test_no_process_outlives_the_supervisor(panel, daemon):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    daemon.start()
+    pids = list(daemon.processes().values())
+    daemon.process.kill()
+    daemon.process.wait()
+    wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                               for p in pids), timeout=10, what="every child to exit")
+
+
+def test_servers_running_before_a_reboot_are_started_again(panel, daemon, containers):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    daemon.start()
+    start_server(daemon, uuid)
+    daemon.stop()
+    containers.containers.get(uuid).kill()  # the host went down under the game
+    daemon.start()
+    daemon.wait_state(uuid, "running", timeout=15)
+
+
+def test_bad_config_exits_1_naming_the_key(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text("api:\n  port: not-a-port\ntoken: x\n")
+    result = subprocess.run([WINGSPAN, "--config", str(path)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 1
+    assert "api.port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_config_exits_1_naming_the_file(tmp_path):
+    path = tmp_path / "absent.yml"
+    result = subprocess.run([WINGSPAN, "--config", str(path)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 1
+    assert str(path) in result.stderr and "Traceback" not in result.stderr
