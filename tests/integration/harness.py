@@ -164,3 +164,54 @@ def docker_client():
 def remove_labelled(client, label):
     for container in client.containers.list(all=True, filters={"label": label}):
         container.remove(force=True)
+
+
+def panel_jwt(node_token, server_uuid, permissions=("*",), ttl=600, user_id=1, iat=None,
+              alg="HS256", extra=None):
+    """A websocket token minted the Panel's way (panel-contract.md §3.1, §3.4): HS256 with
+    the node token, ``aud`` a JSON array, ``nbf`` five minutes back, jti in the header."""
+    import hashlib
+
+    import jwt
+    now = int(time.time()) if iat is None else iat
+    jti = hashlib.md5(("%s%s" % (user_id, server_uuid)).encode()).hexdigest()
+    claims = {"iss": "https://panel.example.com", "aud": ["http://127.0.0.1"], "jti": jti,
+              "iat": now, "nbf": now - 300, "exp": now + ttl, "server_uuid": server_uuid,
+              "permissions": list(permissions), "user_uuid": str(uuidlib.uuid4()),
+              "user_id": user_id, "unique_id": "abcdefgh12345678"}
+    claims.update(extra or {})
+    return jwt.encode(claims, node_token, algorithm=alg, headers={"jti": jti})
+
+
+class BrowserSocket:
+    """The Panel's browser console, as a websocket client (panel-contract.md §7.5)."""
+
+    def __init__(self, daemon, uuid, origin="https://panel.example.com"):
+        import websocket
+        url = daemon.url.replace("http://", "ws://") + "/api/servers/%s/ws" % uuid
+        self.ws = websocket.create_connection(url, origin=origin, timeout=10)
+        self.frames = []
+
+    def send(self, event, *args):
+        self.ws.send(json.dumps({"event": event, "args": list(args)}))
+
+    def recv(self, timeout=10.0):
+        self.ws.settimeout(timeout)
+        message = json.loads(self.ws.recv())
+        self.frames.append(message)
+        return message
+
+    def wait_for(self, event, timeout=10.0, where=lambda m: True):
+        """The next frame named ``event`` (satisfying ``where``); earlier ones are kept."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                message = self.recv(max(0.05, deadline - time.time()))
+            except Exception as e:  # websocket timeouts and closes end the wait
+                raise AssertionError("no %r frame: %s; got %r" % (event, e, self.frames[-20:]))
+            if message["event"] == event and where(message):
+                return message
+        raise AssertionError("no %r frame within %ss; got %r" % (event, timeout, self.frames[-20:]))
+
+    def close(self):
+        self.ws.close()
