@@ -11,6 +11,7 @@ runs in C without the GIL, so a flooding console costs the supervisor nothing.
 """
 
 import logging
+import time
 
 import gevent
 import zmq as native_zmq
@@ -43,6 +44,7 @@ class Broker:
         self._back = bus.make_socket(context, zmq.ROUTER, ROUTER_MANDATORY=1,
                                      MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
         self._back.bind(endpoints.workers)
+        self._inflight = {}
 
     def run(self):
         poller = zmq.Poller()
@@ -70,6 +72,7 @@ class Broker:
         else:
             try:
                 self._back.send_multipart([server.encode(), client, body], zmq.NOBLOCK)
+                self._remember(client, req)
             except zmq.ZMQError:
                 self._answer_unavailable(client, req)
 
@@ -81,7 +84,27 @@ class Broker:
             log.warning("dropping malformed reply from worker %r", frames[0])
             return
         _, client, body = frames
+        try:
+            self._inflight.pop(envelope.load(body).get("id"), None)
+        except errors.WingspanError:
+            pass
         self._front.send_multipart([client, body])
+
+    def worker_gone(self, server):
+        """Fail at once every request the dead worker took and will never answer."""
+        for req_id, (client, req) in list(self._inflight.items()):
+            if req["server"] == server:
+                del self._inflight[req_id]
+                self._answer_unavailable(client, req)
+
+    def _remember(self, client, req):
+        now = time.time()
+        if len(self._inflight) > 1024:  # replies that never came: forget the expired ones
+            for req_id, (_, old) in list(self._inflight.items()):
+                if envelope.expired(old, now):
+                    del self._inflight[req_id]
+        self._inflight[req["id"]] = (client, {"id": req["id"], "server": req["server"],
+                                              "deadline": req["deadline"]})
 
     def _notice(self, worker, body):
         try:

@@ -52,6 +52,7 @@ class Child:
         self.state = STOPPED
         self.pid = None
         self.next_start = None
+        self.server = None  # the game server a worker serves
 
     def start(self, now):
         # STOPPED|BACKOFF|FAILED -> STARTING (straight to RUNNING without a ready signal)

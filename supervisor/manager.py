@@ -186,6 +186,8 @@ class Manager:
             proc = by_pid(watcher.rpid)
             if proc is not None:
                 proc.exited(time.monotonic(), watcher.rstatus)
+                if proc.server is not None:
+                    self._broker.worker_gone(proc.server)
 
         watcher.start(reaped)
         self._child_watcher = watcher
@@ -216,6 +218,7 @@ class Manager:
 
         worker = child.Child("worker %s" % uuid, spawn, self._policy(),
                              permanent_exit_codes=(envelope.EXIT_CONFIG,), signals_ready=True)
+        worker.server = uuid
         self.workers[uuid] = worker
         worker.start(now)
         return worker

@@ -1,69 +1,120 @@
 """A server's definition as the Panel sends it (wings-api.md §13, panel-contract.md §2.3).
 
-``ServerDefinition.from_panel`` checks types as strictly as Wings' Go decoder does (a wrong
-type makes the whole document invalid, ``null`` leaves the zero value, unknown keys are
-ignored); ``api_configuration`` serialises it back exactly as ``GET /api/servers/:server``
-shows it (§4.1), and ``to_panel_doc`` round-trips it between processes.
+``ServerDefinition.from_panel`` decodes the ``settings`` and ``process_configuration``
+documents with the rules of Wings' Go decoder: a value of the wrong type makes the whole
+document invalid, ``null`` leaves the zero value, unknown keys are ignored.
+``api_configuration`` writes the definition back the way ``GET /api/servers/:server``
+shows it (wings-api.md §4.1), and ``to_panel_doc`` carries it between processes.
 """
 
+import copy
+import re
 from dataclasses import dataclass, field
 
 from wingspan import errors
 
+INT64 = (-2 ** 63, 2 ** 63 - 1)
+UINT16 = (0, 65535)
 
-class _Reader:
-    """Typed access to one JSON object, naming the dotted path on a type error."""
-
-    def __init__(self, data, path):
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise _invalid(path, "an object")
-        self.data = data
-        self.path = path
-
-    def _get(self, key, kinds, expected, default):
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) and bool not in kinds:
-            raise _invalid(self._key(key), expected)
-        if not isinstance(value, kinds):
-            raise _invalid(self._key(key), expected)
-        return value
-
-    def _key(self, key):
-        return "%s.%s" % (self.path, key) if self.path else key
-
-    def string(self, key, default=""):
-        return self._get(key, (str,), "a string", default)
-
-    def boolean(self, key, default=False):
-        return self._get(key, (bool,), "a boolean", default)
-
-    def integer(self, key, default=0, minimum=None, maximum=None):
-        value = self._get(key, (int, float), "an integer", default)
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise _invalid(self._key(key), "an integer")
-            value = int(value)
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise _invalid(self._key(key), "an integer in range")
-        return value
-
-    def obj(self, key):
-        return _Reader(self.data.get(key), self._key(key))
-
-    def mapping(self, key):
-        value = self._get(key, (dict,), "an object", {})
-        return dict(value)
-
-    def array(self, key):
-        return list(self._get(key, (list,), "an array", []))
+# Panel uuids, and the ids of panel-less servers; the uuid names the server's directory
+# under system.data, so nothing that could climb out of it is accepted.
+SERVER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def _invalid(path, expected):
-    return errors.ValidationFailed(detail="server configuration: %s must be %s" % (path, expected))
+    return errors.ValidationFailed(
+        detail="server configuration: %s must be %s" % (path, expected))
+
+
+def _string(value, path):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _invalid(path, "a string")
+    return value
+
+
+def _boolean(value, path, default=False):
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _invalid(path, "a boolean")
+    return value
+
+
+def _integer(value, path, bounds=INT64):
+    """An integer within ``bounds``. Integral floats (``1024.0``) are read as integers,
+    which Go refuses; PHP and YAML stand-ins emit them for whole numbers."""
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _invalid(path, "an integer" if bounds == INT64
+                       else "an integer from %d to %d" % bounds)
+    return value
+
+
+def _any(value, path):
+    return copy.deepcopy(value)
+
+
+def _port_list(value, path):
+    return [_integer(port, "%s[%d]" % (path, index))
+            for index, port in enumerate(_array(value, path))]
+
+
+def _object(value, path):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid(path, "an object")
+    return value
+
+
+def _array(value, path):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _invalid(path, "an array")
+    return value
+
+
+class _Fields:
+    """The members of one JSON object, each read with a type and named by its path."""
+
+    def __init__(self, value, path):
+        self.data = _object(value, path)
+        self.path = path
+
+    def at(self, key):
+        return "%s.%s" % (self.path, key)
+
+    def sent(self, key):
+        return self.data.get(key) is not None
+
+    def string(self, key):
+        return _string(self.data.get(key), self.at(key))
+
+    def boolean(self, key, default=False):
+        return _boolean(self.data.get(key), self.at(key), default)
+
+    def integer(self, key, bounds=INT64):
+        return _integer(self.data.get(key), self.at(key), bounds)
+
+    def child(self, key):
+        return _Fields(self.data.get(key), self.at(key))
+
+    def array(self, key, element):
+        path = self.at(key)
+        return [element(item, "%s[%d]" % (path, index))
+                for index, item in enumerate(_array(self.data.get(key), path))]
+
+    def mapping(self, key, element):
+        path = self.at(key)
+        return {name: element(item, "%s.%s" % (path, name))
+                for name, item in _object(self.data.get(key), path).items()}
 
 
 @dataclass
@@ -87,8 +138,8 @@ class Allocations:
 
 @dataclass
 class Mount:
-    source: str
-    target: str
+    source: str = ""
+    target: str = ""
     read_only: bool = False
 
 
@@ -119,6 +170,15 @@ class Container:
 
 @dataclass
 class ServerDefinition:
+    """One server as the Panel defines it.
+
+    ``raw`` is the Panel's document (with ``uuid`` and the effective
+    ``crash_detection_enabled`` written into ``settings``) for the readers that need keys
+    this model leaves out, such as the ``{{server.*}}`` placeholders of config files.
+    ``unset`` names the collections the Panel left out or sent as ``null``: Go shows
+    those as ``null`` and the ones sent empty as ``[]``/``{}``.
+    """
+
     uuid: str
     name: str = ""
     description: str = ""
@@ -135,55 +195,68 @@ class ServerDefinition:
     file_denylist: list = field(default_factory=list)
     container: Container = field(default_factory=Container)
     process: ProcessConfiguration = field(default_factory=ProcessConfiguration)
+    unset: frozenset = frozenset()
     raw: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_panel(cls, doc, crash_detection_default=True):
-        """Build from ``{"uuid"?, "settings": {...}, "process_configuration": {...}}``.
+        """Decode ``{"uuid"?, "settings": {...}, "process_configuration": {...}}``.
+
+        Args:
+            doc: the Panel's document; ``uuid``, when given, is the server it was
+                requested for and must agree with ``settings.uuid``.
+            crash_detection_default: ``system.crash_detection.enabled``, used when the
+                Panel does not send ``crash_detection_enabled`` (it never does).
 
         Raises:
-            ValidationFailed: a field has the wrong type (the detail names it).
+            ValidationFailed: a value has the wrong type; the detail names its path.
         """
         if not isinstance(doc, dict):
-            raise _invalid("document", "an object")
-        settings = _Reader(doc.get("settings"), "settings")
-        uuid = settings.string("uuid") or (doc.get("uuid") if isinstance(doc.get("uuid"), str) else "")
-        if not uuid:
-            raise _invalid("settings.uuid", "a non-empty string")
-        meta, egg = settings.obj("meta"), settings.obj("egg")
-        return cls(
+            raise _invalid("the document", "an object")
+        settings = _Fields(doc.get("settings"), "settings")
+        uuid = _server_uuid(settings, doc.get("uuid"))
+        meta, egg = settings.child("meta"), settings.child("egg")
+        allocations = settings.child("allocations")
+        process_doc = _object(doc.get("process_configuration"), "process_configuration")
+        definition = cls(
             uuid=uuid,
             name=meta.string("name"),
             description=meta.string("description"),
             suspended=settings.boolean("suspended"),
             invocation=settings.string("invocation"),
             skip_egg_scripts=settings.boolean("skip_egg_scripts"),
-            environment=settings.mapping("environment"),
-            labels=_string_map(settings, "labels"),
-            allocations=_allocations(settings.obj("allocations")),
-            build=_build(settings.obj("build")),
+            environment=settings.mapping("environment", _any),
+            labels=settings.mapping("labels", _string),
+            allocations=_allocations(allocations),
+            build=_build(settings.child("build")),
             crash_detection_enabled=settings.boolean("crash_detection_enabled",
                                                      crash_detection_default),
-            mounts=_mounts(settings),
+            mounts=settings.array("mounts", _mount),
             egg_id=egg.string("id"),
-            file_denylist=[p for p in egg.array("file_denylist") if isinstance(p, str)],
-            container=Container(image=settings.obj("container").string("image")),
-            process=_process(_Reader(doc.get("process_configuration"), "process_configuration")),
-            raw={"settings": dict(settings.data),
-                 "process_configuration": doc.get("process_configuration") or {}},
+            file_denylist=egg.array("file_denylist", _string),
+            container=Container(image=settings.child("container").string("image")),
+            process=_process(_Fields(process_doc, "process_configuration")),
+            unset=_unset_collections(settings, allocations, egg),
         )
+        raw_settings = copy.deepcopy(settings.data)
+        raw_settings["uuid"] = uuid
+        raw_settings["crash_detection_enabled"] = definition.crash_detection_enabled
+        definition.raw = {"settings": raw_settings,
+                          "process_configuration": copy.deepcopy(process_doc)}
+        return definition
 
     def to_panel_doc(self):
-        """The Panel document this definition came from, for another process."""
-        return {"uuid": self.uuid, "settings": self.raw["settings"],
-                "process_configuration": self.raw["process_configuration"]}
+        """The document to rebuild this definition from in another process; decoding it
+        gives an equal definition whatever that process's crash-detection default."""
+        return {"uuid": self.uuid, **copy.deepcopy(self.raw)}
 
     def disk_limit_bytes(self):
-        """The disk quota in bytes; 0 is unlimited (wings-behaviour.md §4.3)."""
+        """The disk quota in bytes; 0 is unlimited (wings-behaviour.md Appendix A)."""
         return max(self.build.disk_space, 0) * 1024 * 1024
 
     def api_configuration(self):
-        """``configuration`` of ``GET /api/servers/:server``, keys in Wings' order (§4.1)."""
+        """``configuration`` of ``GET /api/servers/:server``: the keys in Wings' order,
+        map keys sorted and unset collections ``null`` as Go's encoder writes them (§4.1)."""
         a, b = self.allocations, self.build
         return {
             "uuid": self.uuid,
@@ -191,75 +264,90 @@ class ServerDefinition:
             "suspended": self.suspended,
             "invocation": self.invocation,
             "skip_egg_scripts": self.skip_egg_scripts,
-            "environment": self.environment or None,
-            "labels": self.labels or None,
+            "environment": self._go_map("environment", self.environment),
+            "labels": self._go_map("labels", self.labels),
             "allocations": {
                 "force_outgoing_ip": a.force_outgoing_ip,
                 "default": {"ip": a.default_ip, "port": a.default_port},
-                "mappings": a.mappings or None,
+                "mappings": self._go_map("mappings", a.mappings),
             },
-            "build": {"memory_limit": b.memory_limit, "swap": b.swap, "io_weight": b.io_weight,
-                      "cpu_limit": b.cpu_limit, "disk_space": b.disk_space,
-                      "threads": b.threads, "oom_disabled": b.oom_disabled},
+            "build": {"memory_limit": b.memory_limit, "swap": b.swap,
+                      "io_weight": b.io_weight, "cpu_limit": b.cpu_limit,
+                      "disk_space": b.disk_space, "threads": b.threads,
+                      "oom_disabled": b.oom_disabled},
             "crash_detection_enabled": self.crash_detection_enabled,
-            "mounts": [{"target": m.target, "source": m.source, "read_only": m.read_only}
-                       for m in self.mounts] or None,
-            "egg": {"id": self.egg_id, "file_denylist": self.file_denylist or None},
+            "mounts": None if "mounts" in self.unset else [
+                {"target": m.target, "source": m.source, "read_only": m.read_only}
+                for m in self.mounts],
+            "egg": {"id": self.egg_id,
+                    "file_denylist": (None if "file_denylist" in self.unset
+                                      else list(self.file_denylist))},
             "container": {"image": self.container.image} if self.container.image else {},
         }
 
-
-def _string_map(reader, key):
-    values = reader.mapping(key)
-    if not all(isinstance(v, str) for v in values.values()):
-        raise _invalid(reader._key(key), "an object of strings")
-    return values
+    def _go_map(self, name, values):
+        if name in self.unset:
+            return None
+        return copy.deepcopy(dict(sorted(values.items())))
 
 
-def _allocations(reader):
-    default = reader.obj("default")
-    mappings = {}
-    for ip, ports in reader.mapping("mappings").items():
-        if not isinstance(ports, list) or not all(
-                isinstance(p, int) and not isinstance(p, bool) for p in ports):
-            raise _invalid("settings.allocations.mappings", "an object of integer arrays")
-        mappings[ip] = list(ports)
-    return Allocations(force_outgoing_ip=reader.boolean("force_outgoing_ip"),
+def _server_uuid(settings, requested):
+    uuid = settings.string("uuid")
+    if requested is not None:
+        requested = _string(requested, "uuid")
+        if uuid and requested and uuid != requested:
+            raise _invalid("settings.uuid", "the requested server's uuid %r" % requested)
+        uuid = uuid or requested
+    if not SERVER_ID.match(uuid):
+        raise _invalid("settings.uuid", "a server uuid")
+    return uuid
+
+
+def _unset_collections(settings, allocations, egg):
+    collections = {"environment": settings, "labels": settings, "mounts": settings,
+                   "mappings": allocations, "file_denylist": egg}
+    return frozenset(name for name, fields in collections.items() if not fields.sent(name))
+
+
+def _allocations(fields):
+    default = fields.child("default")
+    return Allocations(force_outgoing_ip=fields.boolean("force_outgoing_ip"),
                        default_ip=default.string("ip"),
-                       default_port=default.integer("port", minimum=0, maximum=65535),
-                       mappings=mappings)
+                       default_port=default.integer("port"),
+                       mappings=fields.mapping("mappings", _port_list))
 
 
-def _build(reader):
-    return Build(memory_limit=reader.integer("memory_limit"), swap=reader.integer("swap"),
-                 io_weight=reader.integer("io_weight", minimum=0, maximum=65535),
-                 cpu_limit=reader.integer("cpu_limit"), threads=reader.string("threads"),
-                 disk_space=reader.integer("disk_space"),
-                 oom_disabled=reader.boolean("oom_disabled"))
+def _build(fields):
+    return Build(memory_limit=fields.integer("memory_limit"), swap=fields.integer("swap"),
+                 io_weight=fields.integer("io_weight", UINT16),
+                 cpu_limit=fields.integer("cpu_limit"), threads=fields.string("threads"),
+                 disk_space=fields.integer("disk_space"),
+                 oom_disabled=fields.boolean("oom_disabled"))
 
 
-def _mounts(settings):
-    mounts = []
-    for index, item in enumerate(settings.array("mounts")):
-        mount = _Reader(item, "settings.mounts[%d]" % index)
-        mounts.append(Mount(source=mount.string("source"), target=mount.string("target"),
-                            read_only=mount.boolean("read_only")))
-    return mounts
+def _mount(value, path):
+    fields = _Fields(value, path)
+    return Mount(source=fields.string("source"), target=fields.string("target"),
+                 read_only=fields.boolean("read_only"))
 
 
-def _process(reader):
-    startup = reader.obj("startup")
-    done = startup.data.get("done")
+def _done_matchers(fields):
+    done = fields.data.get("done")
     if isinstance(done, str):
-        done = [done]  # legacy Panels send one string
-    elif done is None:
-        done = []
-    elif not isinstance(done, list) or not all(isinstance(d, str) for d in done):
-        raise _invalid("process_configuration.startup.done", "an array of strings")
-    stop = reader.obj("stop")
-    configs = [c for c in reader.array("configs") if isinstance(c, dict)]
+        # the Panel wraps an egg's single string; older Panels sent it bare
+        return [done]
+    # a null entry is a nil matcher to Go, which never matches: dropped
+    return [_string(value, path) for value, path in _elements(fields, "done")
+            if value is not None]
+
+
+def _process(fields):
+    startup, stop = fields.child("startup"), fields.child("stop")
     return ProcessConfiguration(
-        startup=Startup(done=done, user_interaction=startup.array("user_interaction"),
+        startup=Startup(done=_done_matchers(startup),
+                        user_interaction=startup.array("user_interaction", _string),
                         strip_ansi=startup.boolean("strip_ansi")),
         stop=Stop(type=stop.string("type"), value=stop.string("value")),
-        configs=configs)
+        # entries stay as sent: worker.configfiles.plan_files checks each one and
+        # drops a bad entry alone rather than the whole configuration
+        configs=fields.array("configs", _any))

@@ -186,8 +186,9 @@ def panel_jwt(node_token, server_uuid, permissions=("*",), ttl=600, user_id=1, i
 class BrowserSocket:
     """The Panel's browser console, as a websocket client (panel-contract.md §7.5)."""
 
-    def __init__(self, daemon, uuid, origin="https://panel.example.com"):
+    def __init__(self, daemon, uuid, origin=None):
         import websocket
+        origin = origin or daemon.config["remote"]  # the Panel's own page
         url = daemon.url.replace("http://", "ws://") + "/api/servers/%s/ws" % uuid
         self.ws = websocket.create_connection(url, origin=origin, timeout=10)
         self.frames = []

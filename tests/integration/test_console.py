@@ -1,0 +1,264 @@
+"""Power, console and the websocket console as the Panel's browser drives them (issue 4).
+
+Spec: wings-api.md §4.4–4.5, §10 (websocket), §16 (hardening); wings-behaviour.md §2 (power,
+states), §5.3 (throttle), §6 (crash detection); panel-contract.md §3–4.
+"""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.integration.harness import BrowserSocket, new_uuid, panel_jwt, wait_until
+
+
+@pytest.fixture
+def node(panel, daemon):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    daemon.start()
+    time.sleep(1.1)  # tokens issued in the daemon's boot second are refused, as in Wings
+    return daemon, uuid
+
+
+def connect(daemon, uuid, permissions=("*",), **token):
+    sock = BrowserSocket(daemon, uuid)
+    sock.send("auth", panel_jwt(daemon.token, uuid, permissions, **token))
+    assert sock.recv()["event"] == "auth success"
+    return sock
+
+
+def states_until(sock, final, timeout=20):
+    seen = []
+    while not seen or seen[-1] != final:
+        seen.append(sock.wait_for("status", timeout=timeout)["args"][0])
+    return seen
+
+
+def test_auth_then_status_then_stats_when_offline(node):
+    daemon, uuid = node
+    sock = BrowserSocket(daemon, uuid)
+    sock.send("auth", panel_jwt(daemon.token, uuid))
+    assert sock.recv() == {"event": "auth success"}
+    assert sock.recv() == {"event": "status", "args": ["offline"]}
+    stats = sock.recv()
+    assert stats["event"] == "stats"
+    usage = json.loads(stats["args"][0])
+    assert usage["memory_bytes"] == 0 and usage["state"] == "offline"
+    assert usage["network"] == {"rx_bytes": 0, "tx_bytes": 0}
+
+
+def test_reauth_sends_only_auth_success(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.wait_for("status")
+    sock.send("auth", panel_jwt(daemon.token, uuid))
+    assert sock.wait_for("auth success")
+    sock.send("send stats")
+    assert sock.recv()["event"] == "stats"  # no second status in between
+
+
+def test_power_cycle_with_exact_states(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    assert sock.wait_for("status")["args"] == ["offline"]
+    sock.send("set state", "start")
+    assert states_until(sock, "running") == ["starting", "running"]
+    sock.send("send command", "echo from the browser")
+    sock.wait_for("console output", where=lambda m: m["args"] == ["from the browser"])
+    stats = json.loads(sock.wait_for("stats", timeout=5)["args"][0])
+    assert stats["state"] == "running" and stats["memory_bytes"] > 0 and stats["uptime"] > 0
+    sock.send("set state", "restart")
+    assert states_until(sock, "running") == ["stopping", "offline", "starting", "running"]
+    sock.send("set state", "stop")
+    assert states_until(sock, "offline") == ["stopping", "offline"]
+    offline = json.loads(sock.wait_for("stats")["args"][0])
+    assert offline["memory_bytes"] == 0 and offline["cpu_absolute"] == 0
+
+
+def test_kill(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.send("set state", "start")
+    states_until(sock, "running")
+    sock.send("set state", "kill")
+    assert states_until(sock, "offline") == ["stopping", "offline"]
+    assert daemon.state(uuid) == "offline"
+
+
+def test_stop_by_signal(panel, daemon):
+    uuid = new_uuid()
+    panel.add_server(uuid, stop={"type": "signal", "value": "SIGTERM"})
+    daemon.start()
+    daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
+    daemon.wait_state(uuid, "running")
+    daemon.post("/api/servers/%s/power" % uuid, {"action": "stop"})
+    daemon.wait_state(uuid, "offline", timeout=10)
+    wait_until(lambda: "Caught signal, exiting" in (daemon.get(
+        "/api/servers/%s/logs" % uuid).json()["data"] or []), what="the game's signal handler")
+
+
+def test_permissions_gate_inbound_events(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid, permissions=("websocket.connect",))
+    sock.wait_for("status")
+    sock.send("set state", "start")
+    time.sleep(1.0)
+    assert daemon.state(uuid) == "offline"
+
+
+def test_lock_contention_is_reported(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.wait_for("status")
+    sock.send("set state", "start")
+    sock.send("set state", "restart")
+    error = sock.wait_for("daemon error")
+    assert error["args"][0].endswith("another power action is currently being processed for "
+                                     "this server, please try again later")
+    assert error["args"][0].startswith("Error Event [")
+
+
+@pytest.mark.parametrize("token_kind, text", [
+    ("expired", "jwt: exp claim is invalid"),
+    ("no_connect", "jwt: missing connect permission"),
+    ("other_server", "jwt: server uuid mismatch"),
+    ("before_boot", "jwt: created too far in past (denylist)"),
+])
+def test_jwt_errors_have_the_exact_texts(node, token_kind, text):
+    daemon, uuid = node
+    tokens = {
+        "expired": panel_jwt(daemon.token, uuid, iat=int(time.time()) - 1000, ttl=10),
+        "no_connect": panel_jwt(daemon.token, uuid, permissions=("control.console",)),
+        "other_server": panel_jwt(daemon.token, new_uuid()),
+        "before_boot": panel_jwt(daemon.token, uuid, iat=int(time.time()) - 3600, ttl=7200),
+    }
+    sock = BrowserSocket(daemon, uuid)
+    sock.send("auth", tokens[token_kind])
+    message = sock.recv()
+    assert message["event"] == "jwt error"
+    assert message["args"][0].endswith(text)
+
+
+@pytest.mark.parametrize("forge", ["wrong_key", "alg_none", "hs512"])
+def test_forged_tokens_get_a_generic_error(node, forge):
+    daemon, uuid = node
+    token = {"wrong_key": lambda: panel_jwt("x" * 64, uuid),
+             "hs512": lambda: panel_jwt(daemon.token, uuid, alg="HS512"),
+             "alg_none": lambda: panel_jwt(None, uuid, alg="none")}[forge]()
+    sock = BrowserSocket(daemon, uuid)
+    sock.send("auth", token)
+    message = sock.recv()
+    assert message["event"] == "daemon error"
+    assert message["args"][0].endswith(
+        "an unexpected error was encountered while handling this request")
+
+
+def test_denied_jti_turns_events_into_jwt_errors(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.wait_for("status")
+    jti = __import__("hashlib").md5(("1" + uuid).encode()).hexdigest()
+    time.sleep(1.1)
+    assert daemon.post("/api/servers/%s/ws/deny" % uuid, {"jtis": [jti]}).status_code == 204
+    sock.send("send stats")
+    message = sock.wait_for("jwt error")
+    assert message["args"] == ["jwt: created too far in past (denylist)"]
+
+
+def test_foreign_origin_is_refused(node):
+    daemon, uuid = node
+    import websocket
+    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+        BrowserSocket(daemon, uuid, origin="https://evil.example")
+    assert caught.value.status_code == 403
+
+
+def test_rate_limit_sends_throttled_once(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.wait_for("status")
+    for _ in range(30):
+        sock.send("send stats")
+    throttled = []
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        try:
+            message = sock.recv(0.5)
+        except Exception:
+            break
+        if message["event"] == "throttled":
+            throttled.append(message["args"])
+    assert throttled and len(throttled) <= 2
+
+
+def test_flood_is_throttled_with_one_warning_and_server_keeps_running(panel, daemon_factory):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    daemon = daemon_factory(throttles={"enabled": True, "lines": 50, "line_reset_interval": 1000})
+    daemon.start()
+    time.sleep(1.1)
+    daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
+    daemon.wait_state(uuid, "running")
+    sock = connect(daemon, uuid)
+    sock.wait_for("status")
+    daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["flood 2000"]})
+    warnings, lines = 0, 0
+    deadline = time.time() + 4
+    while time.time() < deadline:
+        try:
+            message = sock.recv(0.5)
+        except Exception:
+            break
+        if message["event"] == "console output":
+            if "throttling" in message["args"][0]:
+                warnings += 1
+            elif message["args"][0].startswith("flood line"):
+                lines += 1
+    assert warnings == 1
+    assert 0 < lines < 2000
+    assert daemon.state(uuid) == "running"
+    assert daemon.get("/api/system").status_code == 200
+
+
+def test_crash_restarts_then_refuses_a_crash_loop(panel, daemon):
+    uuid = new_uuid()
+    panel.add_server(uuid)
+    daemon.start()
+    time.sleep(1.1)
+    sock = connect(daemon, uuid, permissions=("*",))
+    sock.send("set state", "start")
+    states_until(sock, "running")
+    daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["crash 3"]})
+    sock.wait_for("console output", where=lambda m: "Detected server process in a crashed" in m["args"][0])
+    sock.wait_for("console output", where=lambda m: "Exit code: 3" in m["args"][0])
+    states_until(sock, "running")  # restarted automatically
+    daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["crash 4"]})
+    sock.wait_for("console output", where=lambda m: "Aborting automatic restart, last crash "
+                                                    "occurred less than 60 seconds ago." in m["args"][0])
+    assert daemon.state(uuid) == "offline"
+
+
+def test_killed_worker_keeps_the_websocket(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.send("set state", "start")
+    states_until(sock, "running")
+    os.kill(daemon.worker_pid(uuid), signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until(lambda: daemon.post("/api/servers/%s/commands" % uuid,
+                                   {"commands": ["echo back again"]}).status_code == 204,
+               timeout=5, what="the new worker")
+    sock.wait_for("console output", where=lambda m: m["args"] == ["back again"], timeout=5)
+    assert time.monotonic() - killed < 2.5
+
+
+def test_suspended_server_refuses_start(panel, daemon):
+    uuid = new_uuid()
+    panel.add_server(uuid, suspended=True)
+    daemon.start()
+    response = daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "Cannot start or restart a server that is suspended."}
