@@ -1,57 +1,74 @@
-"""Websocket inbound rate limits (wings-api.md §16): token buckets, one notice per episode.
+"""Inbound websocket rate limits (wings-api.md §16, WebSocket): token buckets per connection,
+one ``throttled`` notice per throttling period.
 
-A global bucket (burst 10, one token per 200 ms) guards the connection; per-event buckets
-guard ``auth`` and ``send logs`` (burst 2, one per 5 s), ``send command`` (burst 10, one per
-second) and everything else together (burst 4, one per second). A dropped message yields
-one ``throttled`` notice per throttling episode, not one per message.
+Every frame first takes a token from the connection's global bucket (burst 10, one token per
+200 ms), then one from its event's bucket: ``auth`` and ``send logs`` (burst 2, one per 5 s
+each), ``send command`` (burst 10, one per second), and one bucket shared by every other event
+(burst 4, one per second). A frame refused by the global bucket takes nothing from its event's
+bucket. A dropped frame earns a notice only when it starts a period of drops for its bucket;
+the period ends at the bucket's next accepted frame.
 """
 
+import time
+
+GLOBAL = "global"
+GLOBAL_BUCKET = (10, 0.2)
 EVENT_BUCKETS = {"auth": (2, 5.0), "send logs": (2, 5.0), "send command": (10, 1.0)}
 OTHER_BUCKET = (4, 1.0)
-GLOBAL_BUCKET = (10, 0.2)
+# Unknown event names share one bucket and one throttling period: keying anything by a
+# client-chosen name would let a client grow this connection's memory at will.
+_OTHER = object()
 
 
 class Bucket:
-    def __init__(self, burst, refill_seconds, now):
+    """A token bucket: ``burst`` tokens at most, one more every ``interval`` seconds."""
+
+    def __init__(self, burst, interval, now):
         self.burst = burst
-        self.refill = refill_seconds
+        self.interval = interval
         self.tokens = float(burst)
         self.updated = now
         self.throttled = False
 
     def take(self, now):
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) / self.refill)
-        self.updated = now
+        """Take one token if there is one; a clock going backwards refills nothing."""
+        elapsed = max(0.0, now - self.updated)
+        self.tokens = min(float(self.burst), self.tokens + elapsed / self.interval)
+        self.updated = max(self.updated, now)
         if self.tokens >= 1:
             self.tokens -= 1
-            self.throttled = False
             return True
         return False
 
 
 class Limiter:
-    def __init__(self):
-        self._global = None
-        self._events = {}
+    """The buckets of one websocket connection."""
 
-    def allow(self, event, now):
-        """``(allowed, notice)``: notice is ``"global"`` or the event name when a
-        throttling episode starts, else None."""
-        if self._global is None:
-            self._global = Bucket(*GLOBAL_BUCKET, now)
-        if not self._global.take(now):
-            return False, self._notice(self._global, "global")
-        key = event if event in EVENT_BUCKETS else "*"
-        bucket = self._events.get(key)
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._buckets = {}
+
+    def allow(self, event, now=None):
+        """``(allowed, notice)`` for one inbound frame; ``event`` is None for a frame that is
+        not a valid message, which counts against the global bucket only.
+
+        ``notice`` is ``"global"`` or the event's name when this frame starts a throttling
+        period (send one ``throttled`` event with it), else None."""
+        now = self._clock() if now is None else now
+        allowed, notice = self._pass(GLOBAL, GLOBAL_BUCKET, GLOBAL, now)
+        if not allowed or event is None:
+            return allowed, notice
+        key = event if event in EVENT_BUCKETS else _OTHER
+        return self._pass(key, EVENT_BUCKETS.get(event, OTHER_BUCKET), event, now)
+
+    def _pass(self, key, shape, name, now):
+        bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._events[key] = Bucket(*EVENT_BUCKETS.get(event, OTHER_BUCKET), now)
-        if not bucket.take(now):
-            return False, self._notice(bucket, event)
-        return True, None
-
-    @staticmethod
-    def _notice(bucket, name):
+            bucket = self._buckets[key] = Bucket(*shape, now)
+        if bucket.take(now):
+            bucket.throttled = False
+            return True, None
         if bucket.throttled:
-            return None
+            return False, None
         bucket.throttled = True
-        return name
+        return False, name

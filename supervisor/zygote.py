@@ -96,17 +96,32 @@ class Zygote:
             self._sock.close()
 
 
-def _preload():
-    """Import everything a worker needs, then hide it from the cyclic GC.
+def _preload(config_path):
+    """Import everything a worker needs, run its first-use paths once, then hide it all
+    from the cyclic GC.
 
-    ``gc.freeze`` keeps the collector from touching (and so copying) the shared pages
-    in every worker.
+    Loading the config and talking to Docker once here fills caches (compiled patterns,
+    lazily built tables) that every worker would otherwise build for itself; ``gc.freeze``
+    keeps the collector from touching, and so copying, the shared pages in each worker.
     """
     from gevent import monkey
     monkey.patch_all()
     import worker.runtime  # noqa: F401 (imported for its side effect: preloading)
+    _warm_up(config_path)
     gc.collect()
     gc.freeze()
+
+
+def _warm_up(config_path):
+    from wingspan.config import load
+    from wingspan.engine import Engine
+    try:
+        load(config_path)
+        engine = Engine()
+        engine.version()
+        engine.close()  # no connection may be shared with the forked workers
+    except Exception:  # only an optimisation: the workers meet and report real problems
+        return
 
 
 def _read_lines(fd):
@@ -162,7 +177,7 @@ def main():
     setproctitle.setproctitle("wingspan: zygote")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd, config_path = int(sys.argv[1]), sys.argv[2]
-    _preload()
+    _preload(config_path)
     _serve(fd, config_path)
 
 

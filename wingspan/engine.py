@@ -191,6 +191,9 @@ class Engine:
         except (docker.errors.APIError, requests.RequestException) as e:
             raise _translate(e, "create network %s" % name) from e
 
+    def close(self):
+        self._api.close()
+
     def _call(self, what, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)

@@ -60,13 +60,18 @@ def _any(value, path):
     return copy.deepcopy(value)
 
 
+def _string_or_null(value, path):
+    return None if value is None else _string(value, path)
+
+
 def _port_list(value, path):
     return [_integer(port, "%s[%d]" % (path, index))
             for index, port in enumerate(_array(value, path))]
 
 
 def _object(value, path):
-    if value is None:
+    # PHP's json_encode writes an empty array as [], objects included (Go refuses it)
+    if value is None or value == []:
         return {}
     if not isinstance(value, dict):
         raise _invalid(path, "an object")
@@ -337,8 +342,8 @@ def _done_matchers(fields):
         # the Panel wraps an egg's single string; older Panels sent it bare
         return [done]
     # a null entry is a nil matcher to Go, which never matches: dropped
-    return [_string(value, path) for value, path in _elements(fields, "done")
-            if value is not None]
+    return [matcher for matcher in fields.array("done", _string_or_null)
+            if matcher is not None]
 
 
 def _process(fields):

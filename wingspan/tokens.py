@@ -1,101 +1,335 @@
-"""Verification of the JWTs the Panel mints for this node (wings-api.md §7, §10.3–10.6;
+"""Verification of the JWTs the Panel mints for this node (wings-api.md §7, §10.3–10.7, §16;
 panel-contract.md §3).
 
-HS256 only, signed with the node token as it is now (the key rotates with /api/update).
-``aud``, ``iss`` and ``nbf`` are not checked (the Panel's ``aud`` is a JSON array); ``exp``
-is required. Websocket tokens are also checked against the daemon's boot time, the jti
-denylist, the ``websocket.connect`` permission and the socket's server, in that order, and
-fail with the exact texts the Panel's browser console reacts to.
+Every kind shares one verification (§7.1): HS256 only, whatever else the header claims;
+the signature checked with the node token as it is at the time of the call (the key rotates
+with /api/update); ``exp`` required and valid while ``floor(now) <= exp``; ``nbf`` honoured
+with a leeway; ``aud`` (a JSON array from the Panel), ``iss`` and a future ``iat`` ignored.
+
+Websocket tokens fail with the exact texts the Panel's browser console reacts to
+(:class:`TokenError`); signed-URL and transfer tokens fail with the wire errors of
+``wingspan.errors`` (403 for a token that does not verify or was revoked, 404 for a replay).
+Both websocket and signed-URL tokens need an ``iat`` no earlier than the daemon's boot or
+the denial of their ``jti`` (:class:`Denylist`).
 """
 
+import logging
+import math
+import re
 import time
+from dataclasses import dataclass
 
 import jwt
 
+from wingspan import errors
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+# The Panel already back-dates nbf by five minutes; this much more absorbs a Panel clock
+# running ahead of ours before a token is refused as not yet valid.
+NBF_LEEWAY = 300
+CONNECT = "websocket.connect"
+WILDCARD = "*"
+ONE_TIME_TTL = 3600
+SWEEP_INTERVAL = 300
+
+# The five websocket texts (§10.3, §10.4); the browser refreshes its token silently on the
+# first two only (panel-contract.md §3.3).
 EXP_INVALID = "jwt: exp claim is invalid"
 DENYLISTED = "jwt: created too far in past (denylist)"
 NO_CONNECT = "jwt: missing connect permission"
 UUID_MISMATCH = "jwt: server uuid mismatch"
 NO_JWT = "jwt: no jwt present"
 
+# Texts that only reach logs, or admins holding admin.websocket.errors (§10.7).
+EMPTY_KEY = "jwt: HMAC key is empty"
+MALFORMED = "jwt: malformed token"
+BAD_SIGNATURE = "jwt: HMAC verification failed"
+BAD_ALGORITHM = "jwt: algorithm is not HS256"
+NBF_INVALID = "jwt: nbf claim is invalid"
+
+_DECODE_OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                   "verify_aud": False, "verify_iss": False}
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
 
 class TokenError(Exception):
-    """A token was refused. ``jwt_error`` tells the websocket layer to answer with a
-    ``jwt error`` event (the texts above) rather than a generic ``daemon error``."""
+    """A websocket token was refused with one of the five texts above; the socket answers
+    with a ``jwt error`` event carrying ``message``."""
 
-    def __init__(self, message, jwt_error=True):
+    jwt_error = True
+
+    def __init__(self, message):
         super().__init__(message)
         self.message = message
-        self.jwt_error = jwt_error
 
 
-def decode(raw, key):
-    """The claims of an HS256 token signed with ``key``; raises TokenError."""
-    if not raw:
-        raise TokenError(NO_JWT)
+class UnverifiableToken(TokenError):
+    """Malformed, wrongly signed or not HS256: answered as a generic ``daemon error``, not
+    as a ``jwt error`` (§10.3)."""
+
+    jwt_error = False
+
+
+# -- the checks every kind shares ------------------------------------------------------
+
+def verify(raw, key, now=None):
+    """The claims of a Panel token signed with ``key`` (§7.1); raises TokenError."""
+    if not key:
+        raise UnverifiableToken(EMPTY_KEY)
+    if not isinstance(raw, str) or not raw:
+        raise UnverifiableToken(MALFORMED)
     try:
-        return jwt.decode(raw, key, algorithms=["HS256"], leeway=300,
-                          options={"verify_aud": False, "verify_iss": False,
-                                   "verify_iat": False, "require": ["exp"]})
-    except jwt.ExpiredSignatureError as e:
-        raise TokenError(EXP_INVALID) from e
+        claims = jwt.decode(raw, key, algorithms=[ALGORITHM], options=_DECODE_OPTIONS)
+    except jwt.InvalidSignatureError as e:
+        raise UnverifiableToken(BAD_SIGNATURE) from e
+    except jwt.InvalidAlgorithmError as e:
+        raise UnverifiableToken(BAD_ALGORITHM) from e
     except jwt.PyJWTError as e:
-        raise TokenError("invalid token: %s" % e, jwt_error=False) from e
+        raise UnverifiableToken(MALFORMED) from e
+    now = time.time() if now is None else now
+    _check_expiry(_number_claim(claims, "exp"), now)
+    nbf = _number_claim(claims, "nbf")
+    if nbf is not None and nbf > now + NBF_LEEWAY:
+        raise UnverifiableToken(NBF_INVALID)
+    return claims
+
+
+def _check_expiry(exp, now):
+    # exp counts in whole seconds: a token is still good during its exp second
+    if exp is None or math.floor(now) > exp:
+        raise TokenError(EXP_INVALID)
+
+
+def _number_claim(claims, name):
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UnverifiableToken(MALFORMED)
+    return value
+
+
+def _string_claim(claims, name):
+    value = claims.get(name, "")
+    if not isinstance(value, str):
+        raise UnverifiableToken(MALFORMED)
+    return value
 
 
 class Denylist:
-    """Tokens issued before boot, or before their jti was denied, are refused (§10.6)."""
+    """Revoked websocket and signed-URL tokens (§10.6), for the life of the process.
+
+    A token is refused when its ``iat`` is missing, earlier than the daemon's boot, or earlier
+    than the moment its ``jti`` was denied. ``iat`` has whole seconds and those instants do
+    not, so a token issued in the very second of boot or of a denial is refused too, as in
+    Wings.
+    """
 
     def __init__(self, boot_time):
         self.boot_time = boot_time
-        self.denied = {}
+        self._denied_at = {}
 
     def deny(self, jtis, at=None):
+        """Revoke every token with one of ``jtis`` issued before ``at`` (default: now)."""
         at = time.time() if at is None else at
         for jti in jtis:
-            self.denied[jti] = at
+            self._denied_at[jti] = at
 
     def is_denied(self, jti, iat):
-        if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+        if iat is None or iat < self.boot_time:
             return True
-        # iat has whole seconds and these instants do not: a token from the very second
-        # of boot or denial is refused too, as in Wings
-        if iat < self.boot_time:
-            return True
-        denied_at = self.denied.get(jti)
+        denied_at = self._denied_at.get(jti)
         return denied_at is not None and iat < denied_at
 
 
+# -- websocket tokens --------------------------------------------------------------------
+
 class WebsocketToken:
+    """A verified websocket token (§10.6); reusable until it expires or is revoked."""
+
     def __init__(self, claims):
-        self.claims = claims
-        self.server_uuid = claims.get("server_uuid")
-        self.user_uuid = claims.get("user_uuid")
-        self.jti = claims.get("jti", "")
-        self.iat = claims.get("iat")
-        self.exp = claims.get("exp", 0)
-        permissions = claims.get("permissions")
-        self.permissions = [p for p in permissions if isinstance(p, str)] \
-            if isinstance(permissions, list) else []
+        self.server_uuid = _string_claim(claims, "server_uuid")
+        self.user_uuid = _string_claim(claims, "user_uuid")
+        self.jti = _string_claim(claims, "jti")
+        self.iat = _number_claim(claims, "iat")
+        self.exp = _number_claim(claims, "exp")
+        self.permissions = _permissions(claims.get("permissions"))
 
     @classmethod
-    def parse(cls, raw, key):
-        return cls(decode(raw, key))
+    def parse(cls, raw, key, now=None):
+        """The token of an ``auth`` message; raises TokenError."""
+        return cls(verify(raw, key, now))
 
     def has_permission(self, permission):
-        """``*`` grants everything except ``admin.*`` permissions."""
+        """``*`` grants every permission except those starting with ``admin``."""
         if permission in self.permissions:
             return True
-        return "*" in self.permissions and not permission.startswith("admin")
+        return WILDCARD in self.permissions and not permission.startswith("admin")
 
     def check(self, server_uuid, denylist, now=None):
         """The per-message check of §10.4, in Wings' order; raises TokenError."""
-        now = time.time() if now is None else now
-        if self.exp <= now:
-            raise TokenError(EXP_INVALID)
+        _check_expiry(self.exp, time.time() if now is None else now)
         if denylist.is_denied(self.jti, self.iat):
             raise TokenError(DENYLISTED)
-        if not self.has_permission("websocket.connect"):
+        if not self.has_permission(CONNECT):
             raise TokenError(NO_CONNECT)
         if self.server_uuid != server_uuid:
             raise TokenError(UUID_MISMATCH)
+
+
+def check_websocket(token, server_uuid, denylist, now=None):
+    """§10.4 for a connection whose token may not have arrived yet (``None``)."""
+    if token is None:
+        raise TokenError(NO_JWT)
+    token.check(server_uuid, denylist, now)
+
+
+def _permissions(value):
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise UnverifiableToken(MALFORMED)
+    return tuple(value)
+
+
+# -- signed URLs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DownloadToken:
+    """``GET /download/file`` (§7.4)."""
+
+    server_uuid: str
+    user_uuid: str
+    unique_id: str
+    file_path: str
+
+
+@dataclass(frozen=True)
+class UploadToken:
+    """``POST /upload/file`` (§7.6)."""
+
+    server_uuid: str
+    user_uuid: str
+    unique_id: str
+
+
+@dataclass(frozen=True)
+class BackupToken:
+    """``GET /download/backup`` (§7.5); ``backup_uuid`` is a UUID, safe to join into a path."""
+
+    server_uuid: str
+    user_uuid: str
+    unique_id: str
+    backup_uuid: str
+
+
+def parse_download_token(raw, key, denylist, now=None):
+    claims = _signed_url_claims(raw, key, denylist, now)
+    file_path = _required(claims, "file_path")
+    return DownloadToken(file_path=file_path, **_signed_url_fields(claims))
+
+
+def parse_upload_token(raw, key, denylist, now=None):
+    return UploadToken(**_signed_url_fields(_signed_url_claims(raw, key, denylist, now)))
+
+
+def parse_backup_token(raw, key, denylist, now=None):
+    claims = _signed_url_claims(raw, key, denylist, now)
+    backup_uuid = _required(claims, "backup_uuid")
+    if not _UUID.match(backup_uuid):
+        raise errors.InvalidToken(detail="backup_uuid %r is not a UUID" % backup_uuid)
+    return BackupToken(backup_uuid=backup_uuid, **_signed_url_fields(claims))
+
+
+def _signed_url_claims(raw, key, denylist, now):
+    """Verified claims of a signed URL, issued after boot and after any denial of its jti
+    (§16); raises InvalidToken."""
+    claims = _verified_or_invalid(raw, key, now)
+    iat = _claim_or_invalid(_number_claim, claims, "iat")
+    jti = _claim_or_invalid(_string_claim, claims, "jti")
+    if denylist.is_denied(jti, iat):
+        raise errors.InvalidToken(detail="signed URL token issued before boot or revoked")
+    return claims
+
+
+def _signed_url_fields(claims):
+    return {"server_uuid": _required(claims, "server_uuid"),
+            "user_uuid": _required(claims, "user_uuid"),
+            "unique_id": _claim_or_invalid(_string_claim, claims, "unique_id")}
+
+
+def _required(claims, name):
+    value = _claim_or_invalid(_string_claim, claims, name)
+    if not value:
+        raise errors.InvalidToken(detail="token has no %s" % name)
+    return value
+
+
+def _claim_or_invalid(read, claims, name):
+    try:
+        return read(claims, name)
+    except TokenError as e:
+        raise errors.InvalidToken(detail="%s: %s" % (name, e.message)) from e
+
+
+def _verified_or_invalid(raw, key, now):
+    try:
+        return verify(raw, key, now)
+    except TokenError as e:
+        raise errors.InvalidToken(detail=e.message) from e
+
+
+class OneTimeStore:
+    """The ``unique_id`` of every signed URL used in the last ``ttl`` seconds (§7.3), shared
+    by the three one-time kinds. Lost on restart; tokens from before boot are refused by
+    the denylist instead."""
+
+    def __init__(self, ttl=ONE_TIME_TTL, clock=time.monotonic):
+        self.ttl = ttl
+        self._clock = clock
+        self._used_at = {}
+        self._swept_at = None
+
+    def claim(self, unique_id, now=None):
+        """Record the first use of ``unique_id``; raises TokenResourceNotFound on a replay.
+
+        Call it only once the token's server is known to exist here, and before opening
+        the file, so that a token for another node is not consumed and a token for a
+        missing file is."""
+        now = self._clock() if now is None else now
+        self._sweep(now)
+        used_at = self._used_at.get(unique_id)
+        if used_at is not None and now - used_at < self.ttl:
+            raise errors.TokenResourceNotFound(detail="signed URL %r already used" % unique_id)
+        self._used_at[unique_id] = now
+
+    def _sweep(self, now):
+        if self._swept_at is not None and now - self._swept_at < SWEEP_INTERVAL:
+            return
+        self._swept_at = now
+        expired = [u for u, used_at in self._used_at.items() if now - used_at >= self.ttl]
+        for unique_id in expired:
+            del self._used_at[unique_id]
+        if expired:
+            log.debug("forgot %d used signed URL ids", len(expired))
+
+
+# -- transfers -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TransferToken:
+    """``POST /api/transfers`` on the destination node (§9.3): ``sub`` names the server."""
+
+    server_uuid: str
+
+
+def parse_transfer_token(raw, key, now=None):
+    """Signed with this (target) node's token; not one-time and not bound to boot, so a
+    restart of this node does not break a transfer in flight. Raises InvalidToken."""
+    claims = _verified_or_invalid(raw, key, now)
+    subject = _claim_or_invalid(_string_claim, claims, "sub")
+    if not _UUID.match(subject):
+        raise errors.InvalidToken(detail="transfer token subject %r is not a UUID" % subject)
+    return TransferToken(server_uuid=subject)
