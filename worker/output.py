@@ -65,6 +65,9 @@ class ConsoleOutput:
         if self.server.state == STARTING and self._matcher.matches(line):
             self.server.set_state(RUNNING)
         self.history.extend((line,))
+        if not self.server.cfg.throttles.enabled:
+            self._pending.append(line)
+            return
         allowed, warn = self._throttle.check()
         if warn:
             self._pending.append(self._throttle_notice())

@@ -166,6 +166,7 @@ class Session:
                 return
             message = parse_message(raw)
             if message is None:
+                self.limiter.allow(None, time.monotonic())  # garbage still costs its sender
                 continue
             event, args = message
             allowed, notice = self.limiter.allow(event, time.monotonic())

@@ -1,11 +1,43 @@
 #!/usr/bin/env bash
-# Build the local test image wingspan-test/game:latest (no registry needed): statically
-# linked busybox from Debian's busybox-static copied into a FROM scratch image.
+# Build the local test images without any registry, from a static busybox:
+#   wingspan-test/game:latest       yolks-like game image (game/)
+#   wingspan-test/installer:latest  installer image, sh/ash and no entrypoint (installer/)
+# An image whose wingspan.test.hash label matches its inputs is kept as it is.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cp "$here"/game/* "$work"/
-cp /bin/busybox "$work"/busybox
-docker build -q -t wingspan-test/game:latest "$work" >/dev/null 2>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
-echo "built wingspan-test/game:latest"
+busybox="${BUSYBOX:-/bin/busybox}"
+
+if [ ! -x "$busybox" ]; then
+    echo "build.sh: $busybox is missing; install the Debian package busybox-static" >&2
+    exit 1
+fi
+linkage="$(LC_ALL=C ldd "$busybox" 2>&1 || true)"
+if [[ "$linkage" != *"not a dynamic executable"* ]]; then
+    echo "build.sh: $busybox is dynamically linked; install busybox-static" >&2
+    exit 1
+fi
+
+build() {
+    local name="$1" dir="$here/$2" work hash current
+    hash="$( (cd "$dir" && sha256sum -- * && sha256sum < "$busybox") | sha256sum | cut -c1-64)"
+    current="$(docker image inspect -f '{{index .Config.Labels "wingspan.test.hash"}}' \
+        "$name" 2>/dev/null || true)"
+    if [ "$current" = "$hash" ]; then
+        echo "$name is up to date"
+        return
+    fi
+    work="$(mktemp -d)"
+    cp "$dir"/* "$work"/
+    cp "$busybox" "$work"/busybox
+    if ! docker build --pull=false --label "wingspan.test.hash=$hash" -t "$name" "$work" \
+            >"$work/build.log" 2>&1; then
+        cat "$work/build.log" >&2
+        rm -rf "$work"
+        exit 1
+    fi
+    rm -rf "$work"
+    echo "built $name"
+}
+
+build wingspan-test/game:latest game
+build wingspan-test/installer:latest installer

@@ -13,6 +13,8 @@ import docker
 import requests
 import yaml
 
+from tests.support.panel_jwt import panel_jwt
+
 WINGSPAN = os.path.join(os.path.dirname(sys.executable), "wingspan")
 
 
@@ -166,21 +168,12 @@ def remove_labelled(client, label):
         container.remove(force=True)
 
 
-def panel_jwt(node_token, server_uuid, permissions=("*",), ttl=600, user_id=1, iat=None,
-              alg="HS256", extra=None):
-    """A websocket token minted the Panel's way (panel-contract.md §3.1, §3.4): HS256 with
-    the node token, ``aud`` a JSON array, ``nbf`` five minutes back, jti in the header."""
-    import hashlib
-
-    import jwt
-    now = int(time.time()) if iat is None else iat
-    jti = hashlib.md5(("%s%s" % (user_id, server_uuid)).encode()).hexdigest()
-    claims = {"iss": "https://panel.example.com", "aud": ["http://127.0.0.1"], "jti": jti,
-              "iat": now, "nbf": now - 300, "exp": now + ttl, "server_uuid": server_uuid,
-              "permissions": list(permissions), "user_uuid": str(uuidlib.uuid4()),
-              "user_id": user_id, "unique_id": "abcdefgh12345678"}
-    claims.update(extra or {})
-    return jwt.encode(claims, node_token, algorithm=alg, headers={"jti": jti})
+def console_token(node_token, server_uuid, permissions=("*",), ttl=600, user_id=1, iat=None,
+                  alg="HS256"):
+    """A websocket token as the Panel mints it for user ``user_id`` (panel-contract.md §3)."""
+    return panel_jwt(node_token, "http://127.0.0.1", "%s%s" % (user_id, server_uuid), ttl=ttl,
+                     claims=[("server_uuid", server_uuid), ("permissions", list(permissions))],
+                     user={"uuid": str(uuidlib.uuid4()), "id": user_id}, now=iat, alg=alg)
 
 
 class BrowserSocket:

@@ -191,3 +191,24 @@ def test_update_refuses_new_paths(node):
     response = daemon.post("/api/update", {"system": {"data": "/etc"}})
     assert response.status_code == 422
     assert json.loads(response.content)["error"]
+
+
+def test_metrics_needs_the_token_and_labels_servers(node):
+    daemon, uuid = node
+    assert requests.get(daemon.url + "/metrics").status_code == 401
+    text = daemon.get("/metrics").text
+    assert 'wingspan_server_state{server="%s",state="offline"} 1.0' % uuid in text
+    assert 'wingspan_server_memory_bytes{server="%s"}' % uuid in text
+    assert "wingspan_server_network_rx_bytes_total" in text
+    assert "wingspan_api_process_resident_memory_bytes" in text
+
+
+def test_grafana_dashboard_plots_the_exported_metrics():
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "packaging", "grafana-dashboard.json")
+    with open(path) as f:
+        dashboard = json.load(f)
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("wingspan_server_memory_bytes", "wingspan_server_cpu_percent",
+                   "wingspan_server_network_rx_bytes_total", "wingspan_server_disk_bytes"):
+        assert metric in exprs

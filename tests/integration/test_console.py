@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.integration.harness import BrowserSocket, new_uuid, panel_jwt, wait_until
+from tests.integration.harness import BrowserSocket, new_uuid, console_token, wait_until
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def node(panel, daemon):
 
 def connect(daemon, uuid, permissions=("*",), **token):
     sock = BrowserSocket(daemon, uuid)
-    sock.send("auth", panel_jwt(daemon.token, uuid, permissions, **token))
+    sock.send("auth", console_token(daemon.token, uuid, permissions, **token))
     assert sock.recv()["event"] == "auth success"
     return sock
 
@@ -40,7 +40,7 @@ def states_until(sock, final, timeout=20):
 def test_auth_then_status_then_stats_when_offline(node):
     daemon, uuid = node
     sock = BrowserSocket(daemon, uuid)
-    sock.send("auth", panel_jwt(daemon.token, uuid))
+    sock.send("auth", console_token(daemon.token, uuid))
     assert sock.recv() == {"event": "auth success"}
     assert sock.recv() == {"event": "status", "args": ["offline"]}
     stats = sock.recv()
@@ -54,7 +54,7 @@ def test_reauth_sends_only_auth_success(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
     sock.wait_for("status")
-    sock.send("auth", panel_jwt(daemon.token, uuid))
+    sock.send("auth", console_token(daemon.token, uuid))
     assert sock.wait_for("auth success")
     sock.send("send stats")
     assert sock.recv()["event"] == "stats"  # no second status in between
@@ -96,7 +96,7 @@ def test_stop_by_signal(panel, daemon):
     daemon.wait_state(uuid, "running")
     daemon.post("/api/servers/%s/power" % uuid, {"action": "stop"})
     daemon.wait_state(uuid, "offline", timeout=10)
-    wait_until(lambda: "Caught signal, exiting" in (daemon.get(
+    wait_until(lambda: "Caught SIGTERM, exiting" in (daemon.get(
         "/api/servers/%s/logs" % uuid).json()["data"] or []), what="the game's signal handler")
 
 
@@ -130,10 +130,10 @@ def test_lock_contention_is_reported(node):
 def test_jwt_errors_have_the_exact_texts(node, token_kind, text):
     daemon, uuid = node
     tokens = {
-        "expired": panel_jwt(daemon.token, uuid, iat=int(time.time()) - 1000, ttl=10),
-        "no_connect": panel_jwt(daemon.token, uuid, permissions=("control.console",)),
-        "other_server": panel_jwt(daemon.token, new_uuid()),
-        "before_boot": panel_jwt(daemon.token, uuid, iat=int(time.time()) - 3600, ttl=7200),
+        "expired": console_token(daemon.token, uuid, iat=int(time.time()) - 1000, ttl=10),
+        "no_connect": console_token(daemon.token, uuid, permissions=("control.console",)),
+        "other_server": console_token(daemon.token, new_uuid()),
+        "before_boot": console_token(daemon.token, uuid, iat=int(time.time()) - 3600, ttl=7200),
     }
     sock = BrowserSocket(daemon, uuid)
     sock.send("auth", tokens[token_kind])
@@ -145,9 +145,9 @@ def test_jwt_errors_have_the_exact_texts(node, token_kind, text):
 @pytest.mark.parametrize("forge", ["wrong_key", "alg_none", "hs512"])
 def test_forged_tokens_get_a_generic_error(node, forge):
     daemon, uuid = node
-    token = {"wrong_key": lambda: panel_jwt("x" * 64, uuid),
-             "hs512": lambda: panel_jwt(daemon.token, uuid, alg="HS512"),
-             "alg_none": lambda: panel_jwt(None, uuid, alg="none")}[forge]()
+    token = {"wrong_key": lambda: console_token("x" * 64, uuid),
+             "hs512": lambda: console_token(daemon.token, uuid, alg="HS512"),
+             "alg_none": lambda: console_token(None, uuid, alg="none")}[forge]()
     sock = BrowserSocket(daemon, uuid)
     sock.send("auth", token)
     message = sock.recv()

@@ -1,0 +1,154 @@
+"""A fake S3 bucket on loopback for backup tests (panel-contract.md §7.3, wings-api.md §8.4).
+
+The fake Panel hands out presigned multipart-upload URLs that point here. Each part ``PUT``
+answers 200 with an ``ETag``; completing an upload checks the reported ETags against the
+issued ones and assembles the object, which ``GET`` then serves (restore downloads).
+"""
+
+import hashlib
+import threading
+import uuid as uuidlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+BUCKET = "bucket"
+
+
+class S3Error(Exception):
+    """A multipart completion S3 would refuse."""
+
+
+class FakeS3:
+    def __init__(self):
+        self.uploads = {}  # upload id -> {"key": str, "parts": {number: (etag, bytes)}}
+        self.objects = {}  # key -> bytes
+        self.puts = []     # every part PUT: key, upload_id, part_number, size, headers
+        self.lock = threading.Lock()
+        handler = type("S3Handler", (_Handler,), {"s3": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                        name="fake-s3", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- what the Panel does with S3 -------------------------------------------------------
+
+    def create_upload(self, key):
+        upload_id = uuidlib.uuid4().hex
+        with self.lock:
+            self.uploads[upload_id] = {"key": key, "parts": {}}
+        return upload_id
+
+    def part_urls(self, upload_id, count):
+        """Presigned ``UploadPart`` URLs for parts 1..count of an upload."""
+        key = self.uploads[upload_id]["key"]
+        return ["%s?partNumber=%d&uploadId=%s&X-Amz-Expires=3600&X-Amz-Signature=fake"
+                % (self.object_url(key), number, upload_id) for number in range(1, count + 1)]
+
+    def complete(self, upload_id, parts=None):
+        """Assemble an upload from ``parts`` (``[{"etag", "part_number"}]``), or from every
+        stored part when None (the Panel then asks S3 with ListParts)."""
+        with self.lock:
+            upload = self.uploads.get(upload_id)
+            if upload is None:
+                raise S3Error("NoSuchUpload: %s" % upload_id)
+            stored = upload["parts"]
+            if parts is None:
+                parts = [{"part_number": n, "etag": stored[n][0]} for n in sorted(stored)]
+            if not parts:
+                raise S3Error("MalformedXML: no parts to complete %s" % upload_id)
+            data = []
+            for part in parts:
+                number = int(part["part_number"])
+                if number not in stored:
+                    raise S3Error("InvalidPart: part %d was never uploaded" % number)
+                if _bare_etag(part["etag"]) != _bare_etag(stored[number][0]):
+                    raise S3Error("InvalidPart: part %d has ETag %s, S3 issued %s"
+                                  % (number, part["etag"], stored[number][0]))
+                data.append(stored[number][1])
+            self.objects[upload["key"]] = b"".join(data)
+            del self.uploads[upload_id]
+
+    def abort(self, upload_id):
+        with self.lock:
+            self.uploads.pop(upload_id, None)
+
+    def object_url(self, key):
+        return "%s/%s/%s" % (self.url, BUCKET, quote(key))
+
+    def put_object(self, key, data):
+        """Store an object directly, e.g. an archive a restore test downloads."""
+        with self.lock:
+            self.objects[key] = bytes(data)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _store_part(self, key, query, headers, data):
+        upload_id = query.get("uploadId", [""])[0]
+        number = int(query.get("partNumber", ["0"])[0])
+        etag = '"%s"' % hashlib.md5(data).hexdigest()
+        with self.lock:
+            upload = self.uploads.get(upload_id)
+            if upload is None or upload["key"] != key or number < 1:
+                return 404, None
+            upload["parts"][number] = (etag, data)
+            self.puts.append({"key": key, "upload_id": upload_id, "part_number": number,
+                              "size": len(data), "headers": headers})
+        return 200, etag
+
+
+def _bare_etag(etag):
+    return str(etag).strip().strip('"')
+
+
+class _Handler(BaseHTTPRequestHandler):
+    s3 = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _key(self):
+        parts = urlsplit(self.path)
+        prefix = "/%s/" % BUCKET
+        if not parts.path.startswith(prefix):
+            return None, {}
+        return unquote(parts.path[len(prefix):]), parse_qs(parts.query)
+
+    def do_PUT(self):
+        key, query = self._key()
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if key is None:
+            return self._answer(404)
+        if "uploadId" not in query:
+            self.s3.put_object(key, data)
+            return self._answer(200, etag='"%s"' % hashlib.md5(data).hexdigest())
+        status, etag = self.s3._store_part(key, query, dict(self.headers), data)
+        self._answer(status, etag=etag)
+
+    def do_GET(self):
+        key, _ = self._key()
+        with self.s3.lock:
+            data = self.s3.objects.get(key)
+        if data is None:
+            return self._answer(404)
+        self._answer(200, body=data, content_type="application/x-gzip")
+
+    def _answer(self, status, body=b"", etag=None, content_type=None):
+        self.send_response(status)
+        if etag:
+            self.send_header("ETag", etag)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

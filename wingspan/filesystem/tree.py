@@ -1,0 +1,201 @@
+"""Whole-tree work under a directory descriptor: walk, remove, chown and disk usage.
+
+Every directory is entered with ``O_NOFOLLOW | O_DIRECTORY`` relative to its parent's
+descriptor, so a symlink is never followed and a directory swapped for a symlink while
+we walk is treated as the link it has become. Only the descriptors of the current branch
+are open (two per level: ours and the one ``scandir`` duplicates), never one per sibling.
+"""
+
+import collections
+import errno
+import logging
+import os
+import stat
+
+from wingspan.filesystem.resolve import DIR_FLAGS
+
+log = logging.getLogger(__name__)
+
+Node = collections.namedtuple("Node", "parent_fd name path info after")
+Node.__doc__ = """One entry met by :func:`walk`.
+
+``parent_fd`` is valid only until the walk goes on; ``path`` is relative to the walked
+directory; ``info`` is the entry's lstat; ``after`` is true for the second visit of a
+directory, once everything in it has been visited."""
+
+
+def walk(top_fd):
+    """Every entry beneath ``top_fd``, depth first: each entry once in pre-order, and each
+    directory a second time (``after=True``) once its content has been visited."""
+    top = os.dup(top_fd)
+    stack = [(top, _scandir(top), "", None)]
+    try:
+        while stack:
+            fd, entries, prefix, post = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                entries.close()
+                os.close(fd)
+                stack.pop()
+                if post is not None:
+                    yield post
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            node = Node(fd, entry.name, prefix + entry.name, info, False)
+            yield node
+            if stat.S_ISDIR(info.st_mode):
+                child = open_child(fd, entry.name)
+                post = node._replace(after=True)
+                if child is None:
+                    yield post
+                else:
+                    stack.append((child, _scandir(child), node.path + "/", post))
+    finally:
+        for fd, entries, _, _ in stack:
+            entries.close()
+            os.close(fd)
+
+
+def _scandir(fd):
+    try:
+        return os.scandir(fd)
+    except OSError as e:
+        log.warning("cannot list a directory while walking: %s", e)
+        return iter(())
+
+
+def open_child(dir_fd, name):
+    """A descriptor on the subdirectory ``name``, or None if it vanished or is no longer a
+    directory (a symlink swapped in is not followed)."""
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+
+
+def remove(dir_fd, name):
+    """``rm -rf name`` relative to ``dir_fd``; a symlink is removed, never followed.
+
+    Returns:
+        The bytes of regular files removed (what the quota gives back), 0 if nothing was there.
+    """
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISDIR(info.st_mode):
+        return _unlink(dir_fd, name, info)
+    child = open_child(dir_fd, name)
+    if child is None:
+        return remove(dir_fd, name)
+    try:
+        freed = remove_contents(child)
+    finally:
+        os.close(child)
+    _rmdir(dir_fd, name)
+    return freed
+
+
+def remove_contents(dir_fd):
+    """Empty the directory ``dir_fd`` (it stays). Returns the bytes of regular files removed."""
+    freed = 0
+    for node in walk(dir_fd):
+        if node.after:
+            _rmdir(node.parent_fd, node.name)
+        elif not stat.S_ISDIR(node.info.st_mode):
+            freed += _unlink(node.parent_fd, node.name, node.info)
+    return freed
+
+
+def _unlink(dir_fd, name, info):
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def _rmdir(dir_fd, name):
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        # Swapped for a symlink or a file while we emptied it: remove what is there now.
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def chown_tree(top_fd, uid, gid):
+    """``lchown`` the directory and everything beneath it; entries already owned by
+    ``uid:gid`` are not touched (their ctime stays, and a big tree costs only the walk)."""
+    os.fchown(top_fd, uid, gid)
+    changed = 0
+    for node in walk(top_fd):
+        if node.after or (node.info.st_uid == uid and node.info.st_gid == gid):
+            continue
+        try:
+            os.chown(node.name, uid, gid, dir_fd=node.parent_fd, follow_symlinks=False)
+            changed += 1
+        except FileNotFoundError:
+            continue
+    return changed
+
+
+def disk_usage_fd(top_fd):
+    """Sum of the lstat sizes of the regular files beneath ``top_fd`` (wings-behaviour.md
+    §4.3: symlinks and directories count nothing, hard links count each time).
+
+    A tight loop rather than :func:`walk`: it runs on every server every
+    ``disk_check_interval`` over trees of hundreds of thousands of files. Each stack level
+    holds one descriptor and the names of the subdirectories still to visit."""
+    total = 0
+    stack = [(os.dup(top_fd), None)]
+    while stack:
+        fd, subdirs = stack[-1]
+        if subdirs is None:
+            size, subdirs = _scan_sizes(fd)
+            total += size
+            stack[-1] = (fd, subdirs)
+        if subdirs:
+            child = open_child_quietly(fd, subdirs.pop())
+            if child is not None:
+                stack.append((child, None))
+            continue
+        os.close(fd)
+        stack.pop()
+    return total
+
+
+def _scan_sizes(fd):
+    """The regular-file bytes directly in ``fd`` and the names of its subdirectories."""
+    total = 0
+    subdirs = []
+    lstat, is_reg = os.stat, stat.S_ISREG
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    try:
+                        info = lstat(entry.name, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if is_reg(info.st_mode):
+                        total += info.st_size
+    except OSError as e:
+        log.warning("disk usage: skipping an unreadable directory: %s", e)
+    return total, subdirs
+
+
+def open_child_quietly(dir_fd, name):
+    try:
+        return open_child(dir_fd, name)
+    except OSError as e:
+        log.warning("disk usage: skipping %s: %s", name, e)
+        return None
