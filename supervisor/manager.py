@@ -67,7 +67,20 @@ class Manager:
     # -- lifecycle ----------------------------------------------------------------------
 
     def run(self):
-        """Boot, supervise until SIGTERM/SIGINT, shut down. Returns the exit code."""
+        """Boot, supervise until SIGTERM/SIGINT, shut down. Returns the exit code.
+
+        A boot that cannot succeed (Docker refuses the network, say) stops every child
+        and returns 1 with the reason logged, never a traceback.
+        """
+        try:
+            return self._run()
+        except errors.WingspanError as e:
+            log.error("cannot run: %s", e.detail or e.public_message)
+            self._stop.set()
+            self._shutdown()
+            return 1
+
+    def _run(self):
         gevent.signal_handler(signal.SIGTERM, self._stop.set)
         gevent.signal_handler(signal.SIGINT, self._stop.set)
         self._adopt_zygote()
@@ -94,7 +107,13 @@ class Manager:
         docs = self._fetch_servers()
         if docs is None:
             return False
-        network.ensure_network(self.engine, self.cfg)
+        try:
+            network.ensure_network(self.engine, self.cfg)
+        except errors.DockerError as e:
+            raise errors.DockerError(detail="docker network %s is not usable (check "
+                                            "docker.network in %s): %s"
+                                     % (self.cfg.docker.network.name, self.config_path,
+                                        e.detail)) from e
         self.cfg.save(self.config_path)
         for doc in docs:
             self._add_definition(doc)

@@ -112,11 +112,15 @@ def _preload(config_path):
     gc.freeze()
 
 
+_preloaded = {}
+
+
 def _warm_up(config_path):
+    """Load the config once for every worker (they share it until the file changes)."""
     from wingspan.config import load
     from wingspan.engine import Engine
     try:
-        load(config_path)
+        _preloaded["config"] = (os.stat(config_path).st_mtime_ns, load(config_path))
         engine = Engine()
         engine.version()
         engine.close()  # no connection may be shared with the forked workers
@@ -163,7 +167,8 @@ def _become_worker(fd, request, config_path, supervisor_pid):
         os.sched_yield()  # the intermediate is about to exit; wait for the re-parenting
     die_with_parent(supervisor_pid)
     from worker import runtime
-    code = runtime.main(request["uuid"], request["payload"], config_path)
+    code = runtime.main(request["uuid"], request["payload"], config_path,
+                        _preloaded.get("config"))
     os._exit(code)
 
 

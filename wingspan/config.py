@@ -662,6 +662,8 @@ class Config:
 
     def save(self, path):
         """Write the config to ``path``: YAML, atomically (temp file + rename), mode 0600.
+        A file that already says the same is left untouched (its mtime tells the worker
+        processes whether the config they share is still current).
 
         Raises:
             ConfigError: the config would not load back (an invalid value was assigned).
@@ -670,8 +672,14 @@ class Config:
         data = self.to_dict()
         Config.from_dict(data, source=path)
         text = yaml.safe_dump(data, default_flow_style=False, sort_keys=False,
-                              allow_unicode=True)
-        _write_private_file(path, text.encode("utf-8"))
+                              allow_unicode=True).encode("utf-8")
+        try:
+            with open(path, "rb") as current:
+                if current.read() == text:
+                    return
+        except OSError:
+            pass
+        _write_private_file(path, text)
 
     def validate_for_serving(self):
         """Refuse to serve with a config that leaves the API open or cannot start it.

@@ -134,13 +134,26 @@ class WorkerRuntime:
         self._stop.set()
 
 
-def main(uuid, payload, config_path):
+def current_config(config_path, preloaded):
+    """The zygote's parsed config while the file is unchanged, else a fresh load: parsing
+    it again in every worker would copy pages the workers could share."""
+    if preloaded is not None:
+        mtime, cfg = preloaded
+        try:
+            if os.stat(config_path).st_mtime_ns == mtime:
+                return cfg
+        except OSError:
+            pass
+    return load(config_path)
+
+
+def main(uuid, payload, config_path, preloaded_config=None):
     """Entry point in a freshly forked worker. Returns the process exit code."""
     import setproctitle
     setproctitle.setproctitle("wingspan: worker %s" % uuid)
     debug, verify_tls = runtime_flags()
     try:
-        cfg = load(config_path)
+        cfg = current_config(config_path, preloaded_config)
     except ConfigError as e:
         logs.configure("worker", debug, server=uuid)
         log.error("%s", e)

@@ -4,6 +4,7 @@ Every container a test causes carries ``wingspan.test=<session id>`` and is remo
 teardown, even after a failure; so is the session's Docker network.
 """
 
+import ipaddress
 import os
 import subprocess
 import uuid as uuidlib
@@ -19,6 +20,20 @@ SESSION = uuidlib.uuid4().hex[:10]
 LABEL = "wingspan.test=%s" % SESSION
 
 
+def free_subnet_octet(client):
+    """A 172.30.X.0/24 no Docker network uses yet (runs may overlap on one machine)."""
+    used = []
+    for net in client.networks.list():
+        for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            if ":" not in pool.get("Subnet", ":"):
+                used.append(ipaddress.ip_network(pool["Subnet"]))
+    for third in range(10, 250):
+        candidate = ipaddress.ip_network("172.30.%d.0/24" % third)
+        if not any(candidate.overlaps(net) for net in used):
+            return third
+    raise RuntimeError("no free test subnet")
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     try:
@@ -28,9 +43,10 @@ def docker_engine():
         pytest.fail("integration tests need a running Docker engine: %s" % e)
     subprocess.run(["bash", os.path.join(IMAGES, "build.sh")], check=True,
                    stdout=subprocess.DEVNULL)
-    network = {"name": "wingspan_test_%s" % SESSION, "subnet": "172.31.254.0/24",
-               "gateway": "172.31.254.1", "subnet6": "fdba:17c8:6c99::/64",
-               "gateway6": "fdba:17c8:6c99::1011"}
+    third = free_subnet_octet(client)
+    network = {"name": "wingspan_test_%s" % SESSION, "subnet": "172.30.%d.0/24" % third,
+               "gateway": "172.30.%d.1" % third, "subnet6": "fdba:17c8:%x::/64" % third,
+               "gateway6": "fdba:17c8:%x::1011" % third}
     yield client, network
     remove_labelled(client, LABEL)
     for net in client.networks.list(names=[network["name"]]):

@@ -147,3 +147,23 @@ def test_missing_config_exits_1_naming_the_file(tmp_path):
                             timeout=30)
     assert result.returncode == 1
     assert str(path) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unusable_docker_network_exits_1_without_traceback(panel, daemon_factory):
+    daemon = daemon_factory()
+    bridge = docker_default_bridge_subnet()
+    daemon.config["docker"]["network"]["interfaces"]["v4"]["subnet"] = bridge  # Docker refuses
+    daemon.config["docker"]["network"]["name"] = daemon.config["docker"]["network"]["name"] + "x"
+    daemon.config["docker"]["network"]["network_mode"] = daemon.config["docker"]["network"]["name"]
+    daemon.write_config()
+    result = subprocess.run([WINGSPAN, "--config", daemon.config_path], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "docker network" in result.stderr
+
+
+def docker_default_bridge_subnet():
+    import docker
+    bridge = docker.from_env().networks.get("bridge")
+    return bridge.attrs["IPAM"]["Config"][0]["Subnet"]

@@ -28,7 +28,7 @@ class FakeS3:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,),
                                         name="fake-s3", daemon=True)
 
     def start(self):

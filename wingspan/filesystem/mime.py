@@ -21,7 +21,7 @@ OCTET_STREAM = "application/octet-stream"
 DIRECTORY = "inode/directory"
 TEXT = "text/plain; charset=utf-8"
 
-_BINARY_BYTES = bytes(range(0x00, 0x09)) + b"\x0b" + bytes(range(0x0e, 0x1b)) \
+_BINARY_BYTES = bytes(range(0x09)) + b"\x0b" + bytes(range(0x0e, 0x1b)) \
     + bytes(range(0x1c, 0x20))
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xfe\xff", "utf-16be"), (b"\xff\xfe", "utf-16le"))
 _MIMETYPE_NAMES = {

@@ -194,19 +194,23 @@ def _open_component(dir_fd, name, create):
         if create is None:
             raise errors.FileNotFound(detail="%s: %s" % (name, e)) from e
     except OSError as e:
-        return _not_a_directory(dir_fd, name, e, create)
+        _require_symlink(dir_fd, name, e, create)
+        return None
     make_directory(dir_fd, name, *create)
     try:
         return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
     except OSError as e:
-        return _not_a_directory(dir_fd, name, e, create)
+        _require_symlink(dir_fd, name, e, create)
+        return None
 
 
-def _not_a_directory(dir_fd, name, error, create):
+def _require_symlink(dir_fd, name, error, create):
+    """After ``name`` failed to open as a directory: return if it is a symlink (for the
+    caller to follow), raise the error that fits otherwise."""
     if error.errno not in (errno.ENOTDIR, errno.ELOOP):
         raise translate(error, name) from error
     if is_symlink(dir_fd, name):
-        return None
+        return
     if create is not None:
         raise errors.NotADirectory(NOT_A_DIRECTORY, detail="%s is not a directory" % name)
     raise errors.FileNotFound(detail="%s is not a directory" % name)

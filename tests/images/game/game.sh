@@ -4,7 +4,7 @@
 #
 #   stop                    print "Stopping" and exit 0 (the egg's stop command)
 #   echo TEXT               print TEXT
-#   flood N                 print N numbered lines as fast as possible
+#   flood N                 print "flood line 0" .. "flood line N-1" as fast as possible
 #   crash [CODE]            exit with CODE (default 1)
 #   sleep-exit SECONDS [CODE]  exit with CODE (default 0) after SECONDS
 #   env NAME                print NAME=<value of $NAME>
@@ -49,8 +49,8 @@ while :; do
             if [ "$ignore_stop" = 1 ]; then echo "Ignoring stop"; else echo "Stopping"; exit 0; fi ;;
         echo) echo "$*" ;;
         flood)
-            i=1
-            while [ "$i" -le "${1:-0}" ]; do echo "flood line $i"; i=$((i + 1)); done ;;
+            i=0
+            while [ "$i" -lt "${1:-0}" ]; do echo "flood line $i"; i=$((i + 1)); done ;;
         crash) echo "Crashing with code ${1:-1}"; exit "${1:-1}" ;;
         sleep-exit) echo "Exiting in ${1:-1}s"; sleep "${1:-1}"; exit "${2:-0}" ;;
         env)

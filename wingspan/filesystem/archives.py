@@ -1,0 +1,493 @@
+"""Archives of server files: compress entries to a tar.gz and extract archives, every byte
+through the server's :class:`~wingspan.filesystem.jail.Jail` (wings-api.md §5.9, §5.10,
+wings-behaviour.md §9.8, §9.9).
+
+Extraction never trusts the archive: each entry name is cleaned and resolved beneath the
+root like a user path (an entry climbing out of the root aborts the extraction; ``..``
+that stays inside is allowed, as in Wings), denylisted entries are silently skipped,
+symlink, device and FIFO entries are skipped (a hard link becomes a copy of the file it
+names, looked up inside the root), and every file is written through the jail's quota
+check, chunk by chunk, so a decompression bomb stops at the limit and leaves no partial
+file. Formats are recognised by content, not by name.
+"""
+
+import bz2
+import contextlib
+import gzip
+import logging
+import lzma
+import os
+import stat
+import tarfile
+import time
+import zipfile
+import zlib
+
+import py7zr
+import py7zr.exceptions
+import py7zr.helpers
+import py7zr.io
+import rarfile
+
+from wingspan import errors
+from wingspan.filesystem import resolve
+from wingspan.filesystem.naming import archive_name
+from wingspan.filesystem.paths import join_path, split_path
+
+try:
+    from compression import zstd
+except ImportError:
+    from backports import zstd
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_MIME = "application/tar+gzip"
+GZIP_LEVELS = {"none": 0, "best_speed": 1, "best_compression": 9}
+UNKNOWN_FORMAT = "The archive provided is in a format Wings does not understand."
+UNREADABLE = "The archive provided could not be read: it is damaged, encrypted or incomplete."
+NO_RAR_TOOL = ("RAR archives cannot be extracted on this node: no unrar, unar, 7z or bsdtar "
+               "program is installed.")
+NO_SPACE_TO_COMPRESS = ("This server does not have enough available disk space to generate a "
+                        "compressed archive.")
+
+_SIGNATURES = (
+    (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"PK\x07\x08", "zip"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"\x1f\x8b", "gz"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zst"),
+)
+_STREAMS = {
+    "gz": lambda archive: gzip.GzipFile(fileobj=archive, mode="rb"),
+    "bz2": bz2.BZ2File,
+    "xz": lzma.LZMAFile,
+    "zst": zstd.ZstdFile,
+}
+_SUFFIXES = {"gz": (".gz",), "bz2": (".bz2",), "xz": (".xz",), "zst": (".zst", ".zstd")}
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, lzma.LZMAError, zlib.error,
+            zstd.ZstdError, py7zr.exceptions.ArchiveError, py7zr.exceptions.Bad7zFile,
+            py7zr.exceptions.PasswordRequired,
+            py7zr.exceptions.UnsupportedCompressionMethodError, rarfile.Error,
+            NotImplementedError)
+_HEAD_BYTES = 512
+
+
+# -- compress ---------------------------------------------------------------------------
+
+def compress(jail, root, files, level="best_speed", now=None):
+    """Write ``root/archive-<time>.tar.gz`` holding the regular files of ``files``.
+
+    Args:
+        jail: the server's jail.
+        root: server path of the base directory; entry names are relative to it.
+        files: names of files or directories under ``root`` (host paths inside the server
+            root are accepted too). Only regular files get entries, no directories
+            (wings-behaviour.md §9.8); symlinks and special files are left out; names that
+            do not exist are simply absent.
+        level: ``system.backups.compression_level`` (``none``, ``best_speed``,
+            ``best_compression``).
+        now: the archive's timestamp (an aware datetime; default: now, local time).
+
+    Returns:
+        The §5.1 Stat object of the archive, ``mime`` being ``application/tar+gzip``.
+
+    Raises:
+        Conflict: the server is already over its quota (409).
+        NotEnoughDisk: the archive outgrew the quota (it is removed).
+    """
+    if not jail.quota.has_space():
+        raise errors.Conflict(NO_SPACE_TO_COMPRESS, detail="over quota before compressing")
+    base = jail.split(root)
+    target = "/".join(base + [archive_name(now)])
+    with _translated(), jail.open_write(target) as out:
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=out,
+                           compresslevel=GZIP_LEVELS.get(level, 1), mtime=0)
+        with gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for entry in _top_entries(jail, base, files):
+                _add_entry(jail, tar, base, entry)
+    info = jail.stat(target)
+    info["mime"] = ARCHIVE_MIME
+    return info
+
+
+def _top_entries(jail, base, files):
+    """The requested entries as components relative to ``base``, without duplicates or
+    entries inside another requested entry (each file is archived once)."""
+    host_root = jail.root.rstrip("/") + "/"
+    chosen = []
+    for name in files:
+        if name.startswith(host_root):
+            parts = jail.split(name)
+            relative = parts[len(base):] if parts[:len(base)] == base else None
+        else:
+            relative = _relative_entry(name)
+        if relative:
+            chosen.append(relative)
+    chosen.sort()
+    kept = []
+    for entry in chosen:
+        if not kept or entry[:len(kept[-1])] != kept[-1]:
+            kept.append(entry)
+    return kept
+
+
+def _relative_entry(name):
+    """Components of an entry name relative to the base, or None if it leaves the base."""
+    try:
+        return split_path(name.lstrip("/"))
+    except errors.PathOutsideRoot:
+        return None
+
+
+def _add_entry(jail, tar, base, entry):
+    for relative, dir_fd, name, _ in jail.regular_files("/".join(base + entry)):
+        try:
+            fd, info = resolve.open_regular(dir_fd, name)
+        except errors.WingspanError as e:
+            log.debug("compress: %s skipped: %s", name, e.detail)
+            continue
+        with os.fdopen(fd, "rb") as source:
+            member = tarfile.TarInfo("/".join(entry + ([relative] if relative else [])))
+            member.size = info.st_size
+            member.mode = info.st_mode & 0o777
+            member.mtime = int(info.st_mtime)
+            member.uid, member.gid = info.st_uid, info.st_gid
+            tar.addfile(member, _Exactly(source, info.st_size))
+
+
+class _Exactly:
+    """Exactly ``size`` bytes of a file that may change while it is archived: a shrunk
+    file is padded with zeros, a grown one cut (the tar header already holds the size)."""
+
+    def __init__(self, source, size):
+        self._source = source
+        self._left = size
+
+    def read(self, size=-1):
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._source.read(want) or b""
+        if len(data) < want:
+            data += bytes(want - len(data))
+        self._left -= len(data)
+        return data
+
+
+# -- decompress -------------------------------------------------------------------------
+
+def decompress(jail, root, file):
+    """Extract the archive ``root/file`` into ``root``.
+
+    Supported: zip, tar (plain, gz, bz2, xz, zst), 7z, rar (when an unrar-capable program
+    is installed), and single gz/bz2/xz/zst files (written without their suffix).
+
+    Raises:
+        UnknownArchiveFormat: not an archive we can read, or a damaged one.
+        NotEnoughDisk: the content does not fit the quota (what was written so far stays;
+            the file being written when the limit was reached is removed).
+        PathOutsideRoot: an entry climbs out of the server root (extraction stops there).
+    """
+    destination = jail.split(root)
+    archive_path = join_path(root, file)
+    with jail.open_read(archive_path) as stream:
+        head = os.pread(stream.fileno(), _HEAD_BYTES, 0)
+        archive = os.fdopen(stream.detach(), "rb")
+    with archive, _translated():
+        kind = detect_format(head)
+        if kind is None:
+            raise errors.UnknownArchiveFormat(UNKNOWN_FORMAT, detail="%s: unknown" % file)
+        extraction = _Extraction(jail, destination)
+        _EXTRACTORS[kind](extraction, archive, os.path.basename(archive_path))
+
+
+def detect_format(head):
+    """``zip``, ``7z``, ``rar``, ``gz``, ``bz2``, ``xz``, ``zst`` or ``tar`` from the first
+    bytes of a file, or None."""
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    return "tar" if _is_tar_header(head) else None
+
+
+def _is_tar_header(block):
+    """A ustar header, or an old-style one whose checksum is right."""
+    if len(block) < _HEAD_BYTES:
+        return False
+    if block[257:262] == b"ustar":
+        return True
+    try:
+        recorded = int(block[148:156].strip(b"\x00 ") or b"-1", 8)
+    except ValueError:
+        return False
+    return recorded == sum(block[:148]) + 8 * 0x20 + sum(block[156:512])
+
+
+@contextlib.contextmanager
+def _translated():
+    """Damaged or unreadable archives are the client's problem (400), not ours (500)."""
+    try:
+        yield
+    except errors.WingspanError:
+        raise
+    except _DAMAGED as e:
+        raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
+    except OSError as e:
+        if e.errno is None:  # gzip and bz2 report corrupt data as an errno-less OSError
+            raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
+        raise resolve.translate(e) from e
+    except RuntimeError as e:  # zipfile: an encrypted entry
+        raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
+
+
+class _Extraction:
+    """Where the entries of one archive go: the jail, below ``destination``."""
+
+    def __init__(self, jail, destination):
+        self.jail = jail
+        self.destination = destination
+
+    def target(self, name):
+        """The server path of entry ``name``, or None when it is skipped (the destination
+        itself, or denylisted). Raises PathOutsideRoot when it climbs out of the root."""
+        parts = split_path("/".join(self.destination + [name.lstrip("/")]))
+        if len(parts) <= len(self.destination) and parts == self.destination[:len(parts)]:
+            return None
+        if self.jail.denylist.matches(parts):
+            log.debug("extraction: %s is denylisted, skipped", name)
+            return None
+        return "/".join(parts)
+
+    def wanted(self, name):
+        return self.target(name) is not None
+
+    def file(self, name, source, size=None, mode=None, mtime=None):
+        path = self.target(name)
+        if path is not None:
+            self.jail.write(path, source, size, mode, mtime)
+
+    def open_file(self, name, mode=None, mtime=None):
+        path = self.target(name)
+        return None if path is None else self.jail.open_write(path, mode=mode, mtime=mtime)
+
+    def directory(self, name):
+        path = self.target(name)
+        if path is not None:
+            self.jail.mkdir(path, "")
+
+    def hard_link(self, name, link_name, mode, mtime):
+        """A copy of ``link_name`` (relative to the destination, looked up in the jail)."""
+        path = self.target(name)
+        if path is None:
+            return
+        try:
+            source = self.jail.open_read("/".join(self.destination + [link_name.lstrip("/")]))
+        except errors.FileNotFound as e:
+            log.info("extraction: hard link %s -> %s skipped: %s", name, link_name, e.detail)
+            return
+        with source:
+            self.jail.write(path, source, source.size, mode, mtime)
+
+    def prepare(self, sizes):
+        """Wings' pre-check when the server has a limit: the declared sizes of the files
+        to extract must fit (§9.9); the writes check again as the bytes really come."""
+        if self.jail.quota.limit > 0:
+            self.jail.quota.require(sum(sizes))
+
+
+def _skip(name, why):
+    log.info("extraction: %s skipped (%s)", name, why)
+
+
+def _extract_tar(extraction, tar):
+    while True:
+        member = tar.next()
+        if member is None:
+            return
+        tar.members.clear()  # stream mode: keep memory flat on archives of millions of entries
+        mtime = int(member.mtime)
+        if member.isreg():
+            extraction.file(member.name, tar.extractfile(member), member.size,
+                            member.mode & 0o777, mtime)
+        elif member.isdir():
+            extraction.directory(member.name)
+        elif member.islnk():
+            extraction.hard_link(member.name, member.linkname, member.mode & 0o777, mtime)
+        else:
+            _skip(member.name, "symlink or special file")
+
+
+def _extract_plain_tar(extraction, archive, name):
+    with tarfile.open(fileobj=archive, mode="r|") as tar:
+        _extract_tar(extraction, tar)
+
+
+def _extract_compressed(extraction, archive, name, kind):
+    """A compressed tar, or a single compressed file written without its suffix."""
+    with _STREAMS[kind](archive) as stream:
+        is_tar = _is_tar_header(stream.read(_HEAD_BYTES))
+    archive.seek(0)
+    with _STREAMS[kind](archive) as stream:
+        if is_tar:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                _extract_tar(extraction, tar)
+            return
+        suffix = next((s for s in _SUFFIXES[kind] if name.endswith(s) and name != s), None)
+        if suffix is None:
+            raise errors.UnknownArchiveFormat(
+                UNKNOWN_FORMAT, detail="%s: a lone compressed file without a %s suffix"
+                % (name, _SUFFIXES[kind][0]))
+        extraction.file(name[:-len(suffix)], stream)
+
+
+def _extract_zip(extraction, archive, name):
+    with zipfile.ZipFile(archive) as bundle:
+        members = bundle.infolist()
+        files = [m for m in members if _zip_kind(m) == "file" and extraction.wanted(m.filename)]
+        extraction.prepare(m.file_size for m in files)
+        for member in members:
+            kind = _zip_kind(member)
+            if kind == "directory":
+                extraction.directory(member.filename)
+            elif kind == "file":
+                with bundle.open(member) as source:
+                    extraction.file(member.filename, source, member.file_size,
+                                    _zip_mode(member), _zip_mtime(member))
+            else:
+                _skip(member.filename, kind)
+
+
+def _zip_kind(member):
+    if member.is_dir():
+        return "directory"
+    mode = member.external_attr >> 16
+    if member.create_system == 3 and mode and not stat.S_ISREG(mode):
+        return "symlink or special file"
+    return "file"
+
+
+def _zip_mode(member):
+    mode = (member.external_attr >> 16) & 0o777
+    return mode if member.create_system == 3 and mode else None
+
+
+def _zip_mtime(member):
+    try:
+        return int(time.mktime(member.date_time + (0, 0, -1)))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _extract_7z(extraction, archive, name):
+    with py7zr.SevenZipFile(archive) as bundle:
+        members = {}
+        for member in bundle.files:
+            if member.is_directory:
+                extraction.directory(member.filename)
+            elif member.is_symlink or member.is_junction or member.is_socket:
+                _skip(member.filename, "symlink or special file")
+            elif not extraction.wanted(member.filename):
+                _skip(member.filename, "denylisted or the destination itself")
+            else:
+                key = py7zr.helpers.get_sanitized_output_path(member.filename, None).as_posix()
+                members[key] = member
+        extraction.prepare(m.uncompressed for m in members.values())
+        if not members:
+            return
+        factory = _SevenZipWriters(extraction, members)
+        try:
+            bundle.extract(targets=[m.filename for m in members.values()], factory=factory)
+        finally:
+            factory.abort_open()
+
+
+class _SevenZipWriters(py7zr.io.WriterFactory):
+    """Hands py7zr one jail :class:`WriteStream` per member it decompresses."""
+
+    def __init__(self, extraction, members):
+        self.extraction = extraction
+        self.members = members
+        self.open = []
+
+    def create(self, filename):
+        member = self.members[filename]
+        mode = (member.posix_mode or 0) & 0o777 or None
+        written = member.lastwritetime
+        mtime = int(written.totimestamp()) if written is not None else None
+        out = self.extraction.open_file(member.filename, mode, mtime)
+        writer = _SevenZipWriter(out)
+        self.open.append(writer)
+        return writer
+
+    def abort_open(self):
+        for writer in self.open:
+            writer.abort()
+
+
+class _SevenZipWriter(py7zr.io.Py7zIO):
+    def __init__(self, out):
+        self.out = out
+        self.done = False
+
+    def write(self, data):
+        return self.out.write(data)
+
+    def read(self, size=None):
+        return b""
+
+    def seek(self, offset, whence=0):
+        return 0
+
+    def seekable(self):
+        return False
+
+    def flush(self):
+        """Nothing buffered."""
+
+    def size(self):
+        return self.out.written
+
+    def close(self):
+        """py7zr calls this when the member decompressed completely."""
+        if not self.done:
+            self.done = True
+            self.out.commit()
+
+    def abort(self):
+        if not self.done:
+            self.done = True
+            self.out.abort()
+
+
+def _extract_rar(extraction, archive, name):
+    try:
+        rarfile.tool_setup()
+    except rarfile.RarCannotExec as e:
+        raise errors.UnknownArchiveFormat(NO_RAR_TOOL, detail=str(e)) from e
+    # The external tool reads the very inode we opened, by its descriptor, not by name.
+    with rarfile.RarFile("/proc/%d/fd/%d" % (os.getpid(), archive.fileno())) as bundle:
+        members = bundle.infolist()
+        files = [m for m in members if m.is_file() and extraction.wanted(m.filename)]
+        extraction.prepare(m.file_size for m in files)
+        for member in members:
+            if member.is_dir():
+                extraction.directory(member.filename)
+            elif member.is_file():
+                mtime = int(member.mtime.timestamp()) if member.mtime else None
+                with bundle.open(member) as source:
+                    extraction.file(member.filename, source, member.file_size,
+                                    (member.mode or 0) & 0o777 or None, mtime)
+            else:
+                _skip(member.filename, "symlink or special file")
+
+
+_EXTRACTORS = {
+    "zip": _extract_zip,
+    "7z": _extract_7z,
+    "rar": _extract_rar,
+    "tar": _extract_plain_tar,
+    "gz": lambda extraction, archive, name: _extract_compressed(extraction, archive, name, "gz"),
+    "bz2": lambda extraction, archive, name: _extract_compressed(extraction, archive, name, "bz2"),
+    "xz": lambda extraction, archive, name: _extract_compressed(extraction, archive, name, "xz"),
+    "zst": lambda extraction, archive, name: _extract_compressed(extraction, archive, name, "zst"),
+}

@@ -1,0 +1,699 @@
+"""File operations confined to one server root.
+
+:class:`Jail` is the one seam through which the API and the worker read, write, list,
+rename, copy, delete and chmod a server's files. Every user path is cleaned lexically
+(``paths.py``), resolved beneath a descriptor of the root (``resolve.py``), and the final
+component is acted on with ``*at`` calls that never follow it. Errors are the
+``wingspan.errors`` types of wings-api.md §1.6 in their hardened form: an escape looks
+like a missing file (404), never a 500.
+
+Every method does bounded work per call and blocks only on local disk I/O; a gevent
+process runs the long ones (listing a huge directory, deleting a tree, writing a large
+upload) in its threadpool.
+"""
+
+import collections
+import contextlib
+import errno
+import functools
+import logging
+import os
+import secrets
+import stat
+
+from wingspan import errors
+from wingspan.filesystem import mime, resolve, tree
+from wingspan.filesystem.denylist import Denylist
+from wingspan.filesystem.naming import copy_names
+from wingspan.filesystem.paths import join_path, server_path, split_path
+from wingspan.filesystem.quota import Quota
+from wingspan.filesystem.statinfo import stat_object
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 * 1024
+DEFAULT_FILE_MODE = 0o644
+RENAME_EXISTS = "Cannot move or rename file, destination already exists."
+INVALID_MODE = "Invalid file mode."
+MOVE_INTO_ITSELF = "Cannot move a directory into itself."
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _os_errors(method):
+    """Turn an ``OSError`` escaping a jail operation into its client-facing error."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as e:
+            raise resolve.translate(e) from e
+    return wrapper
+
+
+class ReadStream:
+    """A regular file opened beneath the root for reading.
+
+    At most ``size`` bytes (the size when it was opened) are ever returned, so a file
+    growing while it is sent never overruns its ``Content-Length`` (wings-api.md §5.3).
+    """
+
+    def __init__(self, fd, name, info):
+        self.name = name
+        self.info = info
+        self.size = info.st_size
+        self._fd = fd
+        self._left = info.st_size
+
+    @property
+    def mime(self):
+        head = os.pread(self._fd, mime.SNIFF_BYTES, 0)
+        return mime.sniff(head, truncated=self.size > len(head))
+
+    def read(self, size=-1):
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        parts = []
+        while want > 0:
+            data = os.read(self._fd, min(want, 1 << 24))
+            if not data:
+                break
+            parts.append(data)
+            want -= len(data)
+            self._left -= len(data)
+        return b"".join(parts)
+
+    def __iter__(self):
+        while True:
+            data = self.read(CHUNK_BYTES)
+            if not data:
+                return
+            yield data
+
+    def fileno(self):
+        return self._fd
+
+    def detach(self):
+        """Hand the descriptor over (archives need a seekable file object)."""
+        fd, self._fd = self._fd, None
+        return fd
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class WriteStream:
+    """Bytes on their way to a file beneath the root (see :meth:`Jail.open_write`).
+
+    Leaving its ``with`` block normally commits (mode, owner and mtime set on the
+    temporary file, then renamed over the target, then the quota adjusted by the size
+    change); an exception aborts (the temporary file is removed, nothing else changed).
+    """
+
+    def __init__(self, target, quota, enforce_quota):
+        self.name = target.name
+        self.written = 0
+        self._quota = quota
+        self._enforce = enforce_quota
+        self._target = target._replace(dir_fd=os.dup(target.dir_fd))
+        self._temp = ".wingspan-%s.tmp" % secrets.token_hex(8)
+        try:
+            self._fd = os.open(self._temp, _NEW_FILE_FLAGS, 0o600, dir_fd=self._target.dir_fd)
+        except BaseException:
+            os.close(self._target.dir_fd)
+            raise
+
+    def write(self, data):
+        if self._enforce:
+            self._quota.require(self.written + len(data) - self._target.old_size)
+        _write_all(self._fd, data)
+        self.written += len(data)
+        return len(data)
+
+    def flush(self):
+        """Nothing is buffered here (gzip and tarfile call it)."""
+
+    def commit(self):
+        target = self._target
+        try:
+            os.fchmod(self._fd, target.mode)
+            os.fchown(self._fd, *target.owner)
+            if target.mtime is not None:
+                os.utime(self._fd, (target.mtime, target.mtime))
+            os.rename(self._temp, target.name, src_dir_fd=target.dir_fd,
+                      dst_dir_fd=target.dir_fd)
+        except BaseException:
+            self.abort()
+            raise
+        self._close()
+        self._quota.add(self.written - target.old_size)
+
+    def abort(self):
+        if self._fd is not None:
+            _unlink_quietly(self._target.dir_fd, self._temp)
+            self._close()
+
+    def _close(self):
+        os.close(self._fd)
+        os.close(self._target.dir_fd)
+        self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+_Target = collections.namedtuple("_Target", "dir_fd name old_size mode mtime owner")
+
+
+class Jail:
+    """File access confined to one server root.
+
+    Args:
+        root: the server's data directory (``<system.data>/<uuid>``).
+        uid, gid: owner given to everything the daemon creates.
+        denylist: the egg's ``file_denylist`` patterns.
+        quota: the server's :class:`Quota` (default: unlimited).
+        openat_mode: ``system.openat_mode`` (``auto``, ``openat2`` or ``openat``).
+    """
+
+    def __init__(self, root, uid, gid, denylist=(), quota=None, openat_mode="auto"):
+        self.root = os.path.abspath(root)
+        self.uid = uid
+        self.gid = gid
+        self.denylist = Denylist(denylist)
+        self.quota = quota if quota is not None else Quota()
+        self.openat_mode = openat_mode
+
+    # -- resolution ---------------------------------------------------------------------
+
+    def split(self, path):
+        """The components of a server path (see :func:`paths.split_path`)."""
+        return split_path(path, self.root)
+
+    def is_denied(self, path):
+        """Whether the egg denylist covers ``path`` (cleaned first)."""
+        return self.denylist.matches(self.split(path))
+
+    def check_denylist(self, path):
+        """Raise Denylisted if the egg denylist covers ``path``."""
+        self._check_denied(self.split(path))
+
+    def _check_denied(self, parts):
+        if self.denylist.matches(parts):
+            raise errors.Denylisted(detail="%s is on the denylist" % server_path(parts))
+
+    @contextlib.contextmanager
+    def _root(self):
+        try:
+            fd = os.open(self.root, resolve.DIR_FLAGS)
+        except OSError as e:
+            raise resolve.translate(e, "server root") from e
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_directory(self, root_fd, parts, follow_last=True, create=False):
+        if not parts:
+            return os.dup(root_fd)
+        return resolve.open_directory(root_fd, parts, follow_last=follow_last,
+                                      create=(self.uid, self.gid) if create else None,
+                                      fast=resolve.use_openat2(self.openat_mode))
+
+    @contextlib.contextmanager
+    def _parent(self, parts, create=False):
+        """``(dir_fd, name)``: the directory holding the last component, and its name."""
+        with self._root() as root_fd:
+            dir_fd = self._open_directory(root_fd, parts[:-1], create=create)
+        try:
+            yield dir_fd, parts[-1]
+        finally:
+            os.close(dir_fd)
+
+    @contextlib.contextmanager
+    def _parent_if_exists(self, parts):
+        """Like :meth:`_parent`, but None when a directory on the way does not exist."""
+        with self._root() as root_fd:
+            try:
+                dir_fd = self._open_directory(root_fd, parts[:-1])
+            except errors.FileNotFound:
+                dir_fd = None
+        try:
+            yield dir_fd
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
+
+    # -- reading ------------------------------------------------------------------------
+
+    @_os_errors
+    def stat(self, path):
+        """The §5.1 Stat object of ``path``. Like Wings, a final symlink is refused."""
+        parts = self.split(path)
+        if not parts:
+            with self._root() as root_fd:
+                return stat_object(".", os.fstat(root_fd), mime.DIRECTORY)
+        with self._parent(parts) as (dir_fd, name):
+            path_fd, info = resolve.open_path(dir_fd, name)
+            try:
+                if stat.S_ISLNK(info.st_mode):
+                    raise errors.PathOutsideRoot(detail="%s is a symlink" % path)
+                return stat_object(name, info, _mime_of(path_fd, info))
+            finally:
+                os.close(path_fd)
+
+    @_os_errors
+    def list_directory(self, path):
+        """Stat objects of the entries of directory ``path``: directories first, then the
+        rest, each in byte order of names ([REC]); symlinks are listed, not followed.
+
+        The directory is read and sorted now (errors are raised here); the returned
+        generator sniffs each file's MIME type as it is consumed, so a caller can stream
+        a 100 000-entry listing. Close the generator if it is not consumed to the end.
+        """
+        parts = self.split(path)
+        with self._root() as root_fd:
+            dir_fd = self._open_directory(root_fd, parts, follow_last=False)
+        try:
+            entries = _sorted_entries(dir_fd)
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        return _listing(dir_fd, entries)
+
+    @_os_errors
+    def open_read(self, path):
+        """A :class:`ReadStream` on the regular file ``path`` (no symlink, FIFO or device)."""
+        parts = self.split(path)
+        if not parts:
+            raise errors.IsADirectory(detail="the server root")
+        with self._parent(parts) as (dir_fd, name):
+            fd, info = resolve.open_regular(dir_fd, name)
+        return ReadStream(fd, name, info)
+
+    def read_bytes(self, path, max_bytes):
+        """A whole regular file's bytes, or None when it does not exist.
+
+        Raises:
+            FileTooLarge: the file is larger than ``max_bytes``.
+        """
+        try:
+            stream = self.open_read(path)
+        except errors.FileNotFound:
+            return None
+        with stream:
+            if stream.size > max_bytes:
+                raise errors.FileTooLarge(detail="%s is %d bytes" % (path, stream.size))
+            return stream.read()
+
+    # -- writing ------------------------------------------------------------------------
+
+    @_os_errors
+    def write(self, path, stream, length=None, mode=None, mtime=None):
+        """Replace or create the regular file ``path`` with bytes read from ``stream``
+        (wings-api.md §5.4, wings-behaviour.md §9.4).
+
+        Args:
+            stream: anything with ``read(n)``.
+            length: bytes to copy at most (an announced ``Content-Length``); the quota must
+                fit ``length - existing size`` before anything is written.
+            mode, mtime: see :meth:`open_write`.
+
+        Returns:
+            The number of bytes written.
+        """
+        with self.open_write(path, length, mode, mtime) as out:
+            _copy_stream(stream, out, length)
+        return out.written
+
+    @_os_errors
+    def open_write(self, path, size=None, mode=None, mtime=None):
+        """A :class:`WriteStream` that replaces or creates the regular file ``path``.
+
+        The egg denylist is checked and missing parent directories are created (0755,
+        owned by the server user). The bytes go to a temporary file in the same directory,
+        renamed over the target when the stream is committed (leaving its ``with`` block
+        normally): a failed write leaves the old file intact and no partial file behind.
+        The quota is checked before every chunk, so a decompression bomb stops at the
+        limit, not at the end of the disk.
+
+        Args:
+            size: the expected size; when given, the quota must fit ``size - existing
+                size`` before anything is written.
+            mode: permission bits (default: the existing file's, else 0644), masked to 0777.
+            mtime: modification time to set (archive extraction).
+        """
+        parts = self.split(path)
+        self._check_denied(parts)
+        return self._open_write(parts, size, mode, mtime, enforce_quota=True)
+
+    @_os_errors
+    def write_bytes(self, path, data):
+        """Replace (or create) a file with ``data``: the daemon's own edits (egg
+        configuration files), which Wings makes without denylist or quota checks; the quota
+        counter is still adjusted."""
+        with self._open_write(self.split(path), None, None, None, enforce_quota=False) as out:
+            out.write(data)
+        return out.written
+
+    @_os_errors
+    def _open_write(self, parts, size, mode, mtime, enforce_quota):
+        if not parts:
+            raise errors.IsADirectory(detail="the server root")
+        with self._parent(parts, create=True) as (dir_fd, name):
+            existing = _lstat(dir_fd, name)
+            if existing is not None:
+                resolve.check_regular(existing, name)
+            old_size = existing.st_size if existing is not None else 0
+            if enforce_quota and size is not None:
+                self.quota.require(size - old_size)
+            if mode is None:
+                mode = existing.st_mode if existing is not None else DEFAULT_FILE_MODE
+            target = _Target(dir_fd, name, old_size, mode & 0o777, mtime, (self.uid, self.gid))
+            return WriteStream(target, self.quota, enforce_quota)
+
+    @_os_errors
+    def copy(self, location):
+        """Copy the regular file ``location`` next to itself under the first free name of
+        wings-behaviour.md §9.6, with its mode and the server's ownership.
+
+        Returns:
+            The server path of the copy.
+        """
+        parts = self.split(location)
+        self._check_denied(parts)
+        if not parts:
+            raise errors.FileNotFound(detail="cannot copy the server root")
+        with self._parent(parts) as (dir_fd, name):
+            source, info = _open_copy_source(dir_fd, name)
+            try:
+                self.quota.require(info.st_size)
+                copy_name, copied = self._copy_next_to(dir_fd, name, source, info)
+            finally:
+                os.close(source)
+        self.quota.add(copied)
+        return server_path(parts[:-1] + [copy_name])
+
+    def _copy_next_to(self, dir_fd, name, source, info):
+        copy_name, fd = _create_copy(dir_fd, name)
+        try:
+            copied = _copy_data(source, fd, info.st_size)
+            os.fchmod(fd, info.st_mode & 0o777)
+            os.fchown(fd, self.uid, self.gid)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(dir_fd, copy_name)
+            raise
+        os.close(fd)
+        return copy_name, copied
+
+    @_os_errors
+    def rename(self, root, source, target):
+        """Move ``root/source`` to ``root/target`` (wings-api.md §5.5).
+
+        Both ends are checked against the denylist; the same path is a no-op; a missing
+        source is ignored; missing parents of the target are created; an existing target is
+        refused; a symlink is moved, not followed.
+        """
+        source_parts = self.split(join_path(root, source))
+        target_parts = self.split(join_path(root, target))
+        self._check_denied(source_parts)
+        self._check_denied(target_parts)
+        if source_parts == target_parts:
+            return
+        if not source_parts or not target_parts:
+            raise errors.PathOutsideRoot(detail="cannot rename the server root")
+        with self._parent_if_exists(source_parts) as source_dir:
+            if source_dir is None or _lstat(source_dir, source_parts[-1]) is None:
+                log.debug("rename: %s does not exist, ignored", server_path(source_parts))
+                return
+            with self._parent(target_parts, create=True) as (target_dir, target_name):
+                _move(source_dir, source_parts[-1], target_dir, target_name)
+
+    @_os_errors
+    def mkdir(self, name, path):
+        """``mkdir -p path/name`` (0755, owned by the server user); existing is fine."""
+        parts = self.split(join_path(path, name))
+        with self._root() as root_fd:
+            os.close(self._open_directory(root_fd, parts, create=True))
+
+    @_os_errors
+    def delete(self, root, files):
+        """``rm -rf`` each ``root/file`` (symlinks removed, never followed); missing
+        entries are fine, the root itself is refused before anything is removed. The quota
+        is given back the regular-file bytes removed."""
+        targets = [self.split(join_path(root, name)) for name in files]
+        if any(not parts for parts in targets):
+            raise errors.PathOutsideRoot(detail="cannot delete the server root")
+        for parts in targets:
+            with self._parent_if_exists(parts) as dir_fd:
+                if dir_fd is not None:
+                    self.quota.add(-tree.remove(dir_fd, parts[-1]))
+
+    @_os_errors
+    def chmod(self, root, files):
+        """Apply ``[{"file": name, "mode": "755"}, ...]`` relative to ``root``.
+
+        Modes are octal strings (or ints) masked to 0777 ([REC]); all are parsed before any
+        is applied. A symlink is skipped, never followed (GHSA-rhq6-9rgh-v45c); a missing
+        file is ignored.
+        """
+        changes = [(self.split(join_path(root, item["file"])), parse_mode(item["mode"]))
+                   for item in files]
+        for parts, mode in changes:
+            if not parts:
+                with self._root() as root_fd:
+                    os.fchmod(root_fd, mode)
+                continue
+            with self._parent_if_exists(parts) as dir_fd:
+                if dir_fd is not None:
+                    _chmod_no_follow(dir_fd, parts[-1], mode)
+
+    @_os_errors
+    def truncate(self):
+        """Empty the server root (backup restore with truncation); the quota counts 0."""
+        with self._root() as root_fd:
+            tree.remove_contents(root_fd)
+            os.fchmod(root_fd, 0o755)
+        self.quota.set_usage(0)
+
+    # -- whole tree ---------------------------------------------------------------------
+
+    @_os_errors
+    def chown_tree(self):
+        """``lchown`` the root and everything in it to the server user
+        (``check_permissions_on_boot``). Returns how many entries changed."""
+        with self._root() as root_fd:
+            return tree.chown_tree(root_fd, self.uid, self.gid)
+
+    @_os_errors
+    def disk_usage(self):
+        """The §4.3 walk of this root, in bytes."""
+        with self._root() as root_fd:
+            return tree.disk_usage_fd(root_fd)
+
+    def regular_files(self, path):
+        """``(relative path, parent_fd, name, lstat)`` of the regular files at or beneath
+        ``path`` (``""`` when ``path`` is itself a file). Symlinks, devices and sockets are
+        skipped; ``parent_fd`` is valid until the next item. Nothing if ``path`` is missing.
+        """
+        parts = self.split(path)
+        if not parts:
+            with self._root() as root_fd:
+                yield from _regular_files_below(root_fd)
+            return
+        with self._parent_if_exists(parts) as dir_fd:
+            info = _lstat(dir_fd, parts[-1]) if dir_fd is not None else None
+            if info is None:
+                return
+            if stat.S_ISREG(info.st_mode):
+                yield "", dir_fd, parts[-1], info
+            elif stat.S_ISDIR(info.st_mode):
+                child = tree.open_child(dir_fd, parts[-1])
+                if child is not None:
+                    try:
+                        yield from _regular_files_below(child)
+                    finally:
+                        os.close(child)
+
+
+def parse_mode(value):
+    """A chmod mode: an octal string (``"755"``, ``"0644"``) or an int, masked to 0777.
+
+    Raises:
+        BadRequest: ``Invalid file mode.`` (wings-api.md §5.11).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return value & 0o777
+    if isinstance(value, str) and value and all(char in "01234567" for char in value):
+        number = int(value, 8)
+        if number <= 0xFFFFFFFF:
+            return number & 0o777
+    raise errors.BadRequest(INVALID_MODE, detail="mode %r" % (value,))
+
+
+def _copy_stream(stream, out, length):
+    """Copy up to ``length`` bytes (all, if None) of ``stream`` into ``out``."""
+    copied = 0
+    while length is None or copied < length:
+        want = CHUNK_BYTES if length is None else min(CHUNK_BYTES, length - copied)
+        data = stream.read(want)
+        if not data:
+            return
+        out.write(data)
+        copied += len(data)
+
+
+def _lstat(dir_fd, name):
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _unlink_quietly(dir_fd, name):
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError as e:
+        log.warning("could not remove %s: %s", name, e)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _mime_of(path_fd, info):
+    """The MIME type of an entry held by an ``O_PATH`` descriptor; only regular files are
+    opened (and only through that descriptor, never by name again)."""
+    if stat.S_ISDIR(info.st_mode):
+        return mime.DIRECTORY
+    if not stat.S_ISREG(info.st_mode):
+        return mime.OCTET_STREAM
+    fd = resolve.reopen(path_fd, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        head = os.pread(fd, mime.SNIFF_BYTES, 0)
+    finally:
+        os.close(fd)
+    return mime.sniff(head, truncated=info.st_size > len(head))
+
+
+def _sorted_entries(dir_fd):
+    entries = []
+    with os.scandir(dir_fd) as scan:
+        for entry in scan:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            entries.append((not stat.S_ISDIR(info.st_mode), os.fsencode(entry.name),
+                            entry.name, info))
+    entries.sort(key=lambda item: item[:2])
+    return entries
+
+
+def _listing(dir_fd, entries):
+    try:
+        for _, _, name, info in entries:
+            yield stat_object(name, info, _entry_mime(dir_fd, name, info))
+    finally:
+        os.close(dir_fd)
+
+
+def _entry_mime(dir_fd, name, info):
+    if not stat.S_ISREG(info.st_mode):
+        return _mime_of(None, info)
+    try:
+        path_fd, now = resolve.open_path(dir_fd, name)
+    except errors.WingspanError:
+        return mime.OCTET_STREAM
+    try:
+        return _mime_of(path_fd, now)
+    except OSError:
+        return mime.OCTET_STREAM
+    finally:
+        os.close(path_fd)
+
+
+def _open_copy_source(dir_fd, name):
+    """Only regular files are copied; anything else counts as missing (wings-api.md §5.6)."""
+    try:
+        return resolve.open_regular(dir_fd, name)
+    except (errors.IsADirectory, errors.NotARegularFile, errors.PathOutsideRoot) as e:
+        raise errors.FileNotFound(detail=e.detail) from e
+
+
+def _create_copy(dir_fd, name):
+    for candidate in copy_names(name):
+        try:
+            return candidate, os.open(candidate, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+        except FileExistsError:
+            continue
+    raise errors.FileExists(detail="no free name for a copy of %s" % name)
+
+
+def _copy_data(source, target, size):
+    """Copy ``size`` bytes in the kernel where it can, by chunks otherwise."""
+    copied = 0
+    try:
+        while copied < size:
+            moved = os.copy_file_range(source, target, min(size - copied, 1 << 30))
+            if moved == 0:
+                return copied
+            copied += moved
+        return copied
+    except OSError:
+        os.lseek(source, copied, os.SEEK_SET)
+        os.lseek(target, copied, os.SEEK_SET)
+    while copied < size:
+        data = os.read(source, min(CHUNK_BYTES, size - copied))
+        if not data:
+            break
+        _write_all(target, data)
+        copied += len(data)
+    return copied
+
+
+def _move(source_dir, source_name, target_dir, target_name):
+    try:
+        resolve.rename_noreplace(source_dir, source_name, target_dir, target_name)
+    except FileExistsError as e:
+        raise errors.FileExists(RENAME_EXISTS, detail=str(e)) from e
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            raise errors.BadRequest(MOVE_INTO_ITSELF, detail=str(e)) from e
+        raise
+
+
+def _chmod_no_follow(dir_fd, name, mode):
+    try:
+        path_fd, info = resolve.open_path(dir_fd, name)
+    except errors.FileNotFound:
+        return
+    try:
+        if stat.S_ISLNK(info.st_mode):
+            log.info("chmod: %s is a symlink, not followed", name)
+            return
+        # The inode the O_PATH descriptor holds, with no second lookup by name.
+        os.chmod("/proc/self/fd/%d" % path_fd, mode)
+    finally:
+        os.close(path_fd)
+
+
+def _regular_files_below(dir_fd):
+    for node in tree.walk(dir_fd):
+        if not node.after and stat.S_ISREG(node.info.st_mode):
+            yield node.path, node.parent_fd, node.name, node.info
