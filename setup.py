@@ -26,6 +26,10 @@ setup(
         "tenacity>=8.2",
         "ruamel.yaml>=0.18",
         "lxml>=5.0",
+        "filetype>=1.2",
+        "pathspec>=0.12",
+        "py7zr>=0.21",
+        "rarfile>=4.2",
     ],
     extras_require={
         "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3"],

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-BENCHMARKS = ("memory", "boot")
+BENCHMARKS = ("memory", "boot", "console", "power")
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 

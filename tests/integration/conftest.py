@@ -1,91 +1,121 @@
-"""Fixtures: real Docker, the local test image, a fake Panel and wingspan daemons.
+"""Fixtures for integration tests: real Docker, the local test images, a fake Panel and real
+wingspan daemons (panel-contract.md §7, wings-api.md §12).
 
-Every container a test causes carries ``wingspan.test=<session id>`` and is removed at
-teardown, even after a failure; so is the session's Docker network.
+Without a usable Docker engine every integration test fails with the reason; none is
+skipped. Every container a test causes is removed when it ends, even after a failure:
+those labelled ``wingspan.test=<session id>`` and those named after a server uuid the fake
+Panel knew (and ``<uuid>_installer``). The session's Docker network goes at session end,
+after a last sweep of the same containers.
 """
 
-import ipaddress
-import os
-import subprocess
+import shutil
+import tempfile
 import uuid as uuidlib
 
-import docker
 import pytest
 
-from tests.integration.fake_panel import FakePanel
-from tests.integration.harness import Daemon, docker_client, free_port, node_config, remove_labelled
+from tests.support import dockerenv
+from tests.support.daemon import Daemon, merged, node_config
+from tests.support.fakepanel import TEST_LABEL, FakePanel
 
-IMAGES = os.path.join(os.path.dirname(__file__), "..", "images")
-SESSION = uuidlib.uuid4().hex[:10]
-LABEL = "wingspan.test=%s" % SESSION
+SESSION_ID = uuidlib.uuid4().hex[:10]
+SESSION_LABEL = "%s=%s" % (TEST_LABEL, SESSION_ID)
+# Every server uuid any fake Panel of this session knew, for the final sweep.
+KNOWN_UUIDS = set()
 
 
-def free_subnet_octet(client):
-    """A 172.30.X.0/24 no Docker network uses yet (runs may overlap on one machine)."""
-    used = []
-    for net in client.networks.list():
-        for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
-            if ":" not in pool.get("Subnet", ":"):
-                used.append(ipaddress.ip_network(pool["Subnet"]))
-    for third in range(10, 250):
-        candidate = ipaddress.ip_network("172.30.%d.0/24" % third)
-        if not any(candidate.overlaps(net) for net in used):
-            return third
-    raise RuntimeError("no free test subnet")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the output of the test's daemons to a failure report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for daemon in getattr(item, "wingspan_daemons", ()):
+            report.sections.append(("wingspan daemon output (%s)" % daemon.log_path,
+                                    daemon.log_tail(200)))
 
 
 @pytest.fixture(scope="session")
-def docker_engine():
+def session_id():
+    return SESSION_ID
+
+
+@pytest.fixture(scope="session")
+def docker_client(request):
+    """The Docker engine, with the test images built; the session's leftovers are swept at
+    the end."""
     try:
-        client = docker_client()
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail("integration tests need a running Docker engine: %s" % e)
-    subprocess.run(["bash", os.path.join(IMAGES, "build.sh")], check=True,
-                   stdout=subprocess.DEVNULL)
-    third = free_subnet_octet(client)
-    network = {"name": "wingspan_test_%s" % SESSION, "subnet": "172.30.%d.0/24" % third,
-               "gateway": "172.30.%d.1" % third, "subnet6": "fdba:17c8:%x::/64" % third,
-               "gateway6": "fdba:17c8:%x::1011" % third}
-    yield client, network
-    remove_labelled(client, LABEL)
-    for net in client.networks.list(names=[network["name"]]):
-        net.remove()
+        client = dockerenv.engine()
+        dockerenv.build_images()
+    except dockerenv.DockerUnavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    request.addfinalizer(lambda: dockerenv.remove_containers(client, SESSION_LABEL,
+                                                             KNOWN_UUIDS))
+    return client
+
+
+@pytest.fixture(scope="session")
+def test_network(docker_client):
+    """Name, subnets and gateways of the session's Docker network (daemons create it)."""
+    plan = dockerenv.network_plan(docker_client, "wingspan_test_%s" % SESSION_ID)
+    yield plan
+    dockerenv.remove_containers(docker_client, SESSION_LABEL, KNOWN_UUIDS)
+    dockerenv.remove_network(docker_client, plan["name"])
 
 
 @pytest.fixture
-def panel():
-    fake = FakePanel(SESSION).start()
-    yield fake
-    fake.stop()
+def fake_panel():
+    panel = FakePanel(SESSION_ID).start()
+    yield panel
+    panel.stop()
+    KNOWN_UUIDS.update(panel.seen_uuids)
 
 
 @pytest.fixture
-def daemon_factory(docker_engine, panel, tmp_path):
-    client, network = docker_engine
+def panel(fake_panel):
+    """The fake Panel under the name the first integration tests use."""
+    return fake_panel
+
+
+@pytest.fixture
+def daemon_factory(request, fake_panel, docker_client, test_network, tmp_path):
+    """``make(node=None, **config_overrides)`` returns a configured, not yet started
+    ``Daemon`` for ``node`` (default: the fake Panel's primary node); overrides are merged
+    into its config.yml in depth. All are stopped and their containers removed at teardown."""
     daemons = []
+    run_dirs = []
+    request.node.wingspan_daemons = daemons
 
-    def make(**config_overrides):
-        config = node_config(str(tmp_path / ("node%d" % len(daemons))), panel, network,
-                             free_port())
-        for key, value in config_overrides.items():
-            config[key] = value
-        daemon = Daemon(str(tmp_path / ("node%d" % len(daemons))), config)
+    def make(node=None, **config_overrides):
+        node = node or fake_panel.node
+        base_dir = str(tmp_path / ("node%d" % len(daemons)))
+        # ZeroMQ ipc socket paths must stay under 108 bytes: keep this one short.
+        run_dirs.append(tempfile.mkdtemp(prefix="ws-"))
+        config = merged(node_config(fake_panel, node, base_dir, run_dirs[-1], test_network),
+                        config_overrides)
+        daemon = Daemon(config, base_dir)
+        node.address = daemon.url
         daemons.append(daemon)
         return daemon
 
     yield make
-    for daemon in daemons:
-        daemon.stop()
-    remove_labelled(client, LABEL)
+    try:
+        for daemon in daemons:
+            daemon.stop()
+    finally:
+        dockerenv.remove_containers(docker_client, SESSION_LABEL,
+                                    fake_panel.seen_uuids | set(fake_panel.servers))
+        for path in run_dirs:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
 def daemon(daemon_factory):
+    """A daemon for the fake Panel's primary node, configured but not started."""
     return daemon_factory()
 
 
 @pytest.fixture
-def containers(docker_engine):
-    client, _ = docker_engine
-    return client
+def containers(docker_client):
+    """The Docker client, under the name the first integration tests use."""
+    return docker_client

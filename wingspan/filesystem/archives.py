@@ -360,8 +360,8 @@ def _extract_zip(extraction, archive, name):
 def _zip_kind(member):
     if member.is_dir():
         return "directory"
-    mode = member.external_attr >> 16
-    if member.create_system == 3 and mode and not stat.S_ISREG(mode):
+    kind = stat.S_IFMT(member.external_attr >> 16)
+    if member.create_system == 3 and kind and kind != stat.S_IFREG:
         return "symlink or special file"
     return "file"
 

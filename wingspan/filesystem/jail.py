@@ -129,6 +129,7 @@ class WriteStream:
             os.close(self._target.dir_fd)
             raise
 
+    @_os_errors
     def write(self, data):
         if self._enforce:
             self._quota.require(self.written + len(data) - self._target.old_size)
@@ -139,6 +140,7 @@ class WriteStream:
     def flush(self):
         """Nothing is buffered here (gzip and tarfile call it)."""
 
+    @_os_errors
     def commit(self):
         target = self._target
         try:
@@ -244,10 +246,13 @@ class Jail:
 
     @contextlib.contextmanager
     def _parent_if_exists(self, parts):
-        """Like :meth:`_parent`, but None when a directory on the way does not exist."""
+        """Like :meth:`_parent`, but None when a directory on the way does not exist
+        (an escape is still an error: PathOutsideRoot is a FileNotFound)."""
         with self._root() as root_fd:
             try:
                 dir_fd = self._open_directory(root_fd, parts[:-1])
+            except errors.PathOutsideRoot:
+                raise
             except errors.FileNotFound:
                 dir_fd = None
         try:
@@ -311,6 +316,8 @@ class Jail:
         """
         try:
             stream = self.open_read(path)
+        except errors.PathOutsideRoot:
+            raise
         except errors.FileNotFound:
             return None
         with stream:
@@ -320,7 +327,6 @@ class Jail:
 
     # -- writing ------------------------------------------------------------------------
 
-    @_os_errors
     def write(self, path, stream, length=None, mode=None, mtime=None):
         """Replace or create the regular file ``path`` with bytes read from ``stream``
         (wings-api.md §5.4, wings-behaviour.md §9.4).
@@ -333,6 +339,10 @@ class Jail:
 
         Returns:
             The number of bytes written.
+
+        Raises:
+            whatever ``stream.read`` raises, unchanged (a client hanging up is not a
+            filesystem error); filesystem failures as ``wingspan.errors`` types.
         """
         with self.open_write(path, length, mode, mtime) as out:
             _copy_stream(stream, out, length)
@@ -494,7 +504,7 @@ class Jail:
     @_os_errors
     def chown_tree(self):
         """``lchown`` the root and everything in it to the server user
-        (``check_permissions_on_boot``). Returns how many entries changed."""
+        (``check_permissions_on_boot``). Returns how many entries beneath it changed."""
         with self._root() as root_fd:
             return tree.chown_tree(root_fd, self.uid, self.gid)
 
