@@ -16,7 +16,7 @@ import docker
 
 from bench.figures import Figure
 from bench.node import BenchNode
-from tests.integration.harness import BrowserSocket, console_token
+from tests.integration.node.harness import BrowserSocket, console_token
 
 FLOOD_LINES = 200000
 TICKS = 3000

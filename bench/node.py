@@ -9,8 +9,8 @@ import tempfile
 import time
 import uuid as uuidlib
 
-from tests.integration.fake_panel import FakePanel
-from tests.integration.harness import Daemon, docker_client, free_port, node_config, new_uuid, \
+from tests.integration.node.fake_panel import FakePanel
+from tests.integration.node.harness import Daemon, docker_client, free_port, node_config, new_uuid, \
     remove_labelled, wait_until
 
 IMAGES = os.path.join(os.path.dirname(__file__), "..", "tests", "images", "build.sh")

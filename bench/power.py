@@ -8,7 +8,7 @@ import docker
 
 from bench.figures import Figure
 from bench.node import BenchNode
-from tests.integration.harness import wait_until
+from tests.integration.node.harness import wait_until
 
 ROUNDS = 5
 

@@ -372,18 +372,23 @@ def _zip_mode(member):
 
 
 def _zip_mtime(member):
+    return _local_timestamp(member.date_time)
+
+
+def _local_timestamp(date_time):
+    """A DOS-style ``(Y, M, D, h, m, s)`` in local time, as a POSIX timestamp."""
     try:
-        return int(time.mktime(member.date_time + (0, 0, -1)))
+        return int(time.mktime(tuple(date_time) + (0, 0, -1)))
     except (OverflowError, ValueError):
         return None
 
 
 def _extract_7z(extraction, archive, name):
     with py7zr.SevenZipFile(archive) as bundle:
-        members = {}
+        directories, members = [], {}
         for member in bundle.files:
             if member.is_directory:
-                extraction.directory(member.filename)
+                directories.append(member.filename)
             elif member.is_symlink or member.is_junction or member.is_socket:
                 _skip(member.filename, "symlink or special file")
             elif not extraction.wanted(member.filename):
@@ -392,6 +397,8 @@ def _extract_7z(extraction, archive, name):
                 key = py7zr.helpers.get_sanitized_output_path(member.filename, None).as_posix()
                 members[key] = member
         extraction.prepare(m.uncompressed for m in members.values())
+        for directory in directories:
+            extraction.directory(directory)
         if not members:
             return
         factory = _SevenZipWriters(extraction, members)
@@ -460,25 +467,38 @@ class _SevenZipWriter(py7zr.io.Py7zIO):
 
 
 def _extract_rar(extraction, archive, name):
-    try:
-        rarfile.tool_setup()
-    except rarfile.RarCannotExec as e:
-        raise errors.UnknownArchiveFormat(NO_RAR_TOOL, detail=str(e)) from e
-    # The external tool reads the very inode we opened, by its descriptor, not by name.
+    """RAR headers and stored entries are read by ``rarfile`` itself; compressed entries
+    need an external unrar-capable program, checked for before anything is written."""
+    # The external program reads the very inode we opened, by its descriptor, not by name
+    # (given a file object instead, rarfile would copy the archive to /tmp first).
     with rarfile.RarFile("/proc/%d/fd/%d" % (os.getpid(), archive.fileno())) as bundle:
         members = bundle.infolist()
         files = [m for m in members if m.is_file() and extraction.wanted(m.filename)]
+        if any(m.compress_type != rarfile.RAR_M0 for m in files):
+            _require_rar_tool()
         extraction.prepare(m.file_size for m in files)
         for member in members:
             if member.is_dir():
                 extraction.directory(member.filename)
             elif member.is_file():
-                mtime = int(member.mtime.timestamp()) if member.mtime else None
                 with bundle.open(member) as source:
                     extraction.file(member.filename, source, member.file_size,
-                                    (member.mode or 0) & 0o777 or None, mtime)
+                                    (member.mode or 0) & 0o777 or None, _rar_mtime(member))
             else:
                 _skip(member.filename, "symlink or special file")
+
+
+def _require_rar_tool():
+    try:
+        rarfile.tool_setup()
+    except rarfile.RarCannotExec as e:
+        raise errors.UnknownArchiveFormat(NO_RAR_TOOL, detail=str(e)) from e
+
+
+def _rar_mtime(member):
+    if member.mtime is not None:
+        return int(member.mtime.timestamp())
+    return _local_timestamp(member.date_time)
 
 
 _EXTRACTORS = {

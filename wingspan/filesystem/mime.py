@@ -24,6 +24,7 @@ TEXT = "text/plain; charset=utf-8"
 _BINARY_BYTES = bytes(range(0x09)) + b"\x0b" + bytes(range(0x0e, 0x1b)) \
     + bytes(range(0x1c, 0x20))
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xfe\xff", "utf-16be"), (b"\xff\xfe", "utf-16le"))
+_TEXT_PREFIXES = tuple(bom for bom, _ in _BOMS)
 _MIMETYPE_NAMES = {
     "audio/x-flac": "audio/flac",
     "audio/x-wav": "audio/wav",
@@ -48,13 +49,13 @@ def sniff(head, truncated=False):
         truncated: the file is longer than ``head`` (a JSON document cut in the middle still
             counts as JSON).
     """
-    kind = filetype.guess(head) if head else None
-    if kind is not None:
-        return _binary_name(kind, head)
     charset = _text_charset(head, truncated)
-    if charset is None:
-        return OCTET_STREAM
-    return _text_subtype(head, charset, truncated)
+    if charset is not None:
+        return _text_subtype(head, charset, truncated)
+    # Text is tested first (mimetype tests it last): it is the common case in a server
+    # directory, it is cheap, and no signature the Panel cares about is pure text.
+    kind = filetype.guess(head)
+    return OCTET_STREAM if kind is None else _binary_name(kind, head)
 
 
 def _binary_name(kind, head):
@@ -67,9 +68,8 @@ def _binary_name(kind, head):
 
 def _text_charset(head, truncated):
     """The charset of text, or None for binary data."""
-    for bom, charset in _BOMS:
-        if head.startswith(bom):
-            return charset
+    if head.startswith(_TEXT_PREFIXES):
+        return next(charset for bom, charset in _BOMS if head.startswith(bom))
     if len(head.translate(None, _BINARY_BYTES)) != len(head):
         return None
     return "utf-8" if _is_utf8(head, truncated) else "iso-8859-1"

@@ -2,6 +2,7 @@
 
 import datetime
 import stat
+import time
 
 # Go's FileMode.String() type letters, in its order, with the lstat bits that set them.
 _TYPE_LETTERS = (
@@ -21,9 +22,11 @@ def mode_string(mode):
     """Go's ``FileMode.String()`` of an lstat mode: ``-rw-r--r--``, ``drwxr-xr-x``,
     ``Lrwxrwxrwx``, ``Dcrw-rw-rw-``, ``urwxr-xr-x`` ..."""
     letters = "".join(letter for letter, applies in _TYPE_LETTERS if applies(mode)) or "-"
-    perms = "".join(char if mode & (1 << (8 - index)) else "-"
-                    for index, char in enumerate("rwxrwxrwx"))
-    return letters + perms
+    return letters + _PERMISSIONS[mode & 0o777]
+
+
+_PERMISSIONS = ["".join(char if bits & (1 << (8 - index)) else "-"
+                        for index, char in enumerate("rwxrwxrwx")) for bits in range(0o1000)]
 
 
 def mode_bits(mode):
@@ -37,9 +40,17 @@ def rfc3339(moment):
     return text[:-6] + "Z" if moment.utcoffset() == datetime.timedelta(0) else text
 
 
-def local_time(timestamp):
-    """A POSIX timestamp as an aware datetime in the daemon's local time zone."""
-    return datetime.datetime.fromtimestamp(int(timestamp)).astimezone()
+def timestamp_rfc3339(timestamp):
+    """A POSIX timestamp in the daemon's local time zone, as :func:`rfc3339` spells it
+    (``time.localtime`` rather than datetime: a listing formats two per entry)."""
+    moment = time.localtime(int(timestamp))
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", moment)
+    offset = moment.tm_gmtoff
+    if offset == 0:
+        return text + "Z"
+    sign = "+" if offset > 0 else "-"
+    offset = abs(offset)
+    return "%s%s%02d:%02d" % (text, sign, offset // 3600, offset % 3600 // 60)
 
 
 def stat_object(name, info, mime):
@@ -52,8 +63,8 @@ def stat_object(name, info, mime):
     directory = stat.S_ISDIR(mode)
     return {
         "name": name,
-        "created": rfc3339(local_time(info.st_ctime)),
-        "modified": rfc3339(local_time(info.st_mtime)),
+        "created": timestamp_rfc3339(info.st_ctime),
+        "modified": timestamp_rfc3339(info.st_mtime),
         "mode": mode_string(mode),
         "mode_bits": mode_bits(mode),
         "size": info.st_size,

@@ -64,7 +64,20 @@ def _scandir(fd):
         return os.scandir(fd)
     except OSError as e:
         log.warning("cannot list a directory while walking: %s", e)
-        return iter(())
+        return _NoEntries()
+
+
+class _NoEntries:
+    """Stands for a directory that could not be listed."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration
+
+    def close(self):
+        """Nothing to release."""
 
 
 def open_child(dir_fd, name):

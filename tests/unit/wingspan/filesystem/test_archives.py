@@ -9,9 +9,11 @@ import lzma
 import os
 import re
 import stat
+import struct
 import tarfile
 import time
 import zipfile
+import zlib
 
 import py7zr
 import pytest
@@ -198,14 +200,54 @@ def test_unknown_or_damaged_archives_are_400(jail, server, content):
             "The archive provided is in a format Wings does not understand."
 
 
-def test_rar_without_a_tool(jail, server, monkeypatch):
+def rar4(entries):
+    """A RAR 4 archive of ``(name, data, st_mode, method)`` entries, data stored as is
+    (method 0x30) so no compressor is needed to make one."""
+    def block(body):
+        return struct.pack("<H", zlib.crc32(body) & 0xFFFF) + body
+    out = b"Rar!\x1a\x07\x00" + block(struct.pack("<BHH", 0x73, 0, 13) + bytes(6))
+    for name, data, mode, method in entries:
+        encoded = name.encode()
+        header = struct.pack("<BHHIIBIIBBHI", 0x74, 0x8000, 32 + len(encoded), len(data),
+                             len(data), 3, zlib.crc32(data), 0x50210000, 20, method,
+                             len(encoded), mode)
+        out += block(header + encoded) + data
+    return out + block(struct.pack("<BHH", 0x7B, 0x4000, 7))
+
+
+def test_rar_stored_entries(jail, server):
+    """RAR is read by ``rarfile``; stored entries need no external program. Symlink entries
+    are skipped like everywhere else."""
+    server.freeze()
+    data = rar4([("dir/a.txt", b"hello", stat.S_IFREG | 0o640, 0x30),
+                 ("link", server.outside.encode(), stat.S_IFLNK | 0o777, 0x30)])
+    extract(jail, server, "pack.rar", data)
+    assert server.read("dir/a.txt") == b"hello"
+    assert stat.S_IMODE(os.lstat(server.path("dir/a.txt")).st_mode) == 0o640
+    assert listing(server) == ["dir/a.txt", "pack.rar"]
+
+
+def test_rar_slip_is_refused(jail, server):
+    server.freeze()
+    with pytest.raises(errors.PathOutsideRoot):
+        extract(jail, server, "slip.rar", rar4([("../evil.txt", b"x", stat.S_IFREG | 0o644,
+                                                 0x30)]))
+    assert listing(server) == ["slip.rar"]
+
+
+def test_rar_compressed_entries_without_a_tool(jail, server, monkeypatch):
+    """Compressed RAR entries need unrar (or unar, 7z, bsdtar); without one: 400 with a
+    clear message, and nothing extracted."""
     def no_tool():
         raise rarfile.RarCannotExec("Cannot find working tool")
     monkeypatch.setattr(rarfile, "tool_setup", no_tool)
-    server.put("pack.rar", b"Rar!\x1a\x07\x01\x00" + bytes(64))
+    data = rar4([("stored.txt", b"s", stat.S_IFREG | 0o644, 0x30),
+                 ("packed.txt", b"p", stat.S_IFREG | 0o644, 0x33)])
     with pytest.raises(errors.UnknownArchiveFormat) as caught:
-        archives.decompress(jail, "/", "pack.rar")
+        extract(jail, server, "pack.rar", data)
+    assert caught.value.status == 400
     assert "unrar" in caught.value.public_message
+    assert listing(server) == ["pack.rar"]
 
 
 def test_missing_archive_and_directory(jail, server):

@@ -10,7 +10,7 @@ import pytest
 import requests
 import yaml
 
-from tests.integration.harness import new_uuid, wait_until
+from tests.integration.node.harness import new_uuid, wait_until
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -205,7 +205,8 @@ def test_metrics_needs_the_token_and_labels_servers(node):
 
 def test_grafana_dashboard_plots_the_exported_metrics():
     import os
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "packaging", "grafana-dashboard.json")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "packaging",
+                        "grafana-dashboard.json")
     with open(path) as f:
         dashboard = json.load(f)
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])

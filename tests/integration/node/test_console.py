@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.integration.harness import BrowserSocket, new_uuid, console_token, wait_until
+from tests.integration.node.harness import BrowserSocket, new_uuid, console_token, wait_until
 
 
 @pytest.fixture

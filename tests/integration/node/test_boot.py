@@ -11,7 +11,7 @@ import time
 
 import psutil
 
-from tests.integration.harness import WINGSPAN, new_uuid, wait_until
+from tests.integration.node.harness import WINGSPAN, new_uuid, wait_until
 
 
 def start_server(daemon, uuid):
