@@ -102,7 +102,8 @@ def run():
         node.daemon.start()
         time.sleep(1.1)
         node.start_all()
-        flood, direct = measure(node, uuid, "flood %d" % FLOOD_LINES, "flood line %d" % FLOOD_LINES)
+        flood, direct = measure(node, uuid, "flood %d" % FLOOD_LINES,
+                                "flood line %d" % (FLOOD_LINES - 1))
         ws_rate = flood["bytes"] / (flood["last"] - flood["first"])
         direct_rate = direct.bytes / (direct.last - direct.first)
         ticks, direct_ticks = measure(node, uuid, "tick %d 1000" % TICKS, "tick %d" % (TICKS - 1))

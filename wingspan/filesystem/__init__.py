@@ -2,15 +2,17 @@
 
 Modules: ``paths`` (lexical cleaning of user paths), ``resolve`` (descriptors beneath the
 root, openat2 or a component walk), ``jail`` (every file operation of the files API),
-``tree`` (walks, removal, chown, disk usage), ``quota`` (limit, usage counter, cached
-walks), ``denylist`` (egg patterns), ``statinfo`` and ``mime`` (the Stat object),
-``naming`` (copy and archive names) and ``archives`` (compress and decompress).
+``streams`` (reading and writing one file), ``tree`` (walks, removal, chown, disk
+usage), ``quota`` (limit, usage counter, cached walks), ``denylist`` (egg patterns),
+``statinfo`` and ``mime`` (the Stat object), ``naming`` (copy and archive names) and
+``archives`` (compress and decompress).
 
 The names below are the package's public face for the rest of wingspan.
 """
 
-from wingspan.filesystem.jail import Jail, ReadStream, WriteStream, parse_mode
+from wingspan.filesystem.jail import Jail, parse_mode
 from wingspan.filesystem.quota import DiskUsage, Quota, disk_usage
+from wingspan.filesystem.streams import ReadStream, WriteStream
 
 
 def lchown_tree(root, uid, gid):

@@ -13,10 +13,12 @@ file. Formats are recognised by content, not by name.
 
 import bz2
 import contextlib
+import errno
 import gzip
 import logging
 import lzma
 import os
+import posixpath
 import stat
 import tarfile
 import time
@@ -101,7 +103,7 @@ def compress(jail, root, files, level="best_speed", now=None):
         raise errors.Conflict(NO_SPACE_TO_COMPRESS, detail="over quota before compressing")
     base = jail.split(root)
     target = "/".join(base + [archive_name(now)])
-    with _translated(), jail.open_write(target) as out:
+    with _translated(), jail.open_write(target, check_denylist=False) as out:
         gz = gzip.GzipFile(filename="", mode="wb", fileobj=out,
                            compresslevel=GZIP_LEVELS.get(level, 1), mtime=0)
         with gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -198,7 +200,7 @@ def decompress(jail, root, file):
         if kind is None:
             raise errors.UnknownArchiveFormat(UNKNOWN_FORMAT, detail="%s: unknown" % file)
         extraction = _Extraction(jail, destination)
-        _EXTRACTORS[kind](extraction, archive, os.path.basename(archive_path))
+        _EXTRACTORS[kind](extraction, archive, file)
 
 
 def detect_format(head):
@@ -233,7 +235,9 @@ def _translated():
     except _DAMAGED as e:
         raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
     except OSError as e:
-        if e.errno is None:  # gzip and bz2 report corrupt data as an errno-less OSError
+        # gzip and bz2 report corrupt data as an errno-less OSError; a zip's corrupt
+        # offsets make seek() fail with EINVAL.
+        if e.errno in (None, errno.EINVAL):
             raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
         raise resolve.translate(e) from e
     except RuntimeError as e:  # zipfile: an encrypted entry
@@ -323,7 +327,8 @@ def _extract_plain_tar(extraction, archive, name):
 
 
 def _extract_compressed(extraction, archive, name, kind):
-    """A compressed tar, or a single compressed file written without its suffix."""
+    """A compressed tar, or a single compressed file written next to it without its
+    suffix (``name`` is the archive's path relative to the destination)."""
     with _STREAMS[kind](archive) as stream:
         is_tar = _is_tar_header(stream.read(_HEAD_BYTES))
     archive.seek(0)
@@ -332,7 +337,8 @@ def _extract_compressed(extraction, archive, name, kind):
             with tarfile.open(fileobj=stream, mode="r|") as tar:
                 _extract_tar(extraction, tar)
             return
-        suffix = next((s for s in _SUFFIXES[kind] if name.endswith(s) and name != s), None)
+        base = posixpath.basename(name)
+        suffix = next((s for s in _SUFFIXES[kind] if base.endswith(s) and base != s), None)
         if suffix is None:
             raise errors.UnknownArchiveFormat(
                 UNKNOWN_FORMAT, detail="%s: a lone compressed file without a %s suffix"

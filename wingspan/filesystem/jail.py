@@ -12,13 +12,10 @@ process runs the long ones (listing a huge directory, deleting a tree, writing a
 upload) in its threadpool.
 """
 
-import collections
 import contextlib
 import errno
-import functools
 import logging
 import os
-import secrets
 import stat
 
 from wingspan import errors
@@ -28,155 +25,23 @@ from wingspan.filesystem.naming import copy_names
 from wingspan.filesystem.paths import join_path, server_path, split_path
 from wingspan.filesystem.quota import Quota
 from wingspan.filesystem.statinfo import stat_object
+from wingspan.filesystem.streams import (
+    CHUNK_BYTES,
+    NEW_FILE_FLAGS,
+    ReadStream,
+    Target,
+    WriteStream,
+    os_errors,
+    unlink_quietly,
+    write_all,
+)
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 64 * 1024
 DEFAULT_FILE_MODE = 0o644
 RENAME_EXISTS = "Cannot move or rename file, destination already exists."
 INVALID_MODE = "Invalid file mode."
 MOVE_INTO_ITSELF = "Cannot move a directory into itself."
-_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _os_errors(method):
-    """Turn an ``OSError`` escaping a jail operation into its client-facing error."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except OSError as e:
-            raise resolve.translate(e) from e
-    return wrapper
-
-
-class ReadStream:
-    """A regular file opened beneath the root for reading.
-
-    At most ``size`` bytes (the size when it was opened) are ever returned, so a file
-    growing while it is sent never overruns its ``Content-Length`` (wings-api.md §5.3).
-    """
-
-    def __init__(self, fd, name, info):
-        self.name = name
-        self.info = info
-        self.size = info.st_size
-        self._fd = fd
-        self._left = info.st_size
-
-    @property
-    def mime(self):
-        head = os.pread(self._fd, mime.SNIFF_BYTES, 0)
-        return mime.sniff(head, truncated=self.size > len(head))
-
-    def read(self, size=-1):
-        want = self._left if size is None or size < 0 else min(size, self._left)
-        parts = []
-        while want > 0:
-            data = os.read(self._fd, min(want, 1 << 24))
-            if not data:
-                break
-            parts.append(data)
-            want -= len(data)
-            self._left -= len(data)
-        return b"".join(parts)
-
-    def __iter__(self):
-        while True:
-            data = self.read(CHUNK_BYTES)
-            if not data:
-                return
-            yield data
-
-    def fileno(self):
-        return self._fd
-
-    def detach(self):
-        """Hand the descriptor over (archives need a seekable file object)."""
-        fd, self._fd = self._fd, None
-        return fd
-
-    def close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-
-class WriteStream:
-    """Bytes on their way to a file beneath the root (see :meth:`Jail.open_write`).
-
-    Leaving its ``with`` block normally commits (mode, owner and mtime set on the
-    temporary file, then renamed over the target, then the quota adjusted by the size
-    change); an exception aborts (the temporary file is removed, nothing else changed).
-    """
-
-    def __init__(self, target, quota, enforce_quota):
-        self.name = target.name
-        self.written = 0
-        self._quota = quota
-        self._enforce = enforce_quota
-        self._target = target._replace(dir_fd=os.dup(target.dir_fd))
-        self._temp = ".wingspan-%s.tmp" % secrets.token_hex(8)
-        try:
-            self._fd = os.open(self._temp, _NEW_FILE_FLAGS, 0o600, dir_fd=self._target.dir_fd)
-        except BaseException:
-            os.close(self._target.dir_fd)
-            raise
-
-    @_os_errors
-    def write(self, data):
-        if self._enforce:
-            self._quota.require(self.written + len(data) - self._target.old_size)
-        _write_all(self._fd, data)
-        self.written += len(data)
-        return len(data)
-
-    def flush(self):
-        """Nothing is buffered here (gzip and tarfile call it)."""
-
-    @_os_errors
-    def commit(self):
-        target = self._target
-        try:
-            os.fchmod(self._fd, target.mode)
-            os.fchown(self._fd, *target.owner)
-            if target.mtime is not None:
-                os.utime(self._fd, (target.mtime, target.mtime))
-            os.rename(self._temp, target.name, src_dir_fd=target.dir_fd,
-                      dst_dir_fd=target.dir_fd)
-        except BaseException:
-            self.abort()
-            raise
-        self._close()
-        self._quota.add(self.written - target.old_size)
-
-    def abort(self):
-        if self._fd is not None:
-            _unlink_quietly(self._target.dir_fd, self._temp)
-            self._close()
-
-    def _close(self):
-        os.close(self._fd)
-        os.close(self._target.dir_fd)
-        self._fd = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, traceback):
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
-
-_Target = collections.namedtuple("_Target", "dir_fd name old_size mode mtime owner")
 
 
 class Jail:
@@ -263,7 +128,7 @@ class Jail:
 
     # -- reading ------------------------------------------------------------------------
 
-    @_os_errors
+    @os_errors
     def stat(self, path):
         """The §5.1 Stat object of ``path``. Like Wings, a final symlink is refused."""
         parts = self.split(path)
@@ -279,7 +144,7 @@ class Jail:
             finally:
                 os.close(path_fd)
 
-    @_os_errors
+    @os_errors
     def list_directory(self, path):
         """Stat objects of the entries of directory ``path``: directories first, then the
         rest, each in byte order of names ([REC]); symlinks are listed, not followed.
@@ -298,7 +163,7 @@ class Jail:
             raise
         return _listing(dir_fd, entries)
 
-    @_os_errors
+    @os_errors
     def open_read(self, path):
         """A :class:`ReadStream` on the regular file ``path`` (no symlink, FIFO or device)."""
         parts = self.split(path)
@@ -348,8 +213,8 @@ class Jail:
             _copy_stream(stream, out, length)
         return out.written
 
-    @_os_errors
-    def open_write(self, path, size=None, mode=None, mtime=None):
+    @os_errors
+    def open_write(self, path, size=None, mode=None, mtime=None, check_denylist=True):
         """A :class:`WriteStream` that replaces or creates the regular file ``path``.
 
         The egg denylist is checked and missing parent directories are created (0755,
@@ -364,12 +229,15 @@ class Jail:
                 size`` before anything is written.
             mode: permission bits (default: the existing file's, else 0644), masked to 0777.
             mtime: modification time to set (archive extraction).
+            check_denylist: False for the files the daemon names itself (compress output,
+                which Wings does not check either).
         """
         parts = self.split(path)
-        self._check_denied(parts)
+        if check_denylist:
+            self._check_denied(parts)
         return self._open_write(parts, size, mode, mtime, enforce_quota=True)
 
-    @_os_errors
+    @os_errors
     def write_bytes(self, path, data):
         """Replace (or create) a file with ``data``: the daemon's own edits (egg
         configuration files), which Wings makes without denylist or quota checks; the quota
@@ -378,7 +246,7 @@ class Jail:
             out.write(data)
         return out.written
 
-    @_os_errors
+    @os_errors
     def _open_write(self, parts, size, mode, mtime, enforce_quota):
         if not parts:
             raise errors.IsADirectory(detail="the server root")
@@ -391,10 +259,10 @@ class Jail:
                 self.quota.require(size - old_size)
             if mode is None:
                 mode = existing.st_mode if existing is not None else DEFAULT_FILE_MODE
-            target = _Target(dir_fd, name, old_size, mode & 0o777, mtime, (self.uid, self.gid))
+            target = Target(dir_fd, name, old_size, mode & 0o777, mtime, (self.uid, self.gid))
             return WriteStream(target, self.quota, enforce_quota)
 
-    @_os_errors
+    @os_errors
     def copy(self, location):
         """Copy the regular file ``location`` next to itself under the first free name of
         wings-behaviour.md §9.6, with its mode and the server's ownership.
@@ -424,12 +292,12 @@ class Jail:
             os.fchown(fd, self.uid, self.gid)
         except BaseException:
             os.close(fd)
-            _unlink_quietly(dir_fd, copy_name)
+            unlink_quietly(dir_fd, copy_name)
             raise
         os.close(fd)
         return copy_name, copied
 
-    @_os_errors
+    @os_errors
     def rename(self, root, source, target):
         """Move ``root/source`` to ``root/target`` (wings-api.md §5.5).
 
@@ -452,14 +320,14 @@ class Jail:
             with self._parent(target_parts, create=True) as (target_dir, target_name):
                 _move(source_dir, source_parts[-1], target_dir, target_name)
 
-    @_os_errors
+    @os_errors
     def mkdir(self, name, path):
         """``mkdir -p path/name`` (0755, owned by the server user); existing is fine."""
         parts = self.split(join_path(path, name))
         with self._root() as root_fd:
             os.close(self._open_directory(root_fd, parts, create=True))
 
-    @_os_errors
+    @os_errors
     def delete(self, root, files):
         """``rm -rf`` each ``root/file`` (symlinks removed, never followed); missing
         entries are fine, the root itself is refused before anything is removed. The quota
@@ -472,7 +340,7 @@ class Jail:
                 if dir_fd is not None:
                     self.quota.add(-tree.remove(dir_fd, parts[-1]))
 
-    @_os_errors
+    @os_errors
     def chmod(self, root, files):
         """Apply ``[{"file": name, "mode": "755"}, ...]`` relative to ``root``.
 
@@ -491,7 +359,7 @@ class Jail:
                 if dir_fd is not None:
                     _chmod_no_follow(dir_fd, parts[-1], mode)
 
-    @_os_errors
+    @os_errors
     def truncate(self):
         """Empty the server root (backup restore with truncation); the quota counts 0."""
         with self._root() as root_fd:
@@ -501,14 +369,14 @@ class Jail:
 
     # -- whole tree ---------------------------------------------------------------------
 
-    @_os_errors
+    @os_errors
     def chown_tree(self):
         """``lchown`` the root and everything in it to the server user
         (``check_permissions_on_boot``). Returns how many entries beneath it changed."""
         with self._root() as root_fd:
             return tree.chown_tree(root_fd, self.uid, self.gid)
 
-    @_os_errors
+    @os_errors
     def disk_usage(self):
         """The §4.3 walk of this root, in bytes."""
         with self._root() as root_fd:
@@ -571,19 +439,6 @@ def _lstat(dir_fd, name):
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-
-
-def _unlink_quietly(dir_fd, name):
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except OSError as e:
-        log.warning("could not remove %s: %s", name, e)
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _mime_of(path_fd, info):
@@ -649,7 +504,7 @@ def _open_copy_source(dir_fd, name):
 def _create_copy(dir_fd, name):
     for candidate in copy_names(name):
         try:
-            return candidate, os.open(candidate, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+            return candidate, os.open(candidate, NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             continue
     raise errors.FileExists(detail="no free name for a copy of %s" % name)
@@ -672,7 +527,7 @@ def _copy_data(source, target, size):
         data = os.read(source, min(CHUNK_BYTES, size - copied))
         if not data:
             break
-        _write_all(target, data)
+        write_all(target, data)
         copied += len(data)
     return copied
 

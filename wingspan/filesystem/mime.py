@@ -19,7 +19,6 @@ import filetype
 SNIFF_BYTES = 3072  # what mimetype reads from the start of a file
 OCTET_STREAM = "application/octet-stream"
 DIRECTORY = "inode/directory"
-TEXT = "text/plain; charset=utf-8"
 
 _BINARY_BYTES = bytes(range(0x09)) + b"\x0b" + bytes(range(0x0e, 0x1b)) \
     + bytes(range(0x1c, 0x20))

@@ -6,15 +6,15 @@ import time
 
 # Go's FileMode.String() type letters, in its order, with the lstat bits that set them.
 _TYPE_LETTERS = (
-    ("d", lambda m: stat.S_ISDIR(m)),
-    ("L", lambda m: stat.S_ISLNK(m)),
+    ("d", stat.S_ISDIR),
+    ("L", stat.S_ISLNK),
     ("D", lambda m: stat.S_ISBLK(m) or stat.S_ISCHR(m)),
-    ("p", lambda m: stat.S_ISFIFO(m)),
-    ("S", lambda m: stat.S_ISSOCK(m)),
-    ("u", lambda m: bool(m & stat.S_ISUID)),
-    ("g", lambda m: bool(m & stat.S_ISGID)),
-    ("c", lambda m: stat.S_ISCHR(m)),
-    ("t", lambda m: bool(m & stat.S_ISVTX)),
+    ("p", stat.S_ISFIFO),
+    ("S", stat.S_ISSOCK),
+    ("u", lambda m: m & stat.S_ISUID),
+    ("g", lambda m: m & stat.S_ISGID),
+    ("c", stat.S_ISCHR),
+    ("t", lambda m: m & stat.S_ISVTX),
 )
 
 

@@ -5,6 +5,7 @@
 #   stop                    print "Stopping" and exit 0 (the egg's stop command)
 #   echo TEXT               print TEXT
 #   flood N                 print "flood line 0" .. "flood line N-1" as fast as possible
+#   tick N [MICROSECONDS]   print "tick 0".."tick N-1", pausing between lines (default 1000)
 #   crash [CODE]            exit with CODE (default 1)
 #   sleep-exit SECONDS [CODE]  exit with CODE (default 0) after SECONDS
 #   env NAME                print NAME=<value of $NAME>
@@ -51,6 +52,9 @@ while :; do
         flood)
             i=0
             while [ "$i" -lt "${1:-0}" ]; do echo "flood line $i"; i=$((i + 1)); done ;;
+        tick)
+            i=0
+            while [ "$i" -lt "${1:-0}" ]; do echo "tick $i"; usleep "${2:-1000}"; i=$((i + 1)); done ;;
         crash) echo "Crashing with code ${1:-1}"; exit "${1:-1}" ;;
         sleep-exit) echo "Exiting in ${1:-1}s"; sleep "${1:-1}"; exit "${2:-0}" ;;
         env)

@@ -95,10 +95,19 @@ def test_compress_names_and_content(jail, server):
     assert jail.quota.usage == info.st_size
 
 
+def test_compress_ignores_the_denylist(make_jail, server):
+    """§6.3: compress is not a denylisted operation, its output name included."""
+    jail = make_jail(denylist=["*.tar.gz", "secret.txt"])
+    server.put("secret.txt", b"s")
+    result = archives.compress(jail, "/", ["secret.txt"])
+    with tarfile.open(server.path(result["name"]), "r:gz") as bundle:
+        assert bundle.getnames() == ["secret.txt"]
+
+
 def test_compress_relative_to_a_subdirectory(jail, server):
     server.put("sub/a/b.txt", b"b")
     server.put("sub/c.txt", b"c")
-    moment = datetime.datetime(2024, 3, 17, 14, 58, 30, tzinfo=datetime.timezone.utc)
+    moment = datetime.datetime(2024, 3, 17, 14, 58, 30, tzinfo=datetime.UTC)
     result = archives.compress(jail, "/sub", ["a", "c.txt", "../escape", server.path("sub/c.txt")],
                                now=moment)
     assert result["name"] == "archive-2024-03-17T145830Z.tar.gz"
@@ -432,3 +441,31 @@ def test_7z_bomb_stops_at_the_quota(make_jail, server, tmp_path, monkeypatch):
         archives.decompress(jail, "/", "b.7z")
     assert listing(server) == ["b.7z"]
     assert jail.quota.usage == archive.stat().st_size
+
+
+@pytest.mark.parametrize("kind", ["tgz", "zip", "7z", "tar"])
+def test_damaged_archives_are_never_a_500(make_jail, server, tmp_path, kind):
+    """Truncated or bit-flipped archives end in success or a 4xx, never a 500 (§17 [REC]:
+    no 500 for a user's mistake) and never an exception that is not a WingspanError."""
+    if kind == "7z":
+        path = tmp_path / "g.7z"
+        with py7zr.SevenZipFile(path, "w") as bundle:
+            bundle.writestr(b"text " * 300, "a.txt")
+        data = path.read_bytes()
+    elif kind == "zip":
+        data = zip_bytes([("a/b.txt", "text " * 300), ("c.txt", "c")])
+    else:
+        data = tar_bytes([regular("a/b.txt", b"text " * 300), regular("c.txt", b"c")],
+                         "gz" if kind == "tgz" else "")
+    damaged = [data[:cut] for cut in range(0, len(data), max(1, len(data) // 23))]
+    for position in range(0, len(data), max(1, len(data) // 17)):
+        flipped = bytearray(data)
+        flipped[position] ^= 0xA5
+        damaged.append(bytes(flipped))
+    for index, variant in enumerate(damaged):
+        jail = make_jail(limit=MIB)
+        server.put("v%d.bin" % index, variant)
+        try:
+            archives.decompress(jail, "/", "v%d.bin" % index)
+        except errors.WingspanError as e:
+            assert e.status < 500, (index, e.detail)

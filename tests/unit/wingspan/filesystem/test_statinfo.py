@@ -10,13 +10,20 @@ import lzma
 import os
 import stat
 import tarfile
+import time
 import zipfile
 
 import pytest
 
 from wingspan.filesystem import mime
 from wingspan.filesystem.naming import archive_name, copy_names, split_extension
-from wingspan.filesystem.statinfo import mode_bits, mode_string, rfc3339, stat_object
+from wingspan.filesystem.statinfo import (
+    mode_bits,
+    mode_string,
+    rfc3339,
+    stat_object,
+    timestamp_rfc3339,
+)
 
 
 @pytest.mark.parametrize("mode, text", [
@@ -43,10 +50,35 @@ def test_mode_bits_are_octal_without_leading_zero():
 
 
 def test_rfc3339_seconds_and_zone():
-    utc = datetime.datetime(2024, 3, 17, 20, 58, 30, 999, tzinfo=datetime.timezone.utc)
+    utc = datetime.datetime(2024, 3, 17, 20, 58, 30, 999, tzinfo=datetime.UTC)
     west = utc.astimezone(datetime.timezone(datetime.timedelta(hours=-6)))
     assert rfc3339(utc) == "2024-03-17T20:58:30Z"
     assert rfc3339(west) == "2024-03-17T14:58:30-06:00"
+
+
+@pytest.fixture
+def denver_time(monkeypatch):
+    """The daemon's local zone set to UTC-6 (a POSIX TZ string: no zone database needed)."""
+    monkeypatch.setenv("TZ", "XST6")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_timestamps_are_in_the_daemons_zone(denver_time):
+    """§5.1: ``created``/``modified`` in the daemon's local time zone, RFC 3339 seconds."""
+    assert timestamp_rfc3339(1710709110.9) == "2024-03-17T14:58:30-06:00"
+
+
+def test_timestamps_on_a_utc_host(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC0")
+    time.tzset()
+    try:
+        assert timestamp_rfc3339(1710709110) == "2024-03-17T20:58:30Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_stat_object_created_is_ctime_and_symlink_is_true(tmp_path):
@@ -144,6 +176,6 @@ def test_archive_name():
     """§5.9: ``archive-2024-03-17T145830-0600.tar.gz``; ``Z`` on a UTC host."""
     west = datetime.datetime(2024, 3, 17, 14, 58, 30,
                              tzinfo=datetime.timezone(datetime.timedelta(hours=-6)))
-    utc = datetime.datetime(2024, 3, 17, 14, 58, 30, tzinfo=datetime.timezone.utc)
+    utc = datetime.datetime(2024, 3, 17, 14, 58, 30, tzinfo=datetime.UTC)
     assert archive_name(west) == "archive-2024-03-17T145830-0600.tar.gz"
     assert archive_name(utc) == "archive-2024-03-17T145830Z.tar.gz"
