@@ -27,8 +27,9 @@ setup(
         "ruamel.yaml>=0.18",
         "lxml>=5.0",
         "filetype>=1.2",
-        "pathspec>=0.12",
-        "py7zr>=0.21",
+        "pathspec>=1.0",
+        "py7zr>=1.0",
+        "backports.zstd; python_version<\"3.14\"",
         "rarfile>=4.2",
     ],
     extras_require={

@@ -44,11 +44,14 @@ def session_id():
 def docker_client(request):
     """The Docker engine, with the test images built; the session's leftovers are swept at
     the end."""
+    problem = None
     try:
         client = dockerenv.engine()
         dockerenv.build_images()
     except dockerenv.DockerUnavailable as e:
-        pytest.fail(str(e), pytrace=False)
+        problem = str(e)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     request.addfinalizer(lambda: dockerenv.remove_containers(client, SESSION_LABEL,
                                                              KNOWN_UUIDS))
     return client

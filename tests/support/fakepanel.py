@@ -24,7 +24,7 @@ from requests.structures import CaseInsensitiveDict
 
 from tests.support import panel_routes
 from tests.support.fakes3 import FakeS3
-from tests.support.panel_routes import Reply, error
+from tests.support.panel_routes import error
 from tests.support.ports import free_port
 
 GAME_IMAGE = "wingspan-test/game:latest"
@@ -462,9 +462,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, reply):
-        # Laravel's json_encode escapes slashes; the daemon must read that.
-        out = (b"" if reply.body is None else
-               json.dumps(reply.body, separators=(",", ":")).replace("/", "\\/").encode())
+        out = reply.raw
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)

@@ -10,6 +10,7 @@ import base64
 import datetime
 import hashlib
 import ipaddress
+import json
 import math
 import re
 
@@ -58,15 +59,21 @@ KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-
 
 
 class Reply:
-    """An HTTP answer; ``after`` runs once the Panel's lock is released, before sending."""
+    """An HTTP answer; ``after`` runs once the Panel's lock is released, before sending.
 
-    def __init__(self, status, body=None, headers=None, after=None, content_type=None):
+    The body is encoded at once, while the handler still holds the lock, because it may
+    reference state a test is editing. Like Laravel's ``json_encode``, slashes are escaped.
+    """
+
+    def __init__(self, status, body=None, headers=None, after=None):
         self.status = status
         self.body = body
+        self.raw = (b"" if body is None else
+                    json.dumps(body, separators=(",", ":")).replace("/", "\\/").encode())
         self.headers = headers or {}
         self.after = after
-        self.content_type = content_type or ("application/json" if body is not None
-                                             else "text/html; charset=UTF-8")
+        self.content_type = ("application/json" if body is not None
+                             else "text/html; charset=UTF-8")
 
 
 def error(status, code, detail="", headers=None):

@@ -7,8 +7,7 @@ import jwt
 import pytest
 import websocket
 
-from tests.support.browser import (ADMIN, BrowserSocket, SocketClosed, check_frame,
-                                   console_token)
+from tests.support.browser import ADMIN, BrowserSocket, SocketClosed, check_frame, console_token
 
 STATS = json.dumps({"memory_bytes": 0, "memory_limit_bytes": 0, "cpu_absolute": 0,
                     "network": {"rx_bytes": 0, "tx_bytes": 0}, "uptime": 0,

@@ -436,7 +436,7 @@ def test_s3_backup_round_trip(panel):
     assert body["parts"][0].startswith(panel.s3.url + "/bucket/%s/%s.tar.gz?partNumber=1&"
                                        % (UUID_A, backup))
     etags = []
-    for url, chunk in zip(body["parts"], (b"abcd", b"efgh", b"ij")):
+    for url, chunk in zip(body["parts"], (b"abcd", b"efgh", b"ij"), strict=True):
         put = requests.put(url, data=chunk, headers={"Content-Type": "application/x-gzip"})
         assert put.status_code == 200
         etags.append(put.headers["ETag"])
