@@ -116,13 +116,14 @@ _preloaded = {}
 
 
 def _warm_up(config_path):
-    """Load the config once for every worker (they share it until the file changes)."""
+    """Load the config and learn Docker's API version once for every worker (they share
+    the config until the file changes)."""
     from wingspan.config import load
     from wingspan.engine import Engine
     try:
         _preloaded["config"] = (os.stat(config_path).st_mtime_ns, load(config_path))
         engine = Engine()
-        engine.version()
+        _preloaded["docker_api_version"] = engine.api_version
         engine.close()  # no connection may be shared with the forked workers
     except Exception:  # only an optimisation: the workers meet and report real problems
         return
@@ -167,8 +168,7 @@ def _become_worker(fd, request, config_path, supervisor_pid):
         os.sched_yield()  # the intermediate is about to exit; wait for the re-parenting
     die_with_parent(supervisor_pid)
     from worker import runtime
-    code = runtime.main(request["uuid"], request["payload"], config_path,
-                        _preloaded.get("config"))
+    code = runtime.main(request["uuid"], request["payload"], config_path, _preloaded)
     os._exit(code)
 
 

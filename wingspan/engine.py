@@ -36,8 +36,14 @@ def _translate(exc, what):
 class Engine:
     """Docker access for one process; cheap to create, connects lazily."""
 
-    def __init__(self, base_url="unix:///var/run/docker.sock", timeout=DEFAULT_TIMEOUT):
-        self._api = docker.APIClient(base_url=base_url, timeout=timeout, version="auto")
+    def __init__(self, base_url="unix:///var/run/docker.sock", timeout=DEFAULT_TIMEOUT,
+                 version="auto"):
+        """``version="auto"`` asks the engine; pass a known version to skip that call."""
+        self._api = docker.APIClient(base_url=base_url, timeout=timeout, version=version)
+
+    @property
+    def api_version(self):
+        return self._api.api_version
 
     # -- containers -------------------------------------------------------------------
 

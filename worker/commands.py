@@ -42,7 +42,7 @@ class Handlers:
             "installing": server.installing,
             "transferring": server.transferring,
             "restoring": server.restoring,
-            "logs": self.rt.output.history.tail(lines) if lines else [],
+            "logs": self.rt.output.tail(lines) if lines else [],
         }
 
     def power(self, args):
@@ -77,7 +77,7 @@ class Handlers:
         """``{"size"}`` -> ``{"lines": [...]}``: the last ``size`` console lines (the caller
         caps ``size``: 100 for HTTP, ``websocket_log_count`` for websockets)."""
         size = max(int(args.get("size") or MAX_LOG_LINES), 1)
-        return {"lines": self.rt.output.history.tail(size)}
+        return {"lines": self.rt.output.tail(size)}
 
     def sync(self, args):
         """``{}`` -> ``{"definition"}`` after applying the Panel's current configuration."""

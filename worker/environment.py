@@ -70,9 +70,10 @@ class Environment:
         if not (info and info["State"]["Running"]):
             return False
         self._open_stream()
-        self.output.seed(self._recent_lines(self.server.cfg.wingspan.console_buffer_lines))
+        self.output.seed_later(
+            lambda: self._recent_lines(self.server.cfg.wingspan.console_buffer_lines))
         self.server.set_state(RUNNING)
-        self._attached(self.inspect())
+        self._attached(info)
         return True
 
     # -- start ----------------------------------------------------------------------------
@@ -86,7 +87,7 @@ class Environment:
         if self.reattach():
             return
         self.server.set_state(STARTING)
-        self.output.history.clear()  # a fresh container starts a fresh log, as in Docker
+        self.output.reset_history()
         try:
             self.engine.remove(self.name)
             self.create(pull_image)

@@ -28,6 +28,7 @@ class ConsoleOutput:
         self._throttle = Throttle(throttles.lines, throttles.line_reset_interval, time.monotonic)
         self.history = ConsoleBuffer(buffer_lines)
         self._pending = []
+        self._seed_source = None
         self._matcher = None
         self.reload_matcher()
         server.on_state_change(self._state_changed)
@@ -52,9 +53,25 @@ class ConsoleOutput:
         self._pending.append(line)
         self.flush()
 
-    def seed(self, lines):
-        """Fill the history from Docker's log after re-attaching to a running container."""
-        self.history.extend(lines)
+    def seed_later(self, source):
+        """After re-attaching, fill the history from Docker's log the first time someone
+        asks for it (``source()`` returns the lines): a node re-attaching hundreds of servers
+        at boot should not read hundreds of logs nobody may look at."""
+        self._seed_source = source
+
+    def reset_history(self):
+        """A fresh container starts a fresh log, as in Docker."""
+        self._seed_source = None
+        self.history.clear()
+
+    def tail(self, count):
+        """The last ``count`` console lines."""
+        if self._seed_source is not None:
+            source, self._seed_source = self._seed_source, None
+            lines = source()  # Docker's log already holds what arrived since the re-attach
+            self.history.clear()
+            self.history.extend(lines)
+        return self.history.tail(count)
 
     def flush(self):
         if self._pending:

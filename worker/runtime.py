@@ -40,14 +40,15 @@ RESTORE_STATES = ("running", "starting")
 class WorkerRuntime:
     """Wires one server's objects together and runs its loops."""
 
-    def __init__(self, cfg, definition, endpoints, verify_tls, config_path):
+    def __init__(self, cfg, definition, endpoints, verify_tls, config_path,
+                 docker_api_version="auto"):
         self.cfg = cfg
         self.config_path = config_path
         self.verify_tls = verify_tls
         self.endpoints = endpoints
         self.context = zmq.Context()
         self.publisher = bus.Publisher(self.context, endpoints.events_in)
-        self.engine = Engine()
+        self.engine = Engine(version=docker_api_version)
         self.panel = panel_client(cfg, verify_tls=verify_tls)
         self.server = Server(definition, cfg, self.publisher)
         self.files = ServerFiles(cfg, definition)
@@ -137,8 +138,8 @@ class WorkerRuntime:
 def current_config(config_path, preloaded):
     """The zygote's parsed config while the file is unchanged, else a fresh load: parsing
     it again in every worker would copy pages the workers could share."""
-    if preloaded is not None:
-        mtime, cfg = preloaded
+    if preloaded.get("config") is not None:
+        mtime, cfg = preloaded["config"]
         try:
             if os.stat(config_path).st_mtime_ns == mtime:
                 return cfg
@@ -147,13 +148,18 @@ def current_config(config_path, preloaded):
     return load(config_path)
 
 
-def main(uuid, payload, config_path, preloaded_config=None):
-    """Entry point in a freshly forked worker. Returns the process exit code."""
+def main(uuid, payload, config_path, preloaded=None):
+    """Entry point in a freshly forked worker. Returns the process exit code.
+
+    ``preloaded`` is what the zygote learned once for all workers: ``config``
+    (mtime, Config) and ``docker_api_version``.
+    """
+    preloaded = preloaded or {}
     import setproctitle
     setproctitle.setproctitle("wingspan: worker %s" % uuid)
     debug, verify_tls = runtime_flags()
     try:
-        cfg = current_config(config_path, preloaded_config)
+        cfg = current_config(config_path, preloaded)
     except ConfigError as e:
         logs.configure("worker", debug, server=uuid)
         log.error("%s", e)
@@ -166,5 +172,5 @@ def main(uuid, payload, config_path, preloaded_config=None):
         log.error("invalid server definition: %s", e.detail or e.public_message)
         return envelope.EXIT_CONFIG
     runtime = WorkerRuntime(cfg, definition, bus.Endpoints(payload["endpoints"]), verify_tls,
-                            config_path)
+                            config_path, preloaded.get("docker_api_version", "auto"))
     return runtime.run(payload)

@@ -15,9 +15,8 @@ NETWORK = {"name": "wingspan_test_x", "subnet": "172.31.7.0/24", "gateway": "172
 
 
 def test_node_config_has_the_panel_keys_and_test_paths(tmp_path):
-    panel = FakePanel("s")
-    cfg = node_config(panel, panel.node, str(tmp_path), "/tmp/ws-x", NETWORK, api_port=8123)
-    panel.httpd.server_close()
+    with FakePanel("s") as panel:
+        cfg = node_config(panel, panel.node, str(tmp_path), "/tmp/ws-x", NETWORK, api_port=8123)
     # the keys Node::getConfiguration() emits (§5), with this node's credentials
     assert (cfg["debug"], cfg["uuid"], cfg["token_id"], cfg["token"], cfg["remote"]) == (
         False, panel.node_uuid, panel.token_id, panel.token, panel.url)
