@@ -1,20 +1,18 @@
 """The server's files as its worker needs them: root directory, disk usage and quota,
 egg configuration files and ownership before a start.
 
-Disk walks run in a native thread (gevent's threadpool) so a huge tree never stalls the
-console or the bus; only one walk runs at a time and its result is cached for
-``system.disk_check_interval`` seconds (wings-behaviour.md §4.3).
+Disk walks are ``wingspan.filesystem.DiskUsage``'s, run in a native thread so a huge tree
+never stalls the console or the bus (wings-behaviour.md §4.3).
 """
 
 import logging
 import os
-import time
 
 import gevent
-import gevent.lock
+from gevent.threadpool import ThreadPoolExecutor
 
 from wingspan import errors
-from wingspan.filesystem import Jail, disk_usage, lchown_tree
+from wingspan.filesystem import DiskUsage, Jail, Quota, lchown_tree
 from worker.configfiles import PlaceholderContext, apply_config_file, plan_files
 
 log = logging.getLogger(__name__)
@@ -25,15 +23,13 @@ class ServerFiles:
         self.cfg = cfg
         self.root = os.path.join(cfg.system.data, definition.uuid)
         self.definition = definition
-        self.limit = definition.disk_limit_bytes()
-        self.usage = 0
-        self.checked_at = None
-        self._walk_lock = gevent.lock.Semaphore()
-        self._background = None
+        self.quota = Quota(definition.disk_limit_bytes())
+        self.disk = DiskUsage(self.root, self.quota, cfg.system.disk_check_interval,
+                              ThreadPoolExecutor(max_workers=1))
 
     def apply_definition(self, definition):
         self.definition = definition
-        self.limit = definition.disk_limit_bytes()
+        self.quota.limit = definition.disk_limit_bytes()
 
     def ensure_root(self):
         """Create the server's data directory (0755, owned by the container user)."""
@@ -44,46 +40,22 @@ class ServerFiles:
 
     def jail(self):
         user = self.cfg.system.user
-        return Jail(self.root, user.uid, user.gid, self.definition.file_denylist)
+        return Jail(self.root, user.uid, user.gid, self.definition.file_denylist,
+                    quota=self.quota, openat_mode=self.cfg.system.openat_mode)
 
     # -- disk usage ---------------------------------------------------------------------
 
     def has_limit(self):
-        return self.limit > 0
+        return self.quota.limit > 0
 
     def usage_bytes(self):
-        return self.usage
+        return self.quota.usage
 
     def has_space(self, allow_stale=True):
-        if not self.has_limit() or self.cfg.system.disk_check_interval == 0:
-            return True
-        if self._stale():
-            if allow_stale:
-                self.refresh_usage_in_background()
-            else:
-                self.refresh_usage()
-        return self.usage <= self.limit
-
-    def refresh_usage(self):
-        """Walk the tree now (in a native thread) and return the usage in bytes."""
-        with self._walk_lock:
-            pool = gevent.get_hub().threadpool
-            try:
-                self.usage = pool.apply(disk_usage, (self.root,))
-            except OSError as e:
-                log.warning("disk usage walk failed: %s", e)
-            self.checked_at = time.monotonic()
-        return self.usage
+        return self.disk.has_space(allow_stale)
 
     def refresh_usage_in_background(self):
-        if self.cfg.system.disk_check_interval == 0:
-            return
-        if self._background is None or self._background.dead:
-            self._background = gevent.spawn(self.refresh_usage)
-
-    def _stale(self):
-        interval = self.cfg.system.disk_check_interval
-        return self.checked_at is None or time.monotonic() - self.checked_at > interval
+        self.disk.refresh_in_background()
 
     # -- before a start -----------------------------------------------------------------
 
