@@ -80,7 +80,7 @@ def measure(node, uuid, command, stop_line):
     daemon = node.daemon
     sock = BrowserSocket(daemon, uuid)
     sock.send("auth", console_token(daemon.token, uuid))
-    sock.wait_for("status")
+    sock.recv_event("status")
     direct = DirectReader(uuid)
     direct.start()
     result = {}

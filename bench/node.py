@@ -11,7 +11,7 @@ import uuid as uuidlib
 
 from tests.integration.node.fake_panel import FakePanel
 from tests.integration.node.harness import Daemon, docker_client, free_port, node_config, new_uuid, \
-    remove_labelled, wait_until
+    remove_containers, wait_until
 
 IMAGES = os.path.join(os.path.dirname(__file__), "..", "tests", "images", "build.sh")
 
@@ -31,7 +31,7 @@ class BenchNode:
                         "gateway6": "fdba:17c8:6c98::1011"}
         config = node_config(self.tmp, self.panel, self.network, free_port())
         config["remote_query"]["boot_servers_per_page"] = 50
-        self.daemon = Daemon(self.tmp, config)
+        self.daemon = Daemon(config, self.tmp)
 
     def start_all(self, timeout=300):
         for uuid in self.uuids:
@@ -45,7 +45,7 @@ class BenchNode:
     def close(self):
         self.daemon.stop()
         self.panel.stop()
-        remove_labelled(self.client, "wingspan.test=%s" % self.label)
+        remove_containers(self.client, "wingspan.test=%s" % self.label)
         for net in self.client.networks.list(names=[self.network["name"]]):
             net.remove()
 

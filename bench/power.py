@@ -4,8 +4,6 @@ create + start + attach until the same done line, on the same image in the same 
 import statistics
 import time
 
-import docker
-
 from bench.figures import Figure
 from bench.node import BenchNode
 from tests.integration.node.harness import wait_until

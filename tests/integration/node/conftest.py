@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from tests.integration.node.fake_panel import FakePanel
-from tests.integration.node.harness import Daemon, docker_client, free_port, node_config, remove_labelled
+from tests.integration.node.harness import Daemon, docker_client, free_port, node_config, remove_containers
 
 IMAGES = os.path.join(os.path.dirname(__file__), "..", "..", "images")
 SESSION = uuidlib.uuid4().hex[:10]
@@ -48,7 +48,7 @@ def docker_engine():
                "gateway": "172.30.%d.1" % third, "subnet6": "fdba:17c8:%x::/64" % third,
                "gateway6": "fdba:17c8:%x::1011" % third}
     yield client, network
-    remove_labelled(client, LABEL)
+    remove_containers(client, LABEL)
     for net in client.networks.list(names=[network["name"]]):
         net.remove()
 
@@ -70,14 +70,14 @@ def daemon_factory(docker_engine, panel, tmp_path):
                              free_port())
         for key, value in config_overrides.items():
             config[key] = value
-        daemon = Daemon(str(tmp_path / ("node%d" % len(daemons))), config)
+        daemon = Daemon(config, str(tmp_path / ("node%d" % len(daemons))))
         daemons.append(daemon)
         return daemon
 
     yield make
     for daemon in daemons:
         daemon.stop()
-    remove_labelled(client, LABEL)
+    remove_containers(client, LABEL)
 
 
 @pytest.fixture

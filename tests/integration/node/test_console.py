@@ -33,7 +33,7 @@ def connect(daemon, uuid, permissions=("*",), **token):
 def states_until(sock, final, timeout=20):
     seen = []
     while not seen or seen[-1] != final:
-        seen.append(sock.wait_for("status", timeout=timeout)["args"][0])
+        seen.append(sock.recv_event("status", timeout=timeout)["args"][0])
     return seen
 
 
@@ -53,9 +53,9 @@ def test_auth_then_status_then_stats_when_offline(node):
 def test_reauth_sends_only_auth_success(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
-    sock.wait_for("status")
+    sock.recv_event("status")
     sock.send("auth", console_token(daemon.token, uuid))
-    assert sock.wait_for("auth success")
+    assert sock.recv_event("auth success")
     sock.send("send stats")
     assert sock.recv()["event"] == "stats"  # no second status in between
 
@@ -63,18 +63,18 @@ def test_reauth_sends_only_auth_success(node):
 def test_power_cycle_with_exact_states(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
-    assert sock.wait_for("status")["args"] == ["offline"]
+    assert sock.recv_event("status")["args"] == ["offline"]
     sock.send("set state", "start")
     assert states_until(sock, "running") == ["starting", "running"]
     sock.send("send command", "echo from the browser")
-    sock.wait_for("console output", where=lambda m: m["args"] == ["from the browser"])
-    stats = json.loads(sock.wait_for("stats", timeout=5)["args"][0])
+    sock.recv_event("console output", where=lambda m: m["args"] == ["from the browser"])
+    stats = json.loads(sock.recv_event("stats", timeout=5)["args"][0])
     assert stats["state"] == "running" and stats["memory_bytes"] > 0 and stats["uptime"] > 0
     sock.send("set state", "restart")
     assert states_until(sock, "running") == ["stopping", "offline", "starting", "running"]
     sock.send("set state", "stop")
     assert states_until(sock, "offline") == ["stopping", "offline"]
-    offline = json.loads(sock.wait_for("stats")["args"][0])
+    offline = json.loads(sock.recv_event("stats")["args"][0])
     assert offline["memory_bytes"] == 0 and offline["cpu_absolute"] == 0
 
 
@@ -103,7 +103,7 @@ def test_stop_by_signal(panel, daemon):
 def test_permissions_gate_inbound_events(node):
     daemon, uuid = node
     sock = connect(daemon, uuid, permissions=("websocket.connect",))
-    sock.wait_for("status")
+    sock.recv_event("status")
     sock.send("set state", "start")
     time.sleep(1.0)
     assert daemon.state(uuid) == "offline"
@@ -112,10 +112,10 @@ def test_permissions_gate_inbound_events(node):
 def test_lock_contention_is_reported(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
-    sock.wait_for("status")
+    sock.recv_event("status")
     sock.send("set state", "start")
     sock.send("set state", "restart")
-    error = sock.wait_for("daemon error")
+    error = sock.recv_event("daemon error")
     assert error["args"][0].endswith("another power action is currently being processed for "
                                      "this server, please try again later")
     assert error["args"][0].startswith("Error Event [")
@@ -159,12 +159,12 @@ def test_forged_tokens_get_a_generic_error(node, forge):
 def test_denied_jti_turns_events_into_jwt_errors(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
-    sock.wait_for("status")
+    sock.recv_event("status")
     jti = __import__("hashlib").md5(("1" + uuid).encode()).hexdigest()
     time.sleep(1.1)
     assert daemon.post("/api/servers/%s/ws/deny" % uuid, {"jtis": [jti]}).status_code == 204
     sock.send("send stats")
-    message = sock.wait_for("jwt error")
+    message = sock.recv_event("jwt error")
     assert message["args"] == ["jwt: created too far in past (denylist)"]
 
 
@@ -179,7 +179,7 @@ def test_foreign_origin_is_refused(node):
 def test_rate_limit_sends_throttled_once(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
-    sock.wait_for("status")
+    sock.recv_event("status")
     for _ in range(30):
         sock.send("send stats")
     throttled = []
@@ -203,7 +203,7 @@ def test_flood_is_throttled_with_one_warning_and_server_keeps_running(panel, dae
     daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
     daemon.wait_state(uuid, "running")
     sock = connect(daemon, uuid)
-    sock.wait_for("status")
+    sock.recv_event("status")
     daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["flood 2000"]})
     warnings, lines = 0, 0
     deadline = time.time() + 4
@@ -232,11 +232,11 @@ def test_crash_restarts_then_refuses_a_crash_loop(panel, daemon):
     sock.send("set state", "start")
     states_until(sock, "running")
     daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["crash 3"]})
-    sock.wait_for("console output", where=lambda m: "Detected server process in a crashed" in m["args"][0])
-    sock.wait_for("console output", where=lambda m: "Exit code: 3" in m["args"][0])
+    sock.recv_event("console output", where=lambda m: "Detected server process in a crashed" in m["args"][0])
+    sock.recv_event("console output", where=lambda m: "Exit code: 3" in m["args"][0])
     states_until(sock, "running")  # restarted automatically
     daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["crash 4"]})
-    sock.wait_for("console output", where=lambda m: "Aborting automatic restart, last crash "
+    sock.recv_event("console output", where=lambda m: "Aborting automatic restart, last crash "
                                                     "occurred less than 60 seconds ago." in m["args"][0])
     assert daemon.state(uuid) == "offline"
 
@@ -251,7 +251,7 @@ def test_killed_worker_keeps_the_websocket(node):
     wait_until(lambda: daemon.post("/api/servers/%s/commands" % uuid,
                                    {"commands": ["echo back again"]}).status_code == 204,
                timeout=5, what="the new worker")
-    sock.wait_for("console output", where=lambda m: m["args"] == ["back again"], timeout=5)
+    sock.recv_event("console output", where=lambda m: m["args"] == ["back again"], timeout=5)
     assert time.monotonic() - killed < 2.5
 
 
