@@ -31,6 +31,8 @@ setup(
         "py7zr>=1.0",
         "backports.zstd; python_version<\"3.14\"",
         "rarfile>=4.2",
+        "multipart>=1.2",
+        "urllib3>=2.0",
     ],
     extras_require={
         "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3"],

@@ -11,8 +11,10 @@ import logging
 import bottle
 
 from api import http
+from api.files import ServerFiles
 from wingspan import errors
 from wingspan.engine import Engine
+from wingspan.tokens import OneTimeStore
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ class ApiContext:
         self.registry = registry
         self.hub = hub
         self.denylist = denylist
+        self.one_time = OneTimeStore()
+        self.files = ServerFiles(self)
         self.engine = Engine()
 
 
@@ -70,10 +74,10 @@ class ApiPlugin:
 
 def make_app(ctx):
     """Build the WSGI application (without the outer headers middleware)."""
-    from api.routes import metrics, servers, system, websocket
+    from api.routes import files, metrics, servers, signed, system, websocket
     app = bottle.Bottle(catchall=False, autojson=False)
     app.install(ApiPlugin(ctx))
-    for module in (system, servers, websocket, metrics):
+    for module in (system, servers, files, signed, websocket, metrics):
         module.install(app, ctx)
 
     @app.route("/<path:path>", method="ANY")

@@ -143,6 +143,13 @@ def empty_response(status):
     return bottle.HTTPResponse(status=status, body="")
 
 
+def attachment(filename):
+    """``Content-Disposition`` of a download: the name quoted like Go's ``strconv.Quote``,
+    its UTF-8 bytes carried through WSGI's latin-1 header strings unchanged."""
+    quoted = json.dumps(filename, ensure_ascii=False)
+    return "attachment; filename=%s" % quoted.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def query(name, default=None):
     """A query-string value; the first one wins when repeated, as in Go (§1.7)."""
     values = bottle.request.query.getall(name)

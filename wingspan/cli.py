@@ -83,6 +83,7 @@ def run_daemon(args):
     from gevent import monkey
     monkey.patch_all()
     import setproctitle
+
     from supervisor.manager import Manager
     from wingspan import logs
 

@@ -203,7 +203,7 @@ class IsADirectory(WingspanError):
 class NotARegularFile(WingspanError):
     status = 400
     code = "not_regular_file"
-    message = "Cannot perform that action: not a regular file."
+    message = "Cannot open files of this type."
 
 
 class NotADirectory(WingspanError):
@@ -321,3 +321,19 @@ class InvalidCredentials(PanelError):
     status = 403
     code = "invalid_credentials"
     message = "invalid credentials"
+
+
+class DestinationRefused(WingspanError):
+    """A remote download whose host is not a public address (SSRF, wings-api.md §5.12)."""
+
+    status = 400
+    code = "destination_refused"
+    message = "The URL provided resolves to an internal network location and cannot be used."
+
+
+class DownloadFailed(WingspanError):
+    """The remote end of a pull did not give us the file (bad status, no length, timeout)."""
+
+    status = 400
+    code = "download_failed"
+    message = "The remote file could not be downloaded."

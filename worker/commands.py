@@ -7,6 +7,7 @@ Each handler takes the request's ``args`` and returns a JSON-able result or rais
 import logging
 
 from wingspan import bus, errors
+from wingspan.filesystem import archives, in_thread
 from worker.server import OFFLINE, STARTING, STOPPING
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ def build_registry(runtime):
     registry = bus.CommandRegistry()
     handlers = Handlers(runtime)
     for name in ("snapshot", "power", "commands", "console_command", "logs", "sync",
-                 "install", "reinstall", "reload_config"):
+                 "install", "reinstall", "reload_config", "disk_usage", "disk_adjust",
+                 "compress", "decompress", "pull", "pulls", "cancel_pull"):
         registry.register("server." + name)(getattr(handlers, name))
     return registry
 
@@ -100,6 +102,45 @@ class Handlers:
     def reload_config(self, args):
         """``{}`` -> ``{}``: re-read config.yml (the Panel rotated the node's credentials)."""
         self.rt.reload_config()
+        return {}
+
+    def disk_usage(self, args):
+        """``{}`` -> ``{"usage", "limit"}``: the cached usage in bytes, for the API's own
+        quota checks (a walk runs in the background when it is stale)."""
+        files = self.rt.files
+        files.has_space()
+        return {"usage": files.usage_bytes(), "limit": files.quota.limit}
+
+    def disk_adjust(self, args):
+        """``{"delta"}`` -> ``{}``: bytes the API process wrote (or freed) in this root."""
+        self.rt.files.quota.add(int(args.get("delta") or 0))
+        return {}
+
+    def compress(self, args):
+        """``{"root", "files"}`` -> the Stat object of the new archive (§5.9)."""
+        level = self.rt.cfg.system.backups.compression_level
+        return in_thread(archives.compress, self.rt.files.jail(), args["root"],
+                          args["files"], level)
+
+    def decompress(self, args):
+        """``{"root", "file"}`` -> ``{}`` once extracted (§5.10)."""
+        in_thread(archives.decompress, self.rt.files.jail(), args["root"], args["file"])
+        return {}
+
+    def pull(self, args):
+        """``{"url", "root", "file_name", "use_header", "foreground"}`` -> the Stat object
+        (foreground) or ``{"identifier"}`` (§5.12)."""
+        return self.rt.downloads.start(args["url"], args["root"], args.get("file_name") or "",
+                                       bool(args.get("use_header")),
+                                       bool(args.get("foreground")))
+
+    def pulls(self, args):
+        """``{}`` -> ``{"downloads": [{"Identifier", "Progress"}]}``."""
+        return {"downloads": self.rt.downloads.listing()}
+
+    def cancel_pull(self, args):
+        """``{"identifier"}`` -> ``{}``; an unknown id is fine."""
+        self.rt.downloads.cancel(args.get("identifier"))
         return {}
 
     def _send(self, command):

@@ -8,11 +8,10 @@ never stalls the console or the bus (wings-behaviour.md §4.3).
 import logging
 import os
 
-import gevent
 from gevent.threadpool import ThreadPoolExecutor
 
 from wingspan import errors
-from wingspan.filesystem import DiskUsage, Jail, Quota, lchown_tree
+from wingspan.filesystem import DiskUsage, Jail, Quota, in_thread, lchown_tree
 from worker.configfiles import PlaceholderContext, apply_config_file, plan_files
 
 log = logging.getLogger(__name__)
@@ -78,4 +77,4 @@ class ServerFiles:
     def fix_ownership(self):
         """``lchown`` the whole tree to the container user (symlinks are not followed)."""
         user = self.cfg.system.user
-        gevent.get_hub().threadpool.apply(lchown_tree, (self.root, user.uid, user.gid))
+        in_thread(lchown_tree, self.root, user.uid, user.gid)

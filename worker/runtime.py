@@ -22,6 +22,7 @@ from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
 from worker import commands
 from worker.crash import CrashDetector
+from worker.downloads import Downloads
 from worker.environment import Environment
 from worker.files import ServerFiles
 from worker.images import ImageStore
@@ -52,6 +53,7 @@ class WorkerRuntime:
         self.panel = panel_client(cfg, verify_tls=verify_tls)
         self.server = Server(definition, cfg, self.publisher)
         self.files = ServerFiles(cfg, definition)
+        self.downloads = Downloads(self.files)
         self.output = ConsoleOutput(self.server, cfg.wingspan.console_buffer_lines)
         self.server.console = self.output
         self.environment = Environment(self.server, self.engine, self.output)

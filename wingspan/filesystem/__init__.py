@@ -10,9 +10,17 @@ usage), ``quota`` (limit, usage counter, cached walks), ``denylist`` (egg patter
 The names below are the package's public face for the rest of wingspan.
 """
 
+import gevent
+
 from wingspan.filesystem.jail import Jail, parse_mode
 from wingspan.filesystem.quota import DiskUsage, Quota, disk_usage
 from wingspan.filesystem.streams import ReadStream, WriteStream
+
+
+def in_thread(func, *args):
+    """``func(*args)`` in gevent's native threadpool: disk work (a huge listing, an archive,
+    a tree walk) must not stall the hub of the process that asked for it."""
+    return gevent.get_hub().threadpool.apply(func, args)
 
 
 def lchown_tree(root, uid, gid):
@@ -21,4 +29,4 @@ def lchown_tree(root, uid, gid):
 
 
 __all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "WriteStream", "disk_usage",
-           "lchown_tree", "parse_mode"]
+           "in_thread", "lchown_tree", "parse_mode"]

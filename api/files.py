@@ -1,0 +1,123 @@
+"""Server files as the API process touches them: a jail per request, run off the hub.
+
+Quick operations (list, read, write, rename, copy, delete, chmod, uploads and downloads)
+run here, in the gevent threadpool, so bytes stream between the client and the disk
+without crossing the bus. Long ones (archives, remote downloads) run in the server's
+worker. The worker owns the server's disk-usage figure: an operation that must respect
+the quota starts from the worker's current usage, and every change of usage made here is
+reported back to the worker, which keeps its figure current without re-walking the tree.
+"""
+
+import contextlib
+import logging
+import os
+import stat
+
+from wingspan import errors
+from wingspan.filesystem import Jail, Quota, ReadStream, in_thread
+
+log = logging.getLogger(__name__)
+
+USAGE_TIMEOUT = 5.0
+# Large enough that a 2 GiB transfer costs a few thousand threadpool hand-offs, small
+# enough that many concurrent transfers do not add up to much memory.
+TRANSFER_CHUNK = 1024 * 1024
+
+
+class ServerFiles:
+    """Jails for the servers the API knows, built from the live config and definition."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def root_of(self, view):
+        return os.path.join(self.ctx.cfg.system.data, view.uuid)
+
+    @contextlib.contextmanager
+    def jail(self, view, enforce_quota=False):
+        """A jail on the server's root whose quota starts from the worker's usage when
+        ``enforce_quota`` (and the server has a limit); usage it changes is reported back."""
+        definition = view.definition
+        quota = _CountingQuota(definition.disk_limit_bytes())
+        if enforce_quota and quota.limit != 0:
+            quota.set_usage(self._worker_usage(view))
+        user = self.ctx.cfg.system.user
+        jail = Jail(self.root_of(view), user.uid, user.gid, definition.file_denylist,
+                    quota=quota, openat_mode=self.ctx.cfg.system.openat_mode)
+        try:
+            yield jail
+        finally:
+            self._report_change(view, quota.changed)
+
+    def run(self, func, *args):
+        """``func(*args)`` in a native thread; the hub keeps serving everyone else."""
+        return in_thread(func, *args)
+
+    def send(self, stream):
+        """The bytes of an open ``ReadStream``, read off the hub; closes it at the end or
+        when the client goes away."""
+        try:
+            while True:
+                chunk = self.run(stream.read, TRANSFER_CHUNK)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            stream.close()
+
+    def receive(self, writer, read, length=None):
+        """Copy from ``read(n)`` (the request body, read on the hub) into ``writer`` (a
+        ``WriteStream``, written off the hub), at most ``length`` bytes, then commit; a
+        failure on either side aborts and leaves the old file as it was."""
+        left = length
+        try:
+            while left is None or left > 0:
+                chunk = read(TRANSFER_CHUNK if left is None else min(TRANSFER_CHUNK, left))
+                if not chunk:
+                    break
+                self.run(writer.write, chunk)
+                if left is not None:
+                    left -= len(chunk)
+        except BaseException:
+            self.run(writer.abort)
+            raise
+        self.run(writer.commit)
+        return writer.written
+
+    def _worker_usage(self, view):
+        return self.ctx.client.call("server.disk_usage", view.uuid,
+                                    timeout=USAGE_TIMEOUT)["usage"]
+
+    def _report_change(self, view, delta):
+        if not delta:
+            return
+        try:
+            self.ctx.client.call("server.disk_adjust", view.uuid, {"delta": delta},
+                                 timeout=USAGE_TIMEOUT)
+        except errors.WingspanError as e:
+            # The worker's next walk corrects its figure; the file operation itself succeeded.
+            log.warning("disk usage change of %s not reported: %s", view.uuid, e)
+
+
+def open_backup(path):
+    """A ReadStream on a local backup archive (a daemon-built path: the backup uuid has
+    been validated as a UUID). A symlink or anything but a regular file is refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise IsADirectoryError(path)
+    return ReadStream(fd, os.path.basename(path), info)
+
+
+class _CountingQuota(Quota):
+    """A quota that remembers the net change made through it (its usage is clamped at
+    zero, so a delete on a jail that never learnt the real usage would lose the figure)."""
+
+    def __init__(self, limit_bytes=0):
+        super().__init__(limit_bytes)
+        self.changed = 0
+
+    def add(self, size):
+        self.changed += size
+        super().add(size)

@@ -1,0 +1,80 @@
+"""Signed-URL endpoints: the browser downloads and uploads files with a Panel-minted JWT
+instead of the node token (wings-api.md §7).
+
+Every token is verified (HS256 with the node token, expiry), issued after this boot and
+not revoked, then its server must exist here, then its ``unique_id`` is spent, in that
+order (§7.3). A bad token is 403 and serves nothing.
+"""
+
+import logging
+import os
+
+import bottle
+
+from api import http
+from api.files import open_backup
+from api.uploads import Upload
+from wingspan import errors, tokens
+
+log = logging.getLogger(__name__)
+
+BACKUP_NOT_FOUND = "The requested backup was not found on this server."
+
+
+def install(app, ctx):
+    files = ctx.files
+
+    def server_for(token):
+        """The token's server, then its one-time id spent (§7.3)."""
+        view = ctx.registry.views.get(token.server_uuid)
+        if view is None:
+            raise errors.TokenResourceNotFound(detail="no server %s here" % token.server_uuid)
+        ctx.one_time.claim(token.unique_id)
+        return view
+
+    def download(stream, filename):
+        response = bottle.HTTPResponse(body=files.send(stream))
+        response.set_header("Content-Length", str(stream.size))
+        response.set_header("Content-Disposition", http.attachment(filename))
+        response.content_type = "application/octet-stream"
+        return response
+
+    @app.get("/download/file", auth=False)
+    def download_file():
+        token = tokens.parse_download_token(http.query("token") or "", ctx.cfg.token,
+                                            ctx.denylist)
+        view = server_for(token)
+        with files.jail(view) as jail:
+            jail.check_denylist(token.file_path)
+            try:
+                stream = files.run(jail.open_read, token.file_path)
+            except errors.IsADirectory as e:
+                raise errors.TokenResourceNotFound(detail=e.detail) from e
+        return download(stream, stream.name)
+
+    @app.get("/download/backup", auth=False)
+    def download_backup():
+        token = tokens.parse_backup_token(http.query("token") or "", ctx.cfg.token,
+                                          ctx.denylist)
+        server_for(token)
+        name = "%s.tar.gz" % token.backup_uuid
+        path = os.path.join(ctx.cfg.system.backup_directory, name)
+        try:
+            stream = files.run(open_backup, path)
+        except OSError as e:  # missing, a directory, a symlink: nothing to serve
+            raise errors.FileNotFound(BACKUP_NOT_FOUND, detail=str(e)) from e
+        return download(stream, name)
+
+    @app.post("/upload/file", auth=False)
+    def upload_file():
+        token = tokens.parse_upload_token(http.query("token") or "", ctx.cfg.token,
+                                          ctx.denylist)
+        view = server_for(token)
+        directory = http.query("directory") or "/"
+        with files.jail(view, enforce_quota=True) as jail:
+            written = Upload(files, jail, directory, ctx.cfg.api.upload_limit).run(
+                bottle.request.environ)
+        for uploaded in written:
+            log.info("server %s: user %s uploaded %s", view.uuid, token.user_uuid,
+                     uploaded.path)
+        return http.empty_response(200)
