@@ -103,8 +103,7 @@ class Download:
         return self.received / self.total if self.total else 0.0
 
     def run(self, jail):
-        """Fetch and write the file (blocking: run it in a native thread); returns its
-        server path."""
+        """Fetch and write the file; returns its server path."""
         response = self.remote.open()
         try:
             self.total = self._length(response)
@@ -174,7 +173,7 @@ class Downloads:
         download = Download(remote, root, file_name, use_header)
         self.active[download.identifier] = download
         try:
-            in_thread(remote.check)
+            remote.check()
         except BaseException:
             self.active.pop(download.identifier, None)
             raise
@@ -194,8 +193,11 @@ class Downloads:
             download.cancelled.set()
 
     def _run(self, download):
+        # A greenlet, not a native thread: the worker's sockets and resolver are gevent's
+        # (it is monkey-patched), so the transfer waits cooperatively; each chunk written
+        # to disk is a short blocking write.
         try:
-            return in_thread(download.run, self.files.jail())
+            return download.run(self.files.jail())
         finally:
             self.active.pop(download.identifier, None)
 
