@@ -12,7 +12,7 @@ from api.app import ApiContext, make_app
 from api.hub import Hub
 from api.registry import Registry
 from api.routes.websocket import WebsocketGate
-from wingspan import bus, errors
+from wingspan import bus
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
@@ -20,14 +20,7 @@ log = logging.getLogger(__name__)
 
 def pump_events(context, endpoints, registry, hub):
     """Feed every worker event to the registry, then to the websocket sessions."""
-    sub = bus.subscriber(context, endpoints.events_out, prefixes=(b"server.",))
-    while True:
-        frames = sub.recv_multipart()
-        try:
-            event = bus.read_event(frames)
-        except errors.WingspanError:
-            continue
-        uuid, name, data = event["server"], event["event"], event.get("data")
+    for uuid, name, data in bus.server_events(context, endpoints.events_out):
         registry.apply_event(uuid, name, data)
         hub.dispatch(uuid, name, data)
         if name == "deleted":

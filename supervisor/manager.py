@@ -254,14 +254,8 @@ class Manager:
     # -- events -------------------------------------------------------------------------
 
     def _follow_events(self, context):
-        sub = bus.subscriber(context, self.endpoints.events_out, prefixes=(b"server.",))
-        while True:
-            frames = sub.recv_multipart()
-            try:
-                event = bus.read_event(frames)
-            except errors.WingspanError:
-                continue
-            self._on_event(event["server"], event["event"], event.get("data"))
+        for uuid, name, data in bus.server_events(context, self.endpoints.events_out):
+            self._on_event(uuid, name, data)
 
     def _on_worker_notice(self, uuid, message):
         worker = self.workers.get(uuid)

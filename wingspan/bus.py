@@ -116,9 +116,17 @@ def subscriber(context, endpoint, prefixes=(b"",)):
     return sock
 
 
-def read_event(frames):
-    """Parse a ``[topic, body]`` pair from a SUB socket."""
-    return envelope.load(frames[-1])
+def server_events(context, endpoint):
+    """Yield ``(server, event, data)`` for every decodable event the workers publish."""
+    sub = subscriber(context, endpoint, prefixes=(b"server.",))
+    while True:
+        frames = sub.recv_multipart()
+        try:
+            event = envelope.load(frames[-1])
+        except errors.WingspanError:
+            log.warning("dropping an undecodable event")
+            continue
+        yield event["server"], event["event"], event.get("data")
 
 
 class CommandRegistry:
