@@ -11,6 +11,7 @@ download completes.
 """
 
 import logging
+import os
 import posixpath
 import threading
 import urllib.parse
@@ -107,6 +108,7 @@ class Download:
         response = self.remote.open()
         try:
             self.total = self._length(response)
+            _require_free_disk(jail.root, self.total)
             path = join_path(self.root, self._name(response))
             with jail.open_write(path, size=self.total) as out:
                 self._copy(response, out)
@@ -147,6 +149,13 @@ class Download:
                                             % (self.received, self.total))
             out.write(chunk)
             self.received += len(chunk)
+
+
+def _require_free_disk(root, size):
+    """Even without a quota, a download never fills the node's disk."""
+    stats = os.statvfs(root)
+    if size > stats.f_bavail * stats.f_frsize:
+        raise errors.NotEnoughDisk(detail="%d bytes announced, the disk has less free" % size)
 
 
 class Downloads:

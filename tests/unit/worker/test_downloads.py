@@ -32,11 +32,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client hanging up on purpose is part of these tests."""
+
+
 @pytest.fixture
 def listener():
     Handler.routes = {}
     Handler.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server
@@ -100,6 +105,15 @@ def test_quota_refuses_before_writing(listener, tmp_path):
     with pytest.raises(errors.NotEnoughDisk):
         fetch(listener, small, "/big")
     assert os.listdir(root) == []
+
+
+def test_a_file_larger_than_the_free_disk_is_refused_without_a_quota(listener, jail):
+    stats = os.statvfs(jail.root)
+    free = stats.f_bavail * stats.f_frsize
+    Handler.routes["/huge"] = (200, {"Content-Length": str(free + 1)}, b"")
+    with pytest.raises(errors.NotEnoughDisk):
+        fetch(listener, jail, "/huge")
+    assert os.listdir(jail.root) == []
 
 
 def test_denylisted_name_is_refused(listener, jail):
