@@ -198,10 +198,9 @@ def outgoing_ip_network(definition):
 
 
 def outgoing_network_create_args(definition):
-    """Keyword arguments of docker-py's ``APIClient.create_network`` that create the
-    network of :func:`outgoing_ip_network` when it is missing (§3.5)."""
+    """Keyword arguments (besides the name) of docker-py's ``APIClient.create_network``
+    that create the network of :func:`outgoing_ip_network` when it is missing (§3.5)."""
     return {
-        "name": outgoing_ip_network(definition),
         "driver": "bridge",
         "enable_ipv6": False,
         "internal": False,

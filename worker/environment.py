@@ -112,9 +112,16 @@ class Environment:
     def create(self, pull_image):
         definition = self.server.definition
         pull_image(definition.container.image.lstrip("~"))
+        self._ensure_outgoing_network(definition)
         config = container.server_container_config(
             definition, self.server.cfg, extra_labels={MANAGED_LABEL: "true"})
         self.engine.create(self.name, config)
+
+    def _ensure_outgoing_network(self, definition):
+        """A ``force_outgoing_ip`` server's own bridge network, created on first use."""
+        name = container.outgoing_ip_network(definition)
+        if name is not None:
+            self.engine.ensure_network(name, container.outgoing_network_create_args(definition))
 
     def _attached(self, info):
         for listener in self._attach_listeners:
