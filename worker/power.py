@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 ACTIONS = ("start", "stop", "restart", "kill")
 STOP_TIMEOUT = 600
+# Docker answers a SIGKILL only once the container is cleaned up, a moment after the exit
+# has been seen and `offline` published: an action asked for meanwhile waits this long.
+KILL_SETTLE_TIMEOUT = 10
 SUSPEND_STOP_TIMEOUT = 60
 PULL_STARTED = "Pulling Docker container image, this could take a few minutes to complete..."
 PULL_FINISHED = "Finished pulling Docker container image"
@@ -41,6 +44,7 @@ class Power:
         self.preboot = preboot
         self.images = images
         self.lock = gevent.lock.BoundedSemaphore(1)
+        self._killing = False
 
     def request(self, action, wait_seconds=0):
         """Accept an action or refuse it now; the action itself runs in the background.
@@ -61,6 +65,9 @@ class Power:
             gevent.spawn(self._guarded, self._wait_and_run, action, wait_seconds)
             return
         if not self.lock.acquire(blocking=False):
+            if self._killing and self.server.state == OFFLINE:
+                gevent.spawn(self._guarded, self._wait_and_run, action, KILL_SETTLE_TIMEOUT)
+                return
             raise errors.PowerLocked()
         try:
             self._precheck(action)
@@ -95,10 +102,12 @@ class Power:
 
     def kill(self):
         held = self.lock.acquire(blocking=False)
+        self._killing = held
         try:
             self.environment.terminate("SIGKILL")
         finally:
             if held:
+                self._killing = False
                 self.lock.release()
 
     # -- helpers ------------------------------------------------------------------------
