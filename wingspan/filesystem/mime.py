@@ -94,7 +94,7 @@ def _text_subtype(head, charset, truncated):
         return "image/svg+xml"
     if lowered.startswith(b"<?php"):
         return "text/x-php; charset=%s" % charset
-    if any(_starts_with_tag(lowered, tag) for tag in _HTML_TAGS):
+    if lowered[:1] == b"<" and any(_starts_with_tag(lowered, tag) for tag in _HTML_TAGS):
         return "text/html; charset=%s" % charset
     if text[:1] in (b"{", b"[") and charset == "utf-8" and _is_json(text, truncated):
         return "application/json"

@@ -1,6 +1,7 @@
 """The Stat object of the files API (wings-api.md §5.1) and the time and mode spellings it uses."""
 
 import datetime
+import functools
 import stat
 import time
 
@@ -18,6 +19,7 @@ _TYPE_LETTERS = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def mode_string(mode):
     """Go's ``FileMode.String()`` of an lstat mode: ``-rw-r--r--``, ``drwxr-xr-x``,
     ``Lrwxrwxrwx``, ``Dcrw-rw-rw-``, ``urwxr-xr-x`` ..."""
@@ -43,7 +45,13 @@ def rfc3339(moment):
 def timestamp_rfc3339(timestamp):
     """A POSIX timestamp in the daemon's local time zone, as :func:`rfc3339` spells it
     (``time.localtime`` rather than datetime: a listing formats two per entry)."""
-    moment = time.localtime(int(timestamp))
+    return _seconds_rfc3339(int(timestamp))
+
+
+@functools.lru_cache(maxsize=4096)
+def _seconds_rfc3339(seconds):
+    """Files written together share their second: a listing formats each one once."""
+    moment = time.localtime(seconds)
     text = time.strftime("%Y-%m-%dT%H:%M:%S", moment)
     offset = moment.tm_gmtoff
     if offset == 0:
