@@ -45,12 +45,13 @@ def rfc3339(moment):
 def timestamp_rfc3339(timestamp):
     """A POSIX timestamp in the daemon's local time zone, as :func:`rfc3339` spells it
     (``time.localtime`` rather than datetime: a listing formats two per entry)."""
-    return _seconds_rfc3339(int(timestamp))
+    return _seconds_rfc3339(int(timestamp), time.tzname)
 
 
 @functools.lru_cache(maxsize=4096)
-def _seconds_rfc3339(seconds):
-    """Files written together share their second: a listing formats each one once."""
+def _seconds_rfc3339(seconds, zone):
+    """Files written together share their second: a listing formats each one once (per
+    time zone, which ``time.tzset`` can change)."""
     moment = time.localtime(seconds)
     text = time.strftime("%Y-%m-%dT%H:%M:%S", moment)
     offset = moment.tm_gmtoff
