@@ -970,8 +970,9 @@ def _refuse_locked_changes(current, updated):
             set_key(updated, dotted, before)
         else:
             locked.append(dotted)
-    remotes = (current.remote, updated.remote)
-    if remotes[0] != remotes[1] and any(r.startswith(LOCAL_SCHEME) for r in remotes):
+    if current.remote.rstrip("/") != updated.remote.rstrip("/"):
+        # Whoever holds the node token could otherwise point the daemon's Panel calls at
+        # their own host and collect token_id and every SFTP login's password.
         locked.append("remote")
     problems = []
     if locked:

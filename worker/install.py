@@ -23,6 +23,24 @@ log = logging.getLogger(__name__)
 
 STARTING = "Starting installation process, this could take a few minutes..."
 COMPLETED = "Installation process completed."
+LOG_HEADER = """Pterodactyl Server Installation Log
+
+|
+| Details
+| ------------------------------
+  Server UUID:          %(uuid)s
+  Container Image:      %(image)s
+  Container Entrypoint: %(entrypoint)s
+
+|
+| Environment Variables
+| ------------------------------
+%(environment)s
+
+|
+| Script Output
+| ------------------------------
+"""
 REINSTALL_STOP_TIMEOUT = 10
 START_LOCK_WAIT = 30
 
@@ -72,8 +90,11 @@ class Installer:
         script = self.rt.panel.get_install_script(self.server.uuid)
         self.server.publish("daemon message", STARTING)
         code = self._run_container(script)
+        if code != 0:
+            log.warning("the install script exited with code %s", code)
+            return False
         self.server.publish("daemon message", COMPLETED)
-        return code == 0
+        return True
 
     def _finish(self, successful, reinstall):
         try:
@@ -101,7 +122,7 @@ class Installer:
             engine.create(name, config)
             stream = engine.attach(name)
             engine.start(name)
-            self._pump_output(stream)
+            self._pump_output(stream, script)
             return engine.wait(name, timeout=None)
         finally:
             engine.remove(name, force=True)
@@ -116,12 +137,9 @@ class Installer:
         os.chmod(path, 0o644)
         return script_dir
 
-    def _pump_output(self, stream):
+    def _pump_output(self, stream, script):
         splitter = LineSplitter()
-        log_path = os.path.join(self.server.cfg.system.log_directory, "install",
-                                "%s.log" % self.server.uuid)
-        os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
-        with open(log_path, "wb") as log_file:
+        with self._open_log(script) as log_file:
             while True:
                 data = stream.recv(65536)
                 if not data:
@@ -131,6 +149,29 @@ class Installer:
                                       for line in splitter.feed(data)])
             self._install_output([line.decode("utf-8", "replace") for line in splitter.flush()])
         stream.close()
+
+    def _open_log(self, script):
+        """``<log_directory>/install/<uuid>.log``, emptied, its header written (§7.2 step 7)."""
+        path = os.path.join(self.server.cfg.system.log_directory, "install",
+                            "%s.log" % self.server.uuid)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        # the environment may hold a user's secrets: the log is the node owner's alone,
+        # also when an older log was left with looser permissions
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        log_file = os.fdopen(fd, "wb")
+        log_file.write(self._log_header(script).encode("utf-8"))
+        return log_file
+
+    def _log_header(self, script):
+        """What the install log says before the script's output (wings-behaviour.md §7.2
+        step 7); values are written as they are, not HTML-escaped as upstream does."""
+        env = container.environment_list(self.server.definition, self.server.cfg,
+                                         rewrite_loopback=False)
+        return LOG_HEADER % {
+            "uuid": self.server.uuid, "image": script["container_image"],
+            "entrypoint": script["entrypoint"],
+            "environment": "".join("  %s\n" % variable for variable in env)}
 
     def _install_output(self, lines):
         if lines:

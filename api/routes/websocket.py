@@ -10,6 +10,7 @@ limits, bounded frames, and worker events fanned out by the hub.
 import json
 import logging
 import re
+import struct
 import time
 import uuid as uuidlib
 
@@ -73,7 +74,24 @@ class BoundedWebSocket(WebSocket):
     __slots__ = ()  # same layout as WebSocket, so an open socket can switch class
     max_bytes = 32768
 
+    def close(self, code=1000, message=b""):
+        """Send a close frame that carries ``code`` (gevent-websocket 0.10 drops the code
+        and garbles the reason), then forget the connection, as the original does."""
+        if self.closed:
+            return
+        reason = message.encode() if isinstance(message, str) else (message or b"")
+        try:
+            # a control frame holds at most 125 bytes: the code and 123 of reason
+            self.send_frame(struct.pack("!H", code) + reason[:123], opcode=self.OPCODE_CLOSE)
+        except WebSocketError:
+            log.debug("close frame not sent: the connection is gone")
+        finally:
+            self.closed = True
+            self.stream = self.raw_write = self.raw_read = self.environ = None
+
     def read_frame(self):
+        if self.closed:
+            raise WebSocketError("the websocket is closed")
         header = Header.decode_header(self.stream)
         if header.length > self.max_bytes:
             self.close(*CLOSE_TOO_BIG)

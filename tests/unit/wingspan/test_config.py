@@ -652,6 +652,7 @@ def test_empty_token_is_refused():
      "docker.log_config.config"),
     ({"api": {"disable_remote_download": False}}, "api.disable_remote_download"),
     ({"remote": "local:///etc"}, "remote"),
+    ({"remote": "https://attacker.example"}, "remote"),
 ])
 def test_update_refuses_what_a_token_holder_must_not_change(body, key):
     """CVE-2024-34066: a leaked node token must not reach host paths, identities,
@@ -669,6 +670,12 @@ def test_update_refuses_what_a_token_holder_must_not_change(body, key):
 def refused_keys(error):
     """The keys named before "cannot be changed" in a refusal."""
     return error.public_message.split(": cannot be changed")[0].split(", ")
+
+
+def test_the_panel_url_spelled_with_a_trailing_slash_is_the_same_panel():
+    cfg = Config(token="t", remote="https://panel.example.com")
+    assert cfg.apply_update({"remote": "https://panel.example.com/"}).remote.rstrip("/") == \
+        "https://panel.example.com"
 
 
 def test_refusal_lists_every_locked_key():

@@ -1,0 +1,45 @@
+"""Close frames carry their status code (RFC 6455 §5.5.1; wings-api.md §10.10 close codes
+such as 4409 for a suspended server), which gevent-websocket 0.10 alone gets wrong."""
+
+import io
+import struct
+
+import pytest
+from geventwebsocket.exceptions import WebSocketError
+
+from api.routes.websocket import BoundedWebSocket
+
+
+class Stream(io.BytesIO):
+    def read(self, size=-1):
+        return super().read(size)
+
+
+def close_frame(payload):
+    return bytes([0x88, len(payload)]) + payload
+
+
+def test_close_sends_the_code_and_reason():
+    stream = Stream()
+    ws = BoundedWebSocket({}, stream, handler=None)
+    ws.close(4409, "server is suspended")
+    assert stream.getvalue() == close_frame(struct.pack("!H", 4409) + b"server is suspended")
+    assert ws.closed
+
+
+def test_a_long_reason_is_cut_to_fit_a_control_frame():
+    stream = Stream()
+    BoundedWebSocket({}, stream, handler=None).close(1008, "x" * 300)
+    frame = stream.getvalue()
+    assert frame[1] == 125
+    assert frame[2:4] == struct.pack("!H", 1008)
+
+
+def test_a_closed_socket_neither_writes_nor_reads_again():
+    stream = Stream()
+    ws = BoundedWebSocket({}, stream, handler=None)
+    ws.close(1001, b"server deleted")
+    ws.close(1000)
+    assert stream.getvalue() == close_frame(struct.pack("!H", 1001) + b"server deleted")
+    with pytest.raises(WebSocketError):
+        ws.read_frame()
