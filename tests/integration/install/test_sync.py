@@ -4,7 +4,6 @@
 import uuid as uuidlib
 
 import pytest
-import websocket
 
 from tests.integration.install import helpers
 from tests.support.browser import OWNER, BrowserSocket, console_token
