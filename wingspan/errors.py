@@ -204,12 +204,16 @@ class NotARegularFile(WingspanError):
     status = 400
     code = "not_regular_file"
     message = "Cannot open files of this type."
+    with_request_id = False
 
 
 class NotADirectory(WingspanError):
+    """A file where create-directory needs a directory (wings-api.md §5.7)."""
+
     status = 400
     code = "not_a_directory"
-    message = "Cannot perform that action: the path is not a directory."
+    message = "Part of the path being created is not a directory (ENOTDIR)."
+    with_request_id = False
 
 
 class NotEnoughDisk(WingspanError):
@@ -233,7 +237,8 @@ class FileExists(WingspanError):
 class UnknownArchiveFormat(WingspanError):
     status = 400
     code = "unknown_archive_format"
-    message = "Cannot perform that action: unknown archive format."
+    message = "The archive provided is in a format Wings does not understand."
+    with_request_id = False
 
 
 class FileTooLarge(WingspanError):
@@ -337,3 +342,27 @@ class DownloadFailed(WingspanError):
     status = 400
     code = "download_failed"
     message = "The remote file could not be downloaded."
+
+
+class DirectoryInTheWay(IsADirectory):
+    """``files/write`` onto a directory (wings-api.md §5.4)."""
+
+    code = "directory_in_the_way"
+    message = "Cannot write file, name conflicts with an existing directory by the same name."
+    with_request_id = False
+
+
+class DestinationExists(FileExists):
+    """``files/rename`` onto an existing entry (wings-api.md §5.5)."""
+
+    code = "destination_exists"
+    message = "Cannot move or rename file, destination already exists."
+    with_request_id = False
+
+
+class BackupNotFound(FileNotFound):
+    """``/download/backup`` of a backup this node does not hold (wings-api.md §7.5)."""
+
+    code = "backup_not_found"
+    message = "The requested backup was not found on this server."
+    with_request_id = False

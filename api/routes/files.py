@@ -27,8 +27,6 @@ NO_FILES_TO_DELETE = "No files were specified for deletion."
 NO_FILES_TO_COMPRESS = "No files were passed through to be compressed."
 NO_FILES_TO_CHMOD = "No files to chmod were provided."
 MISSING_LENGTH = "Missing Content-Length"
-WRITE_OVER_DIRECTORY = ("Cannot write file, name conflicts with an existing directory by the "
-                        "same name.")
 
 
 def server_path(name):
@@ -79,6 +77,10 @@ def install(app, ctx):
     limit = lambda: ctx.cfg.wingspan.max_request_body  # noqa: E731 (read live: config can change)
     files = ctx.files
 
+    def require_remote_download():
+        if ctx.cfg.api.disable_remote_download:
+            raise errors.FeatureDisabled()
+
     @app.get("/api/servers/<server>/files/list-directory")
     def list_directory(server):
         directory = http.query("directory") or "/"
@@ -115,7 +117,7 @@ def install(app, ctx):
             try:
                 writer = files.run(jail.open_write, server_path("file"), length)
             except errors.IsADirectory as e:
-                raise errors.IsADirectory(WRITE_OVER_DIRECTORY, detail=e.detail) from e
+                raise errors.DirectoryInTheWay(detail=e.detail) from e
             files.receive(writer, bottle.request.environ["wsgi.input"].read, length)
         return http.empty_response(204)
 
@@ -184,11 +186,13 @@ def install(app, ctx):
 
     @app.get("/api/servers/<server>/files/pull")
     def list_pulls(server):
+        require_remote_download()
         result = ctx.client.call("server.pulls", server.uuid)
         return http.json_response({"downloads": result["downloads"] or None})
 
     @app.post("/api/servers/<server>/files/pull")
     def pull(server):
+        require_remote_download()
         body = http.json_body(limit())
         args = {
             "url": http.field(body, "url", str, ""),
@@ -207,5 +211,6 @@ def install(app, ctx):
 
     @app.delete("/api/servers/<server>/files/pull/<download>")
     def cancel_pull(server, download):
+        require_remote_download()
         ctx.client.call("server.cancel_pull", server.uuid, {"identifier": download})
         return http.empty_response(204)

@@ -18,8 +18,6 @@ from wingspan import errors, tokens
 
 log = logging.getLogger(__name__)
 
-BACKUP_NOT_FOUND = "The requested backup was not found on this server."
-
 
 def install(app, ctx):
     files = ctx.files
@@ -62,7 +60,7 @@ def install(app, ctx):
         try:
             stream = files.run(open_backup, path)
         except OSError as e:  # missing, a directory, a symlink: nothing to serve
-            raise errors.FileNotFound(BACKUP_NOT_FOUND, detail=str(e)) from e
+            raise errors.BackupNotFound(detail=str(e)) from e
         return download(stream, name)
 
     @app.post("/upload/file", auth=False)

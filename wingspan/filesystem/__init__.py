@@ -19,8 +19,21 @@ from wingspan.filesystem.streams import ReadStream, WriteStream
 
 def in_thread(func, *args):
     """``func(*args)`` in gevent's native threadpool: disk work (a huge listing, an archive,
-    a tree walk) must not stall the hub of the process that asked for it."""
-    return gevent.get_hub().threadpool.apply(func, args)
+    a tree walk) must not stall the hub of the process that asked for it.
+
+    What ``func`` raises is raised here; it is carried back as a value because the
+    threadpool would also print a traceback for every expected error (a missing file)."""
+    failed, outcome = gevent.get_hub().threadpool.apply(_outcome_of, (func, args))
+    if failed:
+        raise outcome
+    return outcome
+
+
+def _outcome_of(func, args):
+    try:
+        return False, func(*args)
+    except Exception as e:  # re-raised unchanged by in_thread, in the caller's greenlet
+        return True, e
 
 
 def lchown_tree(root, uid, gid):

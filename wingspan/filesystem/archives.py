@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_MIME = "application/tar+gzip"
 GZIP_LEVELS = {"none": 0, "best_speed": 1, "best_compression": 9}
-UNKNOWN_FORMAT = "The archive provided is in a format Wings does not understand."
 UNREADABLE = "The archive provided could not be read: it is damaged, encrypted or incomplete."
 NO_RAR_TOOL = ("RAR archives cannot be extracted on this node: no unrar, unar, 7z or bsdtar "
                "program is installed.")
@@ -101,6 +100,8 @@ def compress(jail, root, files, level="best_speed", now=None):
     """
     if not jail.quota.has_space():
         raise errors.Conflict(NO_SPACE_TO_COMPRESS, detail="over quota before compressing")
+    if not jail.stat(root)["directory"]:
+        raise errors.FileNotFound(detail="compress: %s is not a directory" % root)
     base = jail.split(root)
     target = "/".join(base + [archive_name(now)])
     with _translated(), jail.open_write(target, check_denylist=False) as out:
@@ -198,7 +199,7 @@ def decompress(jail, root, file):
     with archive, _translated():
         kind = detect_format(head)
         if kind is None:
-            raise errors.UnknownArchiveFormat(UNKNOWN_FORMAT, detail="%s: unknown" % file)
+            raise errors.UnknownArchiveFormat(detail="%s: unknown" % file)
         extraction = _Extraction(jail, destination)
         _EXTRACTORS[kind](extraction, archive, file)
 
@@ -341,7 +342,7 @@ def _extract_compressed(extraction, archive, name, kind):
         suffix = next((s for s in _SUFFIXES[kind] if base.endswith(s) and base != s), None)
         if suffix is None:
             raise errors.UnknownArchiveFormat(
-                UNKNOWN_FORMAT, detail="%s: a lone compressed file without a %s suffix"
+                detail="%s: a lone compressed file without a %s suffix"
                 % (name, _SUFFIXES[kind][0]))
         extraction.file(name[:-len(suffix)], stream)
 

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINKS = 40  # the kernel's own limit for one lookup
-NOT_A_DIRECTORY = "Part of the path being created is not a directory (ENOTDIR)."
 
 _SYS_OPENAT2 = 437  # one number on every architecture: it postdates the syscall-table unification
 _RESOLVE_NO_MAGICLINKS = 0x02
@@ -212,7 +211,7 @@ def _require_symlink(dir_fd, name, error, create):
     if is_symlink(dir_fd, name):
         return
     if create is not None:
-        raise errors.NotADirectory(NOT_A_DIRECTORY, detail="%s is not a directory" % name)
+        raise errors.NotADirectory(detail="%s is not a directory" % name)
     raise errors.FileNotFound(detail="%s is not a directory" % name)
 
 
