@@ -30,12 +30,13 @@ class SocketClosed(AssertionError):
 
 
 def console_token(daemon, uuid, permissions=OWNER, user_id=1, user_uuid=USER_UUID, ttl=600,
-                  now=None):
-    """A websocket JWT as ``WebsocketController`` mints it (§3.2): jti md5(user id . uuid)."""
-    return panel_jwt(daemon.token, daemon.url, "%s%s" % (user_id, uuid), ttl=ttl,
+                  now=None, *, key=None, alg="HS256"):
+    """A websocket JWT as ``WebsocketController`` mints it (§3.2): jti md5(user id . uuid).
+    ``key`` (default: the daemon's token) and ``alg`` forge it for negative tests."""
+    return panel_jwt(key or daemon.token, daemon.url, "%s%s" % (user_id, uuid), ttl=ttl,
                      claims=[("server_uuid", uuid), ("permissions", list(permissions))],
                      user={"uuid": user_uuid, "id": user_id}, panel_url=daemon.panel_url,
-                     now=now)
+                     now=now, alg=alg)
 
 
 def check_frame(text):

@@ -4,20 +4,22 @@ Spec: wings-api.md §1.3–1.8 (transport, auth, errors, lookup), §3.1, §3.3�
 """
 
 import json
+import os
 import re
+import uuid as uuidlib
 
 import pytest
 import requests
 import yaml
 
-from tests.integration.node.harness import new_uuid, wait_until
+from tests.support.polling import wait_until
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 @pytest.fixture
 def node(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
     return daemon, uuid
@@ -43,7 +45,7 @@ def test_wrong_token_is_403(node):
 
 def test_unknown_server_is_404_after_auth(node):
     daemon, _ = node
-    response = daemon.get("/api/servers/%s" % new_uuid())
+    response = daemon.get("/api/servers/%s" % uuidlib.uuid4())
     assert response.status_code == 404
     assert response.json() == {"error": "The requested resource does not exist on this instance."}
 
@@ -112,7 +114,7 @@ def test_commands_to_offline_server_is_502(node):
 
 def test_create_validates_uuid(node):
     daemon, _ = node
-    for bad in ("not-a-uuid", new_uuid().upper(), ""):
+    for bad in ("not-a-uuid", str(uuidlib.uuid4()).upper(), ""):
         response = daemon.post("/api/servers", {"uuid": bad})
         assert response.status_code == 422
         assert response.json() == {"error": "The data provided in the request could not be validated."}
@@ -120,25 +122,24 @@ def test_create_validates_uuid(node):
 
 def test_create_unknown_to_panel_is_500(node):
     daemon, _ = node
-    response = daemon.post("/api/servers", {"uuid": new_uuid()})
+    response = daemon.post("/api/servers", {"uuid": str(uuidlib.uuid4())})
     assert response.status_code == 500
     assert "request_id" in response.json()
 
 
 def test_create_then_delete(node, panel, containers, daemon_factory):
     daemon, _ = node
-    uuid = new_uuid()
-    panel.add_server(uuid)
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid, skip_egg_scripts=True)
     response = daemon.post("/api/servers", {"uuid": uuid, "start_on_completion": False})
     assert response.status_code == 202 and response.content == b""
     assert daemon.get("/api/servers/%s" % uuid).status_code == 200
-    panel.wait_for_call("GET", r"^/api/remote/servers/%s$" % uuid)
-    report = panel.wait_for_call("POST", r"^/api/remote/servers/%s/install$" % uuid)[0]
+    panel.wait_for_call("GET", r"/api/remote/servers/%s" % uuid)
+    report = panel.wait_for_call("POST", r"/api/remote/servers/%s/install" % uuid)[0]
     assert report.body == {"successful": True, "reinstall": False}
     data_dir = daemon.config["system"]["data"] + "/" + uuid
     wait_until(lambda: containers.containers.list(all=True, filters={"name": uuid}),
                what="the server's container")
-    import os
     assert os.path.isdir(data_dir)
 
     response = daemon.delete("/api/servers/%s" % uuid)
@@ -204,7 +205,6 @@ def test_metrics_needs_the_token_and_labels_servers(node):
 
 
 def test_grafana_dashboard_plots_the_exported_metrics():
-    import os
     path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "packaging",
                         "grafana-dashboard.json")
     with open(path) as f:

@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import time
+import uuid as uuidlib
 
 import psutil
 
-from tests.integration.node.harness import WINGSPAN, new_uuid, wait_until
+from tests.support.daemon import WINGSPAN
+from tests.support.polling import wait_until
 
 
 def start_server(daemon, uuid):
@@ -20,17 +22,17 @@ def start_server(daemon, uuid):
 
 
 def test_boot_pages_servers_and_resets_states(panel, daemon_factory):
-    uuids = [new_uuid() for _ in range(5)]
+    uuids = [str(uuidlib.uuid4()) for _ in range(5)]
     for uuid in uuids:
         panel.add_server(uuid)
     daemon = daemon_factory(remote_query={"timeout": 5, "boot_servers_per_page": 2})
     daemon.start()
 
-    pages = panel.calls_to("GET", r"^/api/remote/servers$")
+    pages = panel.calls("GET", r"/api/remote/servers")
     assert [c.query["page"][0] for c in pages][0] == "0"
     assert sorted(c.query["page"][0] for c in pages[1:]) == ["2", "3"]
     assert all(c.query["per_page"] == ["2"] for c in pages)
-    panel.wait_for_call("POST", r"^/api/remote/servers/reset$")
+    panel.wait_for_call("POST", r"/api/remote/servers/reset")
     listed = daemon.get("/api/servers").json()
     assert sorted(s["configuration"]["uuid"] for s in listed) == sorted(uuids)
     assert {s["state"] for s in listed} == {"offline"}
@@ -43,26 +45,26 @@ def test_boot_pages_servers_and_resets_states(panel, daemon_factory):
 
 def test_panel_calls_carry_wings_headers(panel, daemon):
     daemon.start()
-    call = panel.wait_for_call("GET", r"^/api/remote/servers$")[0]
+    call = panel.wait_for_call("GET", r"/api/remote/servers")[0]
     assert call.headers["Authorization"] == "Bearer %s.%s" % (panel.token_id, panel.token)
     assert call.headers["Accept"] == "application/vnd.pterodactyl.v1+json"
     assert call.headers["Content-Type"] == "application/json"
     assert call.headers["User-Agent"].startswith("Pterodactyl Wings/v")
-    reset = panel.wait_for_call("POST", r"^/api/remote/servers/reset$")[0]
+    reset = panel.wait_for_call("POST", r"/api/remote/servers/reset")[0]
     assert reset.body is None  # the JSON literal null
 
 
 def test_panel_errors_at_boot_are_retried(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
-    panel.fail("GET", r"^/api/remote/servers$", status=500, times=3)
+    panel.fail("GET", r"/api/remote/servers", status=500, times=3)
     daemon.start()
-    assert len(panel.calls_to("GET", r"^/api/remote/servers$")) == 4
+    assert len(panel.calls("GET", r"/api/remote/servers")) == 4
     assert daemon.state(uuid) == "offline"
 
 
 def test_running_container_survives_sigterm_and_is_reattached(panel, daemon, containers):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
     start_server(daemon, uuid)
@@ -81,7 +83,7 @@ def test_running_container_survives_sigterm_and_is_reattached(panel, daemon, con
 
 
 def test_killed_worker_is_replaced_and_reattaches(panel, daemon, containers):
-    victim, bystander = new_uuid(), new_uuid()
+    victim, bystander = str(uuidlib.uuid4()), str(uuidlib.uuid4())
     panel.add_server(victim)
     panel.add_server(bystander)
     daemon.start()
@@ -111,7 +113,7 @@ def test_killed_api_process_comes_back(panel, daemon):
 
 
 def test_no_process_outlives_the_supervisor(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
     pids = list(daemon.processes().values())
@@ -122,7 +124,7 @@ def test_no_process_outlives_the_supervisor(panel, daemon):
 
 
 def test_servers_running_before_a_reboot_are_started_again(panel, daemon, containers):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
     start_server(daemon, uuid)
@@ -149,9 +151,9 @@ def test_missing_config_exits_1_naming_the_file(tmp_path):
     assert str(path) in result.stderr and "Traceback" not in result.stderr
 
 
-def test_unusable_docker_network_exits_1_without_traceback(panel, daemon_factory):
+def test_unusable_docker_network_exits_1_without_traceback(panel, daemon_factory, containers):
     daemon = daemon_factory()
-    bridge = docker_default_bridge_subnet()
+    bridge = docker_default_bridge_subnet(containers)
     daemon.config["docker"]["network"]["interfaces"]["v4"]["subnet"] = bridge  # Docker refuses
     daemon.config["docker"]["network"]["name"] = daemon.config["docker"]["network"]["name"] + "x"
     daemon.config["docker"]["network"]["network_mode"] = daemon.config["docker"]["network"]["name"]
@@ -163,7 +165,6 @@ def test_unusable_docker_network_exits_1_without_traceback(panel, daemon_factory
     assert "docker network" in result.stderr
 
 
-def docker_default_bridge_subnet():
-    import docker
-    bridge = docker.from_env().networks.get("bridge")
+def docker_default_bridge_subnet(client):
+    bridge = client.networks.get("bridge")
     return bridge.attrs["IPAM"]["Config"][0]["Subnet"]

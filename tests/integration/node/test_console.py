@@ -4,19 +4,23 @@ Spec: wings-api.md §4.4–4.5, §10 (websocket), §16 (hardening); wings-behavi
 states), §5.3 (throttle), §6 (crash detection); panel-contract.md §3–4.
 """
 
+import hashlib
 import json
 import os
 import signal
 import time
+import uuid as uuidlib
 
 import pytest
+import websocket
 
-from tests.integration.node.harness import BrowserSocket, new_uuid, console_token, wait_until
+from tests.support.browser import BrowserSocket, SocketClosed, console_token
+from tests.support.polling import wait_until
 
 
 @pytest.fixture
 def node(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
     time.sleep(1.1)  # tokens issued in the daemon's boot second are refused, as in Wings
@@ -25,7 +29,7 @@ def node(panel, daemon):
 
 def connect(daemon, uuid, permissions=("*",), **token):
     sock = BrowserSocket(daemon, uuid)
-    sock.send("auth", console_token(daemon.token, uuid, permissions, **token))
+    sock.send("auth", console_token(daemon, uuid, permissions, **token))
     assert sock.recv()["event"] == "auth success"
     return sock
 
@@ -40,7 +44,7 @@ def states_until(sock, final, timeout=20):
 def test_auth_then_status_then_stats_when_offline(node):
     daemon, uuid = node
     sock = BrowserSocket(daemon, uuid)
-    sock.send("auth", console_token(daemon.token, uuid))
+    sock.send("auth", console_token(daemon, uuid))
     assert sock.recv() == {"event": "auth success"}
     assert sock.recv() == {"event": "status", "args": ["offline"]}
     stats = sock.recv()
@@ -54,7 +58,7 @@ def test_reauth_sends_only_auth_success(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
     sock.recv_event("status")
-    sock.send("auth", console_token(daemon.token, uuid))
+    sock.send("auth", console_token(daemon, uuid))
     assert sock.recv_event("auth success")
     sock.send("send stats")
     assert sock.recv()["event"] == "stats"  # no second status in between
@@ -89,7 +93,7 @@ def test_kill(node):
 
 
 def test_stop_by_signal(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid, stop={"type": "signal", "value": "SIGTERM"})
     daemon.start()
     daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
@@ -130,10 +134,10 @@ def test_lock_contention_is_reported(node):
 def test_jwt_errors_have_the_exact_texts(node, token_kind, text):
     daemon, uuid = node
     tokens = {
-        "expired": console_token(daemon.token, uuid, iat=int(time.time()) - 1000, ttl=10),
-        "no_connect": console_token(daemon.token, uuid, permissions=("control.console",)),
-        "other_server": console_token(daemon.token, new_uuid()),
-        "before_boot": console_token(daemon.token, uuid, iat=int(time.time()) - 3600, ttl=7200),
+        "expired": console_token(daemon, uuid, now=int(time.time()) - 1000, ttl=10),
+        "no_connect": console_token(daemon, uuid, permissions=("control.console",)),
+        "other_server": console_token(daemon, str(uuidlib.uuid4())),
+        "before_boot": console_token(daemon, uuid, now=int(time.time()) - 3600, ttl=7200),
     }
     sock = BrowserSocket(daemon, uuid)
     sock.send("auth", tokens[token_kind])
@@ -145,9 +149,9 @@ def test_jwt_errors_have_the_exact_texts(node, token_kind, text):
 @pytest.mark.parametrize("forge", ["wrong_key", "alg_none", "hs512"])
 def test_forged_tokens_get_a_generic_error(node, forge):
     daemon, uuid = node
-    token = {"wrong_key": lambda: console_token("x" * 64, uuid),
-             "hs512": lambda: console_token(daemon.token, uuid, alg="HS512"),
-             "alg_none": lambda: console_token(None, uuid, alg="none")}[forge]()
+    token = {"wrong_key": lambda: console_token(daemon, uuid, key="x" * 64),
+             "hs512": lambda: console_token(daemon, uuid, alg="HS512"),
+             "alg_none": lambda: console_token(daemon, uuid, alg="none")}[forge]()
     sock = BrowserSocket(daemon, uuid)
     sock.send("auth", token)
     message = sock.recv()
@@ -160,7 +164,7 @@ def test_denied_jti_turns_events_into_jwt_errors(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
     sock.recv_event("status")
-    jti = __import__("hashlib").md5(("1" + uuid).encode()).hexdigest()
+    jti = hashlib.md5(("1" + uuid).encode()).hexdigest()
     time.sleep(1.1)
     assert daemon.post("/api/servers/%s/ws/deny" % uuid, {"jtis": [jti]}).status_code == 204
     sock.send("send stats")
@@ -170,7 +174,6 @@ def test_denied_jti_turns_events_into_jwt_errors(node):
 
 def test_foreign_origin_is_refused(node):
     daemon, uuid = node
-    import websocket
     with pytest.raises(websocket.WebSocketBadStatusException) as caught:
         BrowserSocket(daemon, uuid, origin="https://evil.example")
     assert caught.value.status_code == 403
@@ -187,7 +190,7 @@ def test_rate_limit_sends_throttled_once(node):
     while time.time() < deadline:
         try:
             message = sock.recv(0.5)
-        except Exception:
+        except (websocket.WebSocketTimeoutException, SocketClosed):
             break
         if message["event"] == "throttled":
             throttled.append(message["args"])
@@ -195,7 +198,7 @@ def test_rate_limit_sends_throttled_once(node):
 
 
 def test_flood_is_throttled_with_one_warning_and_server_keeps_running(panel, daemon_factory):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon = daemon_factory(throttles={"enabled": True, "lines": 50, "line_reset_interval": 1000})
     daemon.start()
@@ -210,7 +213,7 @@ def test_flood_is_throttled_with_one_warning_and_server_keeps_running(panel, dae
     while time.time() < deadline:
         try:
             message = sock.recv(0.5)
-        except Exception:
+        except (websocket.WebSocketTimeoutException, SocketClosed):
             break
         if message["event"] == "console output":
             if "throttling" in message["args"][0]:
@@ -224,7 +227,7 @@ def test_flood_is_throttled_with_one_warning_and_server_keeps_running(panel, dae
 
 
 def test_crash_restarts_then_refuses_a_crash_loop(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
     time.sleep(1.1)
@@ -256,7 +259,7 @@ def test_killed_worker_keeps_the_websocket(node):
 
 
 def test_suspended_server_refuses_start(panel, daemon):
-    uuid = new_uuid()
+    uuid = str(uuidlib.uuid4())
     panel.add_server(uuid, suspended=True)
     daemon.start()
     response = daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
