@@ -1,5 +1,6 @@
 """Starting the API process: bus client, registry, event pump and the WSGI server."""
 
+import gc
 import logging
 import os
 import socket
@@ -56,6 +57,10 @@ def serve(cfg, config_path, context):
     server = WSGIServer((cfg.api.host, cfg.api.port), app, handler_class=gate.handler_class(),
                         log=None, error_log=logging.getLogger("api.wsgi"), **ssl_arguments(cfg))
     server.start()
+    # What exists now lives as long as the process: kept out of every full collection,
+    # which otherwise walks it all while holding the GIL.
+    gc.collect()
+    gc.freeze()
     # Accepted sockets inherit it: bottle writes headers and body in two sends, which
     # Nagle and a keep-alive client's delayed ACK would hold back by 40 ms.
     server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -14,7 +14,9 @@ upload) in its threadpool.
 
 import contextlib
 import errno
+import heapq
 import logging
+import operator
 import os
 import stat
 
@@ -456,6 +458,11 @@ def _mime_of(path_fd, info):
 
 
 def _sorted_entries(dir_fd):
+    """``(key, name, lstat)`` of every entry, directories first, then in byte order of names.
+
+    Sorted in slices merged lazily, and each slice emptied as it is consumed: one sort of,
+    or one release of, 100 000 entries is a single C call holding the GIL for tens of
+    milliseconds, during which a gevent process running this in a thread serves no one."""
     entries = []
     with os.scandir(dir_fd) as scan:
         for entry in scan:
@@ -463,12 +470,23 @@ def _sorted_entries(dir_fd):
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            # one bytes key (directories first, then byte order of names): sorting 100 000
-            # tuples is one long C call that holds the GIL, and the API's hub waits on it
             prefix = b"0" if stat.S_ISDIR(info.st_mode) else b"1"
             entries.append((prefix + os.fsencode(entry.name), entry.name, info))
-    entries.sort(key=lambda item: item[0])
-    return entries
+    runs = [sorted(entries[start:start + SORT_SLICE], key=_entry_key)
+            for start in range(0, len(entries), SORT_SLICE)]
+    del entries
+    return heapq.merge(*map(_draining, runs), key=_entry_key)
+
+
+SORT_SLICE = 4096
+_entry_key = operator.itemgetter(0)
+
+
+def _draining(items):
+    """Yield the items of a list, dropping each from it as it goes."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _listing(dir_fd, entries):
