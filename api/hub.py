@@ -1,11 +1,17 @@
 """Websocket sessions grouped by server, and the delivery of worker events to them.
 
-Frames are encoded once per event and shared by every session of the server, so two
-hundred viewers of a flooding console cost one JSON encoding per line, not two hundred.
+Frames are encoded once per event, JSON and websocket framing both, and shared by every
+session of the server, so two hundred viewers of a flooding console cost one encoding per
+line, not two hundred.
 """
 
 import json
 from collections import defaultdict
+
+from api.outbox import text_frame
+
+# High-volume output a viewer who cannot keep up may miss (see api/outbox.py).
+SKIPPABLE = ("console", "install output")
 
 
 def frame(event, args=None):
@@ -22,13 +28,15 @@ class Delivery:
     ``permission`` is None when every authenticated viewer may see the frames.
     """
 
-    __slots__ = ("name", "frames", "permission", "data")
+    __slots__ = ("name", "frames", "permission", "data", "wire", "skippable")
 
     def __init__(self, name, frames, permission=None, data=None):
         self.name = name
         self.frames = frames
         self.permission = permission
         self.data = data
+        self.wire = [text_frame(text) for text in frames]
+        self.skippable = name in SKIPPABLE
 
 
 def deliveries(name, data):

@@ -16,12 +16,12 @@ import uuid as uuidlib
 
 import bottle
 import gevent
-import gevent.queue
 from geventwebsocket.exceptions import WebSocketError
 from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import Header, WebSocket
 
 from api.hub import frame
+from api.outbox import Outbox, text_frame
 from api.ratelimit import Limiter
 from wingspan import errors
 from wingspan.tokens import TokenError, WebsocketToken
@@ -33,8 +33,11 @@ GENERIC_ERROR = "an unexpected error was encountered while handling this request
 LOCKED_ERROR = ("another power action is currently being processed for this server, "
                 "please try again later")
 TOO_MANY = "Too many open websocket connections."
-OUTBOX_FRAMES = 4096
-SLOW_CLIENT_GRACE = 10.0
+# A viewer's backlog: about 2,500 console lines; beyond it console lines are skipped.
+OUTBOX_BYTES = 256 * 1024
+# A viewer that accepts nothing for this long is gone, whatever its socket says.
+STALLED_WRITE_TIMEOUT = 30.0
+CLOSE_TIMEOUT = 2.0
 EXPIRY_CHECK = 30.0
 EXPIRY_WARNING = 60
 POWER_PERMISSIONS = {"start": "control.start", "stop": "control.stop",
@@ -143,36 +146,56 @@ class Session:
         self.ws = ws
         self.token = None
         self.limiter = Limiter()
-        self.outbox = gevent.queue.Queue(maxsize=OUTBOX_FRAMES)
-        self._full_since = None
+        self.outbox = Outbox(OUTBOX_BYTES)
         self._greenlets = []
+        self._sender = None
+        self._runner = None
         self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def run(self):
+        self._runner = gevent.getcurrent()
         if self.ctx.registry.get(self.uuid).suspended:
-            self.close(*CLOSE_SUSPENDED)
+            self._close_connection(*CLOSE_SUSPENDED)
             return
-        self._greenlets = [gevent.spawn(self._send_loop),
-                           gevent.spawn(self._close_if_not_authenticated)]
+        self._sender = gevent.spawn(self._send_loop)
+        self._greenlets = [self._sender, gevent.spawn(self._close_if_not_authenticated)]
         try:
             self._receive_loop()
         finally:
             self.ctx.hub.leave(self.uuid, self)
-            for greenlet in self._greenlets:
-                greenlet.kill(block=False)
+            # block: the sender must be gone before this greenlet writes the close frame
+            gevent.killall(self._greenlets, block=True, timeout=CLOSE_TIMEOUT)
             if not self.ws.closed:
                 self.ws.close()
 
     def close(self, code=1000, reason=""):
+        """Close with ``code``, from any greenlet, without waiting."""
         if self._closing:
             return
         self._closing = True
+        gevent.spawn(self._close_connection, code, reason)
+
+    def _close_connection(self, code, reason):
+        """Send the close frame once no other greenlet is writing (two must never write
+        one socket), then end the receive loop if the client does not answer in time."""
+        self._closing = True
+        sender = self._sender
+        if sender is not None:
+            self.outbox.wake()
+            sender.join(CLOSE_TIMEOUT)  # a write under way is finished first...
+            sender.kill()  # ...unless the client has stopped reading
         try:
-            self.ws.close(code, reason.encode())
-        except WebSocketError:
-            pass
+            with gevent.Timeout(CLOSE_TIMEOUT):
+                self.ws.close(code, reason.encode())
+        except (gevent.Timeout, WebSocketError, OSError) as e:
+            log.debug("close frame for %s not sent: %s", self.uuid, e)
+        runner = self._runner
+        if runner is not None and runner is not gevent.getcurrent():
+            runner.join(CLOSE_TIMEOUT)
+            if not runner.dead:
+                runner.kill(WebSocketError("closed by the daemon"), block=False)
 
     def _receive_loop(self):
         while not self._closing:
@@ -194,11 +217,19 @@ class Session:
                 self._handle(event, args)
 
     def _send_loop(self):
-        while True:
-            text = self.outbox.get()
+        while not self._closing:
+            data = self.outbox.take()
+            if self._closing or self.ws.closed:
+                return
             try:
-                self.ws.send(text)
-            except WebSocketError:
+                with gevent.Timeout(STALLED_WRITE_TIMEOUT):
+                    self.ws.raw_write(data)
+            except gevent.Timeout:
+                log.warning("closing a websocket of %s that accepted nothing for %ss",
+                            self.uuid, STALLED_WRITE_TIMEOUT)
+                self.close(*CLOSE_SLOW)
+                return
+            except OSError:
                 self.close()
                 return
 
@@ -297,8 +328,8 @@ class Session:
             return
         if delivery.permission and not self.token.has_permission(delivery.permission):
             return
-        for text in delivery.frames:
-            self._enqueue(text)
+        for data in delivery.wire:
+            self._put(data, delivery.skippable)
         if delivery.name == "deleted":
             gevent.spawn_later(0.05, self.close, *CLOSE_DELETED)
 
@@ -327,17 +358,13 @@ class Session:
         self._enqueue(frame("daemon error", [wrap_error(text)]))
 
     def _enqueue(self, text):
-        """Queue a frame; a client that stays too slow to drain its queue is dropped."""
-        try:
-            self.outbox.put_nowait(text)
-            self._full_since = None
-        except gevent.queue.Full:
-            now = time.monotonic()
-            if self._full_since is None:
-                self._full_since = now
-            elif now - self._full_since > SLOW_CLIENT_GRACE:
-                log.warning("dropping a websocket client of %s that cannot keep up", self.uuid)
-                self.close(*CLOSE_SLOW)
+        """Queue one of this session's own frames."""
+        self._put(text_frame(text), skippable=False)
+
+    def _put(self, data, skippable):
+        if not self.outbox.put(data, skippable):
+            log.warning("dropping a websocket client of %s that cannot keep up", self.uuid)
+            self.close(*CLOSE_SLOW)
 
     def _watch_expiry(self):
         while True:
