@@ -35,7 +35,9 @@ class Delivery:
         self.frames = frames
         self.permission = permission
         self.data = data
-        self.wire = [text_frame(text) for text in frames]
+        # every frame of the event, framed for the wire once for all viewers: a console
+        # batch costs each viewer one append, whatever its number of lines
+        self.wire = b"".join(text_frame(text) for text in frames)
         self.skippable = name in SKIPPABLE
 
 

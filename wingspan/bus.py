@@ -127,6 +127,9 @@ def server_events(context, endpoint):
             log.warning("dropping an undecodable event")
             continue
         yield event["server"], event["event"], event.get("data")
+        # a queued event is received without waiting: under a console flood the reader
+        # would otherwise never let the process's other greenlets run
+        gevent.sleep(0)
 
 
 class CommandRegistry:

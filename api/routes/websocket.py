@@ -328,8 +328,8 @@ class Session:
             return
         if delivery.permission and not self.token.has_permission(delivery.permission):
             return
-        for data in delivery.wire:
-            self._put(data, delivery.skippable)
+        if delivery.wire:
+            self._put(delivery.wire, delivery.skippable)
         if delivery.name == "deleted":
             gevent.spawn_later(0.05, self.close, *CLOSE_DELETED)
 
