@@ -65,7 +65,7 @@ server = {
         "skip_egg_scripts": True,
         "build": {"memory_limit": 256, "swap": 0, "io_weight": 500, "cpu_limit": 100,
                   "threads": None, "disk_space": 1024, "oom_disabled": False},
-        "container": {"image": "wingspan-test/game:latest"},
+        "container": {"image": "~wingspan-test/game:latest"},
         "allocations": {"force_outgoing_ip": False,
                         "default": {"ip": "127.0.0.1", "port": game_port},
                         "mappings": {"127.0.0.1": [game_port]}},
@@ -76,7 +76,7 @@ server = {
         "stop": {"type": "command", "value": "stop"},
         "configs": [],
     },
-    "install": {"container_image": "wingspan-test/installer:latest", "entrypoint": "sh",
+    "install": {"container_image": "~wingspan-test/installer:latest", "entrypoint": "sh",
                 "script": "echo installed > /mnt/server/installed.txt\n"},
 }
 with open(os.path.join(panel, "servers", uuid + ".json"), "w") as f:

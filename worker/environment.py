@@ -111,7 +111,7 @@ class Environment:
 
     def create(self, pull_image):
         definition = self.server.definition
-        pull_image(definition.container.image.lstrip("~"))
+        pull_image(definition.container.image)
         self._ensure_outgoing_network(definition)
         config = container.server_container_config(
             definition, self.server.cfg, extra_labels={MANAGED_LABEL: "true"})

@@ -1,8 +1,9 @@
 """Making a server's Docker image available before its container is created.
 
-Images already present locally are used as they are; a missing image is pulled with the
-credentials of the first ``docker.registries`` entry whose name prefixes the image
-(wings-behaviour.md §3.9). A leading ``~`` marks a local-only image that is never pulled.
+As Wings does (wings-behaviour.md §3.9), the image is pulled before every container
+creation, so an updated tag reaches servers at their next start, with the credentials of
+the first ``docker.registries`` entry whose name prefixes the image; when the pull fails a
+local copy is used if there is one. A leading ``~`` marks a local-only image, never pulled.
 """
 
 import logging
@@ -18,17 +19,21 @@ class ImageStore:
         self.registries = registries
 
     def ensure(self, image, on_progress=None):
-        """Make ``image`` available locally; raise DockerError with a clear text if not."""
-        local_only = image.startswith("~")
-        image = image.lstrip("~")
-        if self.engine.image_exists(image):
+        """Make ``image`` (``~`` prefix included) available locally; raise DockerError with
+        Wings' text if it is not."""
+        if image.startswith("~"):
+            image = image[1:]
+            if not self.engine.image_exists(image):
+                raise errors.DockerError(
+                    "environment/docker: image %s is marked local-only and does not exist"
+                    % image)
             return
-        if local_only:
-            raise errors.DockerError(
-                "environment/docker: image %s is marked local-only and does not exist" % image)
         try:
             self.engine.pull(image, self.credentials_for(image), on_progress)
         except errors.DockerError as e:
+            if self.engine.image_exists(image):
+                log.warning("pulling %s failed, using the local image: %s", image, e)
+                return
             log.error("pulling %s failed: %s", image, e)
             raise errors.DockerError(
                 'environment/docker: failed to pull "%s" image for server' % image,

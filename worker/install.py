@@ -68,7 +68,7 @@ class Installer:
         try:
             successful = self._install(reinstall, create_container)
         except errors.WingspanError as e:
-            log.error("installation failed: %s", e)
+            log.error("installation failed: %s (%s)", e.public_message, e.detail)
         finally:
             self._finish(successful, reinstall)
         if successful and start_after:
@@ -117,7 +117,8 @@ class Installer:
         try:
             self.rt.images.ensure(image, on_progress=self._install_output)
             config = container.installer_container_config(
-                self.server.definition, cfg, script_dir, image, script["entrypoint"])
+                self.server.definition, cfg, script_dir, image.removeprefix("~"),
+                script["entrypoint"])
             engine.remove(name, force=True)
             engine.create(name, config)
             stream = engine.attach(name)

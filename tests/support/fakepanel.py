@@ -27,8 +27,9 @@ from tests.support.fakes3 import FakeS3
 from tests.support.panel_routes import error
 from tests.support.ports import free_port
 
-GAME_IMAGE = "wingspan-test/game:latest"
-INSTALLER_IMAGE = "wingspan-test/installer:latest"
+# "~": local-only images, never pulled (wings-behaviour.md §3.9): no registry is reachable
+GAME_IMAGE = "~wingspan-test/game:latest"
+INSTALLER_IMAGE = "~wingspan-test/installer:latest"
 TEST_LABEL = "wingspan.test"
 DONE_LINE = "Server started"
 INVOCATION = "sh /game.sh {{START_DELAY}}"

@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.install import helpers
 from tests.support.browser import ADMIN, OWNER, BrowserSocket, console_token
+from tests.support.fakepanel import INSTALLER_IMAGE
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -74,7 +75,7 @@ def test_install_log_written_with_header(daemon, fake_panel):
         text = f.read().decode()
     assert text.startswith("Pterodactyl Server Installation Log\n")
     assert "Server UUID:          %s\n" % uuid in text
-    assert "Container Image:      wingspan-test/installer:latest\n" in text
+    assert "Container Image:      %s\n" % INSTALLER_IMAGE in text
     assert "Container Entrypoint: ash\n" in text
     assert "  STARTUP=sh /game.sh {{START_DELAY}}\n" in text
     assert text.replace("\r\n", "\n").endswith(
@@ -243,3 +244,45 @@ def test_reinstall_refused_while_a_power_action_runs(daemon, fake_panel):
     assert reinstall.status_code == 202
     report = helpers.install_report(fake_panel, uuid)
     assert report["body"] == {"successful": True, "reinstall": True}
+
+
+# An image on a registry at a closed loopback port: Docker's pull fails at once, and no
+# traffic leaves the machine.
+UNPULLABLE = "127.0.0.1:1/wingspan-test/missing:latest"
+
+
+def test_installer_image_that_cannot_be_pulled_fails_the_install(daemon, fake_panel,
+                                                                 docker_client):
+    """wings-behaviour.md §3.9: a pull that fails with no local copy is an install error,
+    reported to the Panel (`successful: false`), and no installer container is left."""
+    uuid = str(uuidlib.uuid4())
+    fake_panel.add_server(uuid, install={"container_image": UNPULLABLE, "entrypoint": "ash",
+                                         "script": "echo never\n"})
+    helpers.boot(daemon)
+    assert daemon.post("/api/servers/%s/install" % uuid).status_code == 202
+    report = helpers.install_report(fake_panel, uuid)
+    assert report["body"] == {"successful": False, "reinstall": False}
+    assert helpers.container_info(docker_client, helpers.installer_name(uuid)) is None
+    assert 'environment/docker: failed to pull "%s" image for server' % UNPULLABLE in \
+        daemon.log_tail(400)
+
+
+def test_server_image_that_cannot_be_pulled_refuses_the_start(daemon, fake_panel,
+                                                              docker_client):
+    """§3.9: the start fails with Wings' message (shown to admins as a daemon error) and the
+    server stays offline without a container."""
+    uuid = str(uuidlib.uuid4())
+    fake_panel.add_server(uuid, image=UNPULLABLE)
+    helpers.boot(daemon)
+    socket = BrowserSocket(daemon, uuid)
+    try:
+        socket.authenticate(console_token(daemon, uuid, permissions=ADMIN))
+        socket.recv_event("status")
+        assert daemon.power(uuid, "start").status_code == 202
+        error = socket.recv_event("daemon error", timeout=30)
+        assert 'environment/docker: failed to pull "%s" image for server' % UNPULLABLE in \
+            error["args"][0]
+    finally:
+        socket.close()
+    assert daemon.state(uuid) == "offline"
+    assert helpers.container_info(docker_client, uuid) is None

@@ -225,7 +225,7 @@ def test_reset_clears_installing_and_restoring(panel):
 def test_install_script_keeps_crlf(panel):
     panel.add_server(UUID_A)
     body = call(panel, "GET", "/api/remote/servers/%s/install" % UUID_A[:8]).json()
-    assert body == {"container_image": "wingspan-test/installer:latest", "entrypoint": "ash",
+    assert body == {"container_image": "~wingspan-test/installer:latest", "entrypoint": "ash",
                     "script": "#!/bin/ash\r\necho hello > /mnt/server/installed.txt\r\n"}
 
 
@@ -668,7 +668,7 @@ def test_concurrent_requests_are_served_while_one_is_delayed(panel):
 def test_server_document_for_the_test_image():
     doc = server_document(UUID_A, "sess1", port=25565)
     settings = doc["settings"]
-    assert settings["container"] == {"image": "wingspan-test/game:latest",
+    assert settings["container"] == {"image": "~wingspan-test/game:latest",
                                      "oom_disabled": False, "requires_rebuild": False}
     assert settings["build"]["memory_limit"] == 256 and settings["build"]["disk_space"] == 512
     assert settings["build"]["threads"] is None
