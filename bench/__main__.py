@@ -10,17 +10,20 @@ import importlib
 import json
 import os
 import sys
+import traceback
 
-BENCHMARKS = ("memory", "boot", "console", "power")
+BENCHMARKS = ("memory", "boot", "console", "fanout", "stats", "power", "files")
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
 def print_table(name, figures):
+    width = max([len("figure")] + [len(f.name) for f in figures])
+    row = "%%-%ds %%10s %%10s %%7s %%s" % width
     print("\n== %s ==" % name)
-    print("%-44s %14s %14s %9s %s" % ("figure", "wingspan", "baseline", "ratio", "target"))
+    print(row % ("figure", "wingspan", "baseline", "ratio", "target"))
     for f in figures:
-        print("%-44s %14s %14s %9s %s" % (f.name, f.show(f.value), f.show(f.baseline),
-                                          f.show_ratio(), f.target or ""))
+        print(row % (f.name, f.show(f.value), f.show(f.baseline), f.show_ratio(),
+                     f.target or ""))
 
 
 def write_results(name, figures):
@@ -39,12 +42,19 @@ def main(argv=None):
     unknown = set(args.names) - set(BENCHMARKS)
     if unknown:
         parser.error("unknown benchmark(s): %s" % ", ".join(sorted(unknown)))
+    failed = []
     for name in args.names or BENCHMARKS:
-        module = importlib.import_module("bench.%s" % name)
-        figures = module.run()
+        try:
+            figures = importlib.import_module("bench.%s" % name).run()
+        except Exception:  # one broken benchmark must not cost the others their run
+            traceback.print_exc()
+            failed.append(name)
+            continue
         print_table(name, figures)
         print("written: %s" % write_results(name, figures))
-    return 0
+    if failed:
+        print("failed: %s" % ", ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import docker
 
 from bench.figures import Figure
 from bench.node import BenchNode, timed
-from tests.integration.node.harness import wait_until
+from tests.support.polling import wait_until
 
 SERVERS = 100
 

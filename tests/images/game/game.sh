@@ -6,6 +6,8 @@
 #   echo TEXT               print TEXT
 #   flood N                 print "flood line 0" .. "flood line N-1" as fast as possible
 #   tick N [MICROSECONDS]   print "tick 0".."tick N-1", pausing between lines (default 1000)
+#   stamp N [MICROSECONDS]  print "stamp I <seconds.micros since the epoch>" N times, one line
+#                           every MICROSECONDS (default 1000) on an absolute schedule
 #   crash [CODE]            exit with CODE (default 1)
 #   sleep-exit SECONDS [CODE]  exit with CODE (default 0) after SECONDS
 #   env NAME                print NAME=<value of $NAME>
@@ -55,6 +57,19 @@ while :; do
         tick)
             i=0
             while [ "$i" -lt "${1:-0}" ]; do echo "tick $i"; usleep "${2:-1000}"; i=$((i + 1)); done ;;
+        stamp)
+            i=0
+            t=$EPOCHREALTIME
+            next=${t%.*}${t#*.}
+            while [ "$i" -lt "${1:-0}" ]; do
+                t=$EPOCHREALTIME
+                echo "stamp $i $t"
+                # pace against the clock, not per line, so the rate holds despite the loop's cost
+                next=$((next + ${2:-1000}))
+                now=${t%.*}${t#*.}
+                [ "$next" -gt "$now" ] && usleep $((next - now))
+                i=$((i + 1))
+            done ;;
         crash) echo "Crashing with code ${1:-1}"; exit "${1:-1}" ;;
         sleep-exit) echo "Exiting in ${1:-1}s"; sleep "${1:-1}"; exit "${2:-0}" ;;
         env)

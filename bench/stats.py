@@ -1,0 +1,168 @@
+"""Cost of resource stats with 100 idle running servers (issue 4).
+
+wingspan: the CPU time of every worker process (psutil ``cpu_times``, user + system) over a
+fixed window while the servers run idle, as a share of one core (target: all workers
+together <= 5 %). Everything an idle worker does is counted, its stats loop included, so
+the figure is an upper bound on the stats loops' cost.
+
+Baselines, from the same run: the CPU Docker itself spends (dockerd, containerd and the
+runc shims of these containers; a container's stats come from its shim through
+containerd) to serve the same figures, minus what it spends over the idle window:
+
+* ``stats(stream=False)``: one ``client.api.stats(id, stream=False)`` call per container
+  per second, spread evenly over each second (a call takes one or two of Docker's
+  one-second collection ticks, so a pool of threads keeps them in flight);
+* streaming: one streaming stats request per container, as Wings keeps (one sample per
+  container per second).
+
+Other work on the machine shows up in dockerd and containerd too; the shims' share,
+which only these containers use, is reported apart.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import requests
+
+from bench.cpu import engine_pids, role_shares, shim_pids
+from bench.figures import Figure
+from bench.node import BenchNode
+
+SERVERS = 100
+SETTLE = 10.0
+WINDOW = 30.0
+DOCKER_WINDOW = 15.0
+CALLS_IN_FLIGHT = 3  # per container: a call lasts up to two seconds
+DOCKER_TIMEOUT = 10
+PERCENT = 100.0
+
+
+def run():
+    node = BenchNode(SERVERS)
+    try:
+        node.daemon.start()
+        node.start_all(timeout=600)
+        time.sleep(SETTLE)
+        ids = [node.client.api.inspect_container(uuid)["Id"] for uuid in node.uuids]
+        roles = daemon_roles(node.daemon, ids)
+        shares = role_shares(roles)
+        time.sleep(WINDOW)
+        idle = shares()
+        polled, calls = poll_stats(ids, roles)
+        streamed, samples = stream_stats(ids, roles)
+    finally:
+        node.close()
+    return figures(idle, polled, calls, streamed, samples)
+
+
+def daemon_roles(daemon, container_ids):
+    titles = daemon.processes()
+    workers = [pid for title, pid in titles.items() if title.startswith("wingspan: worker ")]
+    core = [pid for title, pid in titles.items()
+            if title in ("wingspan: supervisor", "wingspan: api", "wingspan: zygote")]
+    return {"workers": workers, "core": core, "engine": engine_pids(),
+            "shims": shim_pids(container_ids)}
+
+
+def docker_roles(roles):
+    return {"engine": roles["engine"], "shims": roles["shims"]}
+
+
+def poll_stats(container_ids, roles):
+    """Docker's CPU shares while answering one ``stats(stream=False)`` per container per
+    second for ``DOCKER_WINDOW``, and how many calls completed per second."""
+    api = docker.APIClient(version="auto", timeout=DOCKER_TIMEOUT,
+                           max_pool_size=len(container_ids) * CALLS_IN_FLIGHT)
+    completed = []
+    lock = threading.Lock()
+
+    def one_call(container_id):
+        try:
+            api.stats(container_id, stream=False)
+        except (docker.errors.APIError, requests.RequestException):
+            return
+        with lock:
+            completed.append(time.perf_counter())
+
+    pool = ThreadPoolExecutor(max_workers=len(container_ids) * CALLS_IN_FLIGHT)
+    try:
+        shares = role_shares(docker_roles(roles))
+        started = time.perf_counter()
+        for second in range(int(DOCKER_WINDOW)):
+            for position, container_id in enumerate(container_ids):
+                at = started + second + position / len(container_ids)
+                time.sleep(max(0.0, at - time.perf_counter()))
+                pool.submit(one_call, container_id)
+        ended = started + DOCKER_WINDOW
+        time.sleep(max(0.0, ended - time.perf_counter()))
+        used = shares()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        api.close()
+    rate = sum(1 for t in completed if started <= t < ended) / DOCKER_WINDOW
+    return used, rate
+
+
+def stream_stats(container_ids, roles):
+    """Docker's CPU shares while streaming stats of every container for ``DOCKER_WINDOW``,
+    and the samples received per second."""
+    api = docker.APIClient(version="auto", timeout=DOCKER_TIMEOUT,
+                           max_pool_size=len(container_ids) + 1)
+    received = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + DOCKER_WINDOW + SETTLE
+
+    def follow(container_id):
+        try:
+            samples = api.stats(container_id, decode=True, stream=True)
+            for _ in samples:
+                now = time.perf_counter()
+                with lock:
+                    received.append(now)
+                if now >= deadline:
+                    break
+            samples.close()
+        except (docker.errors.APIError, requests.RequestException):
+            return
+
+    threads = [threading.Thread(target=follow, args=(c,), daemon=True) for c in container_ids]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(SETTLE)  # every stream open and past its first sample
+        shares = role_shares(docker_roles(roles))
+        started = time.perf_counter()
+        time.sleep(DOCKER_WINDOW)
+        used = shares()
+        ended = time.perf_counter()
+    finally:
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.perf_counter()) + DOCKER_TIMEOUT)
+        api.close()
+    rate = sum(1 for t in received if started <= t < ended) / (ended - started)
+    return used, rate
+
+
+def figures(idle, polled, calls, streamed, samples):
+    workers = PERCENT * idle["workers"]
+    idle_docker = idle["engine"] + idle["shims"]
+    polled_cost = PERCENT * (polled["engine"] + polled["shims"] - idle_docker)
+    streamed_cost = PERCENT * (streamed["engine"] + streamed["shims"] - idle_docker)
+    return [
+        Figure("%d idle workers (vs Docker serving stats(stream=False) 1/s/container), "
+               "%% of a core" % SERVERS, workers, polled_cost, target="workers <= 5 %"),
+        Figure("%d idle workers (vs Docker streaming stats to %d), %% of a core"
+               % (SERVERS, SERVERS), workers, streamed_cost, target="workers <= 5 %"),
+        Figure("stats(stream=False) calls completed, per s", calls, float(SERVERS)),
+        Figure("streamed stats samples received, per s", samples, float(SERVERS)),
+        Figure("runc shims alone: polled (vs idle), % of a core", PERCENT * polled["shims"],
+               PERCENT * idle["shims"]),
+        Figure("runc shims alone: streamed (vs idle), % of a core",
+               PERCENT * streamed["shims"], PERCENT * idle["shims"]),
+        Figure("supervisor + api + zygote while idle, % of a core", PERCENT * idle["core"],
+               None),
+        Figure("dockerd + containerd while wingspan idles, % of a core",
+               PERCENT * idle["engine"], None),
+    ]
