@@ -123,7 +123,8 @@ class Upload:
     def _write(self, uploaded, data):
         if uploaded.writer.written + len(data) > self.limit_bytes:
             raise errors.BadRequest(TOO_LARGE % (uploaded.filename, self.limit_mib))
-        self.files.run(uploaded.writer.write, bytes(data))
+        # written before the parser goes on, so its buffer can be handed over uncopied
+        self.files.run(uploaded.writer.write, data)
 
     def _count_form_bytes(self, size):
         self._form_bytes += size
