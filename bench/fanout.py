@@ -26,8 +26,8 @@ import requests
 from bench.cpu import flood_roles, role_figures, role_shares
 from bench.figures import Figure
 from bench.node import BenchNode
-from bench.streams import CHUNK, OP_CLOSE, AttachReader, ConsoleSocket, FrameSplitter, \
-    attach_socket, close_code, console_line, flood_index
+from bench.streams import CHUNK, AttachReader, ConsoleSocket, FrameSplitter, \
+    attach_socket, flood_index, read_console
 
 VIEWERS = 200
 STALLED = 20
@@ -61,16 +61,9 @@ class Viewer:
 
     def take(self, now, data, reference):
         """Account for one read; True once the daemon closed the socket."""
-        last = None
-        for opcode, payload in self.splitter.feed(data):
-            if opcode == OP_CLOSE:
-                self.closed = close_code(payload)
-                break
-            line = console_line(payload)
-            if line is not None:
-                self.lines += 1
-                last = line
-        index = flood_index(last) if last is not None else None
+        lines, self.closed = read_console(self.splitter, data, self.closed)
+        self.lines += len(lines)
+        index = flood_index(lines[-1]) if lines else None
         if index is not None:
             self.first = self.first if self.first is not None else (now, index)
             self.last = (now, index)

@@ -241,24 +241,28 @@ class ConsoleReader(StreamReader):
         self.splitter = FrameSplitter()
 
     def consume(self, now, wall, data):
-        size = lines = 0
-        last = None
-        for opcode, payload in self.splitter.feed(data):
-            if opcode == OP_CLOSE:
-                self.closed = close_code(payload)
-                break
-            line = console_line(payload)
-            if line is None:
-                continue
-            size += len(line) + LINE_END
-            lines += 1
-            last = line
+        lines, self.closed = read_console(self.splitter, data, self.closed)
+        for line in lines:
             if line.startswith(STAMP):
                 delay = stamp_delay(line, wall)
                 if delay is not None:
                     self.delays.append(delay)
-        self.seen(now, size, lines, flood_index(last) if last is not None else None)
+        size = sum(len(line) + LINE_END for line in lines)
+        self.seen(now, size, len(lines), flood_index(lines[-1]) if lines else None)
         return self.closed is not None
+
+
+def read_console(splitter, data, closed=None):
+    """The console lines in one read of a console websocket, and the close code once the
+    daemon has closed it (``closed`` until then)."""
+    lines = []
+    for opcode, payload in splitter.feed(data):
+        if opcode == OP_CLOSE:
+            return lines, close_code(payload)
+        line = console_line(payload)
+        if line is not None:
+            lines.append(line)
+    return lines, closed
 
 
 def until(predicate, timeout, interval=0.05):
