@@ -17,13 +17,14 @@ import struct
 import threading
 import time
 import uuid as uuidlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
 from tests.support import panel_routes
 from tests.support.fakes3 import FakeS3
+from tests.support.loopback import LoopbackServer
 from tests.support.panel_routes import error
 from tests.support.ports import free_port
 
@@ -136,23 +137,19 @@ class FakePanel:
         self._sftp_failures = {}
         self._recorded = threading.Condition(self.lock)
         self.s3 = FakeS3()
-        handler = type("PanelHandler", (_Handler,), {"panel": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,),
-                                        name="fake-panel", daemon=True)
+        self.server = LoopbackServer(type("PanelHandler", (_Handler,), {"panel": self}),
+                                     name="fake-panel")
+        self.url = self.server.url
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self):
         self.s3.start()
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
         self.s3.stop()
 
     def __enter__(self):

@@ -8,8 +8,10 @@ issued ones and assembles the object, which ``GET`` then serves (restore downloa
 import hashlib
 import threading
 import uuid as uuidlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 BUCKET = "bucket"
 
@@ -24,20 +26,16 @@ class FakeS3:
         self.objects = {}  # key -> bytes
         self.puts = []     # every part PUT: key, upload_id, part_number, size, headers
         self.lock = threading.Lock()
-        handler = type("S3Handler", (_Handler,), {"s3": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,),
-                                        name="fake-s3", daemon=True)
+        self.server = LoopbackServer(type("S3Handler", (_Handler,), {"s3": self}),
+                                     name="fake-s3")
+        self.url = self.server.url
 
     def start(self):
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
     # -- what the Panel does with S3 -------------------------------------------------------
 

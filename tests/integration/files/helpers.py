@@ -8,14 +8,14 @@ Texts are quoted from wings-api.md §1.6, §5 and §7 (typos included: the Panel
 import io
 import os
 import re
-import socket
 import stat
 import tarfile
-import threading
 import time
 import zipfile
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.loopback import LoopbackServer
 
 # wings-api.md §1.6 mapping table, [REC] form
 NOT_FOUND = "The requested resources was not found on the system."
@@ -228,23 +228,17 @@ class Listener:
                 self.end_headers()
                 self.wfile.write(body)
 
-        class Server(ThreadingHTTPServer):
-            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            daemon_threads = True
-
+        class Recording(ThreadingHTTPServer):
             def verify_request(self, request, client_address):
                 listener.connections.append(client_address)
                 return True
 
-        self.httpd = Server((host, 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self.server = LoopbackServer(Handler, host, server_class=Recording, poll_interval=0.05)
+        self.port = self.server.port
 
     def start(self):
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()

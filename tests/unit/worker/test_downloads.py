@@ -3,10 +3,10 @@ and the SSRF refusal happening before any request is sent. Only loopback listene
 
 import http.server
 import os
-import threading
 
 import pytest
 
+from tests.support.loopback import LoopbackServer
 from wingspan import errors
 from wingspan.filesystem import Jail, Quota
 from worker import downloads
@@ -41,12 +41,9 @@ class QuietServer(http.server.ThreadingHTTPServer):
 def listener():
     Handler.routes = {}
     Handler.seen = []
-    server = QuietServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
+    server = LoopbackServer(Handler, server_class=QuietServer).start()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture
@@ -59,7 +56,7 @@ def jail(tmp_path):
 def fetch(listener, jail, path, file_name="", use_header=False, root="/"):
     """A Download connected to the loopback listener: the address policy is bypassed on
     purpose (it is tested in test_egress and by test_loopback_refused_before_any_request)."""
-    remote = RemoteFile("http://files.example:%d%s" % (listener.server_port, path))
+    remote = RemoteFile("http://files.example:%d%s" % (listener.port, path))
     remote.address = "127.0.0.1"
     return Download(remote, root, file_name, use_header).run(jail)
 
@@ -69,13 +66,13 @@ def test_file_named_after_the_url_with_host_and_user_agent(listener, jail):
     path = fetch(listener, jail, "/pack/mods%20v2.zip?x=1")
     assert path == "/mods v2.zip"
     assert open(os.path.join(jail.root, "mods v2.zip"), "rb").read() == b"zipdata"
-    assert Handler.seen == [("/pack/mods%20v2.zip?x=1", "files.example:%d" % listener.server_port,
+    assert Handler.seen == [("/pack/mods%20v2.zip?x=1", "files.example:%d" % listener.port,
                              downloads.USER_AGENT)]
 
 
 def test_explicit_name_then_header_name(listener, jail):
-    Handler.routes["/a"] = (200, {"Content-Disposition": 'attachment; filename="../from-header.txt"'},
-                            b"1")
+    header = 'attachment; filename="../from-header.txt"'
+    Handler.routes["/a"] = (200, {"Content-Disposition": header}, b"1")
     assert fetch(listener, jail, "/a", file_name="given.txt") == "/given.txt"
     assert fetch(listener, jail, "/a", file_name="given.txt", use_header=True) == \
         "/from-header.txt"
@@ -124,7 +121,7 @@ def test_denylisted_name_is_refused(listener, jail):
 
 def test_cancel_leaves_no_partial_file(listener, jail):
     Handler.routes["/slow"] = (200, {}, b"y" * (3 * downloads.CHUNK_BYTES))
-    remote = RemoteFile("http://files.example:%d/slow" % listener.server_port)
+    remote = RemoteFile("http://files.example:%d/slow" % listener.port)
     remote.address = "127.0.0.1"
     download = Download(remote, "/", "", False)
     download.cancelled.set()
@@ -161,7 +158,7 @@ class StubFiles:
 def test_loopback_refused_before_any_request(listener, jail, host):
     Handler.routes["/x"] = (200, {}, b"secret")
     with pytest.raises(errors.DestinationRefused):
-        Downloads(StubFiles(jail)).start("http://%s:%d/x" % (host, listener.server_port), "/")
+        Downloads(StubFiles(jail)).start("http://%s:%d/x" % (host, listener.port), "/")
     assert Handler.seen == []
     assert os.listdir(jail.root) == []
 
