@@ -13,6 +13,9 @@ import logging
 import os
 import stat
 
+import bottle
+
+from api import http
 from wingspan import errors
 from wingspan.filesystem import Jail, Quota, ReadStream, in_thread
 
@@ -65,19 +68,29 @@ class ServerFiles:
         finally:
             stream.close()
 
-    def receive(self, writer, read, length=None):
-        """Copy from ``read(n)`` (the request body, read on the hub) into ``writer`` (a
-        ``WriteStream``, written off the hub), at most ``length`` bytes, then commit; a
-        failure on either side aborts and leaves the old file as it was."""
+    def response(self, stream, content_type, filename=None):
+        """A streamed response of an open ``ReadStream``: exactly the size it had when
+        opened, as an attachment named ``filename`` when given."""
+        response = bottle.HTTPResponse(body=self.send(stream))
+        response.set_header("Content-Length", str(stream.size))
+        if filename is not None:
+            response.set_header("Content-Disposition", http.attachment(filename))
+        response.content_type = content_type
+        return response
+
+    def receive(self, writer, read, length):
+        """Copy ``length`` bytes from ``read(n)`` (the request body, read on the hub) into
+        ``writer`` (a ``WriteStream``, written off the hub), then commit; a failure on
+        either side aborts and leaves the old file as it was. A body shorter than
+        ``length`` makes a shorter file, as in Wings."""
         left = length
         try:
-            while left is None or left > 0:
-                chunk = read(TRANSFER_CHUNK if left is None else min(TRANSFER_CHUNK, left))
+            while left > 0:
+                chunk = read(min(TRANSFER_CHUNK, left))
                 if not chunk:
                     break
                 self.run(writer.write, chunk)
-                if left is not None:
-                    left -= len(chunk)
+                left -= len(chunk)
         except BaseException:
             self.run(writer.abort)
             raise

@@ -97,14 +97,11 @@ def install(app, ctx):
             jail.check_denylist(path)
             stream = files.run(jail.open_read, path)
         mime = files.run(lambda: stream.mime)
-        response = bottle.HTTPResponse(body=files.send(stream))
-        response.set_header("Content-Length", str(stream.size))
-        response.set_header("X-Mime-Type", mime)
         if http.query("download"):
-            response.set_header("Content-Disposition", http.attachment(stream.name))
-            response.content_type = "application/octet-stream"
+            response = files.response(stream, "application/octet-stream", stream.name)
         else:
-            response.content_type = mime
+            response = files.response(stream, mime)
+        response.set_header("X-Mime-Type", mime)
         return response
 
     @app.post("/api/servers/<server>/files/write")

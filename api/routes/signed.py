@@ -30,13 +30,6 @@ def install(app, ctx):
         ctx.one_time.claim(token.unique_id)
         return view
 
-    def download(stream, filename):
-        response = bottle.HTTPResponse(body=files.send(stream))
-        response.set_header("Content-Length", str(stream.size))
-        response.set_header("Content-Disposition", http.attachment(filename))
-        response.content_type = "application/octet-stream"
-        return response
-
     @app.get("/download/file", auth=False)
     def download_file():
         token = tokens.parse_download_token(http.query("token") or "", ctx.cfg.token,
@@ -48,7 +41,7 @@ def install(app, ctx):
                 stream = files.run(jail.open_read, token.file_path)
             except errors.IsADirectory as e:
                 raise errors.TokenResourceNotFound(detail=e.detail) from e
-        return download(stream, stream.name)
+        return files.response(stream, "application/octet-stream", stream.name)
 
     @app.get("/download/backup", auth=False)
     def download_backup():
@@ -61,7 +54,7 @@ def install(app, ctx):
             stream = files.run(open_backup, path)
         except OSError as e:  # missing, a directory, a symlink: nothing to serve
             raise errors.BackupNotFound(detail=str(e)) from e
-        return download(stream, name)
+        return files.response(stream, "application/octet-stream", name)
 
     @app.post("/upload/file", auth=False)
     def upload_file():
