@@ -75,17 +75,17 @@ class Upload:
                     if not chunk:
                         break
         except multipart.MultipartError as e:
-            self._abort_all()
+            self._settle(keep=lambda uploaded: False)
             raise errors.BadRequest(NOT_MULTIPART, detail=str(e)) from e
         except errors.BadRequest:
-            self._abort_all()
+            self._settle(keep=lambda uploaded: False)
             raise
         except BaseException:
-            self._keep_complete_and_abort_rest()
+            self._settle(keep=lambda uploaded: uploaded.complete)
             raise
         if not self.received:
             raise errors.BadRequest(NO_FILES)
-        return self._commit_all()
+        return self._settle(keep=lambda uploaded: True)
 
     def _parser(self, environ):
         kind, options = multipart.parse_options_header(environ.get("CONTENT_TYPE") or "")
@@ -131,22 +131,17 @@ class Upload:
         if self._form_bytes > MAX_FORM_BYTES:
             raise errors.BadRequest(NOT_MULTIPART, detail="more than 32 MiB of form values")
 
-    def _commit_all(self):
+    def _settle(self, keep):
+        """Commit the uploads in order while ``keep`` accepts them, abort all the others
+        (also those after a commit that fails); returns the committed ones."""
         committed = []
         try:
             for uploaded in self.received:
+                if not keep(uploaded):
+                    break
                 self.files.run(uploaded.writer.commit)
                 committed.append(uploaded)
         finally:
-            for uploaded in self.received[len(committed) + 1:]:
-                self.files.run(uploaded.writer.abort)
+            for uploaded in self.received:
+                self.files.run(uploaded.writer.abort)  # a no-op on a committed write
         return committed
-
-    def _keep_complete_and_abort_rest(self):
-        for uploaded in self.received:
-            self.files.run(uploaded.writer.commit if uploaded.complete
-                           else uploaded.writer.abort)
-
-    def _abort_all(self):
-        for uploaded in self.received:
-            self.files.run(uploaded.writer.abort)
