@@ -13,7 +13,6 @@ download completes.
 import logging
 import os
 import posixpath
-import threading
 import urllib.parse
 import uuid as uuidlib
 
@@ -98,7 +97,7 @@ class Download:
         self.use_header = use_header
         self.total = 0
         self.received = 0
-        self.cancelled = threading.Event()
+        self.cancelled = False
 
     def progress(self):
         return self.received / self.total if self.total else 0.0
@@ -138,7 +137,7 @@ class Download:
 
     def _copy(self, response, out):
         while self.received < self.total:
-            if self.cancelled.is_set():
+            if self.cancelled:
                 raise Cancelled()
             try:
                 chunk = response.read(min(CHUNK_BYTES, self.total - self.received))
@@ -199,7 +198,7 @@ class Downloads:
     def cancel(self, identifier):
         download = self.active.get(identifier)
         if download is not None:
-            download.cancelled.set()
+            download.cancelled = True
 
     def _run(self, download):
         # A greenlet, not a native thread: the worker's sockets and resolver are gevent's

@@ -124,7 +124,7 @@ def test_cancel_leaves_no_partial_file(listener, jail):
     remote = RemoteFile("http://files.example:%d/slow" % listener.port)
     remote.address = "127.0.0.1"
     download = Download(remote, "/", "", False)
-    download.cancelled.set()
+    download.cancelled = True
     with pytest.raises(Cancelled):
         download.run(jail)
     assert os.listdir(jail.root) == []
