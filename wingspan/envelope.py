@@ -32,8 +32,12 @@ EXIT_OK = 0
 EXIT_CONFIG = 78
 
 
+# json.dumps builds a new encoder per call when given options; every message shares this one.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dump(obj):
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def load(raw):

@@ -59,16 +59,19 @@ class ResourceMonitor:
         self._loop = gevent.spawn(self._run, reader)
 
     def _run(self, reader):
-        while self.server.state != OFFLINE:
-            try:
-                sample = reader.sample(time.time())
-            except StatsUnavailable:
-                break
-            self.memory_limit = sample["memory_limit_bytes"]
-            self.last = usage_object(sample, self.server.state, self.files.usage_bytes())
-            self.server.publish("stats", self.last)
-            self._enforce_disk_limit()
-            gevent.sleep(INTERVAL)
+        try:
+            while self.server.state != OFFLINE:
+                try:
+                    sample = reader.sample(time.time())
+                except StatsUnavailable:
+                    return
+                self.memory_limit = sample["memory_limit_bytes"]
+                self.last = usage_object(sample, self.server.state, self.files.usage_bytes())
+                self.server.publish("stats", self.last)
+                self._enforce_disk_limit()
+                gevent.sleep(INTERVAL)
+        finally:
+            reader.close()
 
     def _enforce_disk_limit(self):
         if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):

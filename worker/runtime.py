@@ -3,7 +3,9 @@
 Forked from the zygote (already gevent-patched, modules preloaded). It connects to the
 supervisor's bus, re-attaches to its running container (or starts it again if it was
 running before the host went down), tells the supervisor it is ready, and then serves
-commands until SIGTERM, which detaches and leaves the container running.
+commands until SIGTERM, which detaches and leaves the container running. The supervisor
+sends SIGTERM to stop it; the kernel sends it when the supervisor dies (the parent-death
+signal the zygote sets), so no worker outlives the daemon.
 """
 
 import logging
@@ -89,7 +91,6 @@ class WorkerRuntime:
         self._boot(payload)
         self._sock.send(envelope.dump(envelope.request("worker.ready", self.server.uuid)))
         gevent.spawn(self._serve)
-        gevent.spawn(self._watch_parent, os.getppid())
         self._stop.wait()
         log.info("worker stopping; the container keeps running")
         return envelope.EXIT_OK
@@ -129,12 +130,6 @@ class WorkerRuntime:
         if envelope.expired(req):
             return
         self._sock.send_multipart([client, envelope.dump(self.registry.handle(req))])
-
-    def _watch_parent(self, parent):
-        """Exit when the supervisor is gone (backs up the parent-death signal)."""
-        while os.getppid() == parent:
-            gevent.sleep(1.0)
-        self._stop.set()
 
 
 def current_config(config_path, preloaded):

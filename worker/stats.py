@@ -9,24 +9,22 @@ carries the figures Wings would publish.
 cgroup v1 (cgroupfs or systemd driver) and v2 are supported. The cgroup directory is
 derived from ``/proc/<pid>/cgroup`` and the mount table (``/proc/self/mountinfo``),
 which also covers a ``cgroup-parent`` and non-standard mount points; the conventional
-Docker paths are the fallback. Files are opened per read rather than held open: a
-handful of syscalls a second is cheap, and no descriptor outlives a sampling loop that
-gets killed.
+Docker paths are the fallback. The files are opened once and re-read in place; the
+sampling loop closes them when it ends (an open ``net/dev`` keeps the container's network
+namespace referenced, so it must not outlive the container).
 
 Every path is taken under ``root``, so tests run on a fake tree.
 """
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-NANOSECONDS = 1_000_000_000
-# Docker sums user, nice, system, idle, iowait, irq and softirq (not steal or guest).
-PROC_STAT_FIELDS = 7
 READ_LIMIT = 65536
+NEWLINE = ord("\n")
 
 V1_FILES = ("memory.usage_in_bytes", "memory.stat", "memory.limit_in_bytes", "cpuacct.usage")
 V2_FILES = ("memory.current", "memory.stat", "memory.max", "cpu.stat")
@@ -176,30 +174,12 @@ def read_mem_total(root="/"):
     return 0
 
 
-def read_system_cpu(root="/"):
-    """``(system_ns, online_cpus)`` from ``/proc/stat`` as Docker computes them."""
-    system_ns, cpus = None, 0
-    with open(_path(root, "/proc/stat"), "rb") as f:
-        for line in f:
-            if not line.startswith(b"cpu"):
-                break
-            fields = line.split()
-            if fields[0] == b"cpu":
-                ticks = sum(int(v) for v in fields[1:1 + PROC_STAT_FIELDS])
-                system_ns = ticks * NANOSECONDS // CLOCK_TICKS
-            else:
-                cpus += 1
-    if system_ns is None:
-        raise ValueError("no cpu line in /proc/stat")
-    return system_ns, cpus
-
-
-def parse_net_dev(text):
+def parse_net_dev(data):
     """``(rx_bytes, tx_bytes)`` summed over every interface except ``lo``."""
     rx = tx = 0
-    for line in text.splitlines()[2:]:
-        name, sep, counters = line.partition(":")
-        if not sep or name.strip() == "lo":
+    for line in data.splitlines()[2:]:
+        name, sep, counters = line.partition(b":")
+        if not sep or name.strip() == b"lo":
             continue
         fields = counters.split()
         rx += int(fields[0])
@@ -207,35 +187,45 @@ def parse_net_dev(text):
     return rx, tx
 
 
-def parse_flat_keyed(text):
-    """``key value`` lines (``memory.stat``, ``cpu.stat``) as a dict of ints."""
-    values = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if value:
-            values[key] = int(value)
-    return values
+def stat_field(data, key):
+    """The value of ``key`` in a ``key value`` file (``memory.stat``, ``cpu.stat``), or None.
+
+    Only the one or two wanted fields are parsed: ``memory.stat`` has dozens.
+    """
+    wanted = key + b" "
+    at = data.find(wanted)
+    while at > 0 and data[at - 1] != NEWLINE:
+        at = data.find(wanted, at + 1)
+    if at < 0:
+        return None
+    end = data.find(b"\n", at)
+    return int(data[at + len(wanted):end if end >= 0 else len(data)])
 
 
-def memory_working_set(usage, stat):
-    """Memory in use as the docker CLI and Wings count it: page cache that can go is left out."""
-    total_inactive = stat.get("total_inactive_file")
-    if total_inactive is not None and total_inactive < usage:
-        return usage - total_inactive
-    inactive = stat.get("inactive_file", 0)
+def memory_working_set(usage, total_inactive_file, inactive_file):
+    """Memory in use as the docker CLI and Wings count it: page cache that can go is left out.
+
+    ``total_inactive_file`` exists on cgroup v1 only; a missing field is None.
+    """
+    if total_inactive_file is not None and total_inactive_file < usage:
+        return usage - total_inactive_file
+    inactive = inactive_file or 0
     if inactive < usage:
         return usage - inactive
     return usage
 
 
-def cpu_percent(cpu_delta, system_delta, cpus):
-    """Share of one core (100 = one full core) over the interval, 3 decimals (§4.1)."""
-    if cpu_delta <= 0 or system_delta <= 0:
+def cpu_percent(cpu_delta, elapsed):
+    """Share of one core (100 = one full core) over the interval, 3 decimals (§4.1).
+
+    Docker divides by the host's CPU time over the interval and multiplies by the number
+    of online CPUs; that host time is the elapsed time times the CPUs, so both cancel and
+    the elapsed time alone gives the same figure without reading ``/proc/stat`` (a file
+    the kernel builds from every CPU's counters on each read).
+    """
+    if cpu_delta <= 0 or elapsed <= 0:
         return 0.0
-    percent = cpu_delta / system_delta * 100.0
-    if cpus > 0:
-        percent *= cpus
-    return _round_half_away(percent * 1000) / 1000
+    return _round_half_away(cpu_delta / elapsed * 100.0 * 1000) / 1000
 
 
 def _round_half_away(value):
@@ -247,21 +237,28 @@ def _round_half_away(value):
 
 
 class StatsReader:
-    """Samples one running container; locates its cgroup on the first sample.
+    """Samples one running container; locates and opens its files on the first sample.
+
+    The files stay open between samples and are re-read from offset 0: a sample is then
+    five reads, with no path lookups. Once Docker removes the container's cgroup, reads of
+    its files fail (ENODEV), which ends sampling. :meth:`close` releases the files.
 
     Args:
         pid: the container's init pid on the host (``State.Pid``).
         container_id: the full container id.
         started_at_epoch: ``State.StartedAt`` in epoch seconds, for the uptime.
         root: prefix for ``/proc`` and ``/sys`` paths (tests).
+        clock: monotonic nanoseconds, the interval CPU use is measured over.
     """
 
-    def __init__(self, pid, container_id, started_at_epoch, root="/"):
+    def __init__(self, pid, container_id, started_at_epoch, root="/", clock=time.monotonic_ns):
         self.pid = pid
         self.container_id = container_id
         self.started_at = started_at_epoch
         self.root = root
-        self._files = None
+        self.clock = clock
+        self._version = None
+        self._fds = None
         self._mem_total = 0
         self._previous = None
 
@@ -275,40 +272,59 @@ class StatsReader:
         Raises:
             StatsUnavailable: the cgroup or the process is gone.
         """
-        if self._files is None:
-            self._files = locate_cgroup(self.pid, self.container_id, self.root)
-            self._mem_total = read_mem_total(self.root)
-            log.debug("container %s: cgroup v%d, %s", self.container_id, self._files.version,
-                      os.path.dirname(self._files.memory_usage))
+        if self._fds is None:
+            self._open()
+        usage_fd, stat_fd, limit_fd, cpu_fd, net_fd = self._fds
         try:
-            usage, stat, limit, cpu_ns = self._read_cgroup()
-            system_ns, cpus = read_system_cpu(self.root)
-            rx, tx = parse_net_dev(_read_text(_path(self.root, "/proc/%d/net/dev" % self.pid)))
-        except (OSError, ValueError, IndexError) as e:
+            usage = int(_reread(usage_fd))
+            stat = _reread(stat_fd)
+            limit = _reread(limit_fd).strip()
+            cpu = _reread(cpu_fd)
+            rx, tx = parse_net_dev(_reread(net_fd))
+            if self._version == 1:
+                cpu_ns = int(cpu)
+                inactive = (stat_field(stat, b"total_inactive_file"),
+                            stat_field(stat, b"inactive_file"))
+            else:
+                cpu_ns = stat_field(cpu, b"usage_usec") * 1000
+                inactive = None, stat_field(stat, b"inactive_file")
+        except (OSError, ValueError, IndexError, TypeError) as e:
             raise StatsUnavailable("container %s: %s" % (self.container_id, e)) from e
+        taken = self.clock()
         percent = 0.0
         if self._previous is not None:
-            percent = cpu_percent(cpu_ns - self._previous[0], system_ns - self._previous[1], cpus)
-        self._previous = (cpu_ns, system_ns)
+            percent = cpu_percent(cpu_ns - self._previous[0], taken - self._previous[1])
+        self._previous = (cpu_ns, taken)
         return {
-            "memory_bytes": memory_working_set(usage, stat),
-            "memory_limit_bytes": self._clamp_limit(limit),
+            "memory_bytes": memory_working_set(usage, *inactive),
+            "memory_limit_bytes": self._clamp_limit(None if limit == b"max" else int(limit)),
             "cpu_absolute": percent,
             "network": {"rx_bytes": rx, "tx_bytes": tx},
             "uptime": max(0, int((now - self.started_at) * 1000)),
         }
 
-    def _read_cgroup(self):
-        files = self._files
-        usage = int(_read_text(files.memory_usage))
-        stat = parse_flat_keyed(_read_text(files.memory_stat))
-        raw_limit = _read_text(files.memory_limit).strip()
-        limit = None if raw_limit == "max" else int(raw_limit)
-        if files.version == 1:
-            cpu_ns = int(_read_text(files.cpu_usage))
-        else:
-            cpu_ns = parse_flat_keyed(_read_text(files.cpu_usage))["usage_usec"] * 1000
-        return usage, stat, limit, cpu_ns
+    def close(self):
+        """Release the open files (safe to call more than once)."""
+        fds, self._fds = self._fds, None
+        for fd in fds or ():
+            os.close(fd)
+
+    def _open(self):
+        files = locate_cgroup(self.pid, self.container_id, self.root)
+        self._mem_total = read_mem_total(self.root)
+        paths = (files.memory_usage, files.memory_stat, files.memory_limit, files.cpu_usage,
+                 _path(self.root, "/proc/%d/net/dev" % self.pid))
+        fds = []
+        try:
+            for path in paths:
+                fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            raise StatsUnavailable("container %s: %s" % (self.container_id, e)) from e
+        self._version, self._fds = files.version, tuple(fds)
+        log.debug("container %s: cgroup v%d, %s", self.container_id, files.version,
+                  os.path.dirname(files.memory_usage))
 
     def _clamp_limit(self, limit):
         # Docker reports host RAM for an unlimited container, and never more than that.
@@ -349,6 +365,10 @@ def _go_json_number(value):
 
 def _path(root, absolute):
     return os.path.join(root, absolute.lstrip("/"))
+
+
+def _reread(fd):
+    return os.pread(fd, READ_LIMIT, 0)
 
 
 def _read_text(path):

@@ -13,6 +13,7 @@
 #   env NAME                print NAME=<value of $NAME>
 #   id                      print the uid and gid the game runs as
 #   write FILE TEXT         write TEXT to /home/container/FILE
+#   burn SECONDS            keep one CPU busy for SECONDS, then print "Burned"
 #   ignore-stop             ignore later "stop" commands (to exercise stop timeouts)
 #   ignore-signals          ignore SIGTERM and SIGINT from now on
 #
@@ -79,6 +80,7 @@ while :; do
             esac ;;
         id) echo "uid=$(id -u) gid=$(id -g)" ;;
         write) file=$1; shift; printf '%s\n' "$*" > "/home/container/$file" && echo "Wrote $file" ;;
+        burn) timeout "${1:-1}" sh -c 'while :; do :; done'; echo "Burned" ;;
         ignore-stop) ignore_stop=1; echo "Ignoring stop from now on" ;;
         ignore-signals) trap '' TERM INT; echo "Ignoring signals from now on" ;;
         *) echo "Unknown command: $command" ;;

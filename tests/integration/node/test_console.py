@@ -82,6 +82,27 @@ def test_power_cycle_with_exact_states(node):
     assert offline["memory_bytes"] == 0 and offline["cpu_absolute"] == 0
 
 
+def test_stats_measure_a_busy_core(node):
+    """§4.1: cpu_absolute is a share of one core; a loop spinning on one CPU reads near 100
+    (not 1,000 times off, not divided by the host's CPUs), and memory stays within the limit."""
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.send("set state", "start")
+    states_until(sock, "running")
+    sock.send("send command", "burn 4")
+    busy = []
+    deadline = time.monotonic() + 10
+    while len(busy) < 2 and time.monotonic() < deadline:
+        usage = json.loads(sock.recv_event("stats", timeout=5)["args"][0])
+        if usage["cpu_absolute"] >= 40:
+            busy.append(usage)
+    assert len(busy) == 2, "no busy samples while a core was spinning"
+    for usage in busy:
+        assert usage["cpu_absolute"] <= 100 * os.cpu_count() + 5
+        assert 0 < usage["memory_bytes"] <= usage["memory_limit_bytes"]
+    sock.recv_event("console output", where=lambda m: m["args"] == ["Burned"], timeout=10)
+
+
 def test_kill(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)

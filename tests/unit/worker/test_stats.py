@@ -6,15 +6,15 @@ tests read this machine's real /proc (no Docker involved).
 
 import json
 import os
-import shutil
 import time
+import uuid
 
 import psutil
 import pytest
 
-from worker.stats import (CLOCK_TICKS, StatsReader, StatsUnavailable, cpu_percent,
-                          locate_cgroup, memory_working_set, parse_mountinfo, parse_net_dev,
-                          parse_proc_cgroup, read_system_cpu, usage_object, zero_usage)
+from worker.stats import (StatsReader, StatsUnavailable, cpu_percent, locate_cgroup,
+                          memory_working_set, parse_mountinfo, parse_net_dev, parse_proc_cgroup,
+                          stat_field, usage_object, zero_usage)
 
 CID = "4f1c2b7e9a" * 6 + "abcd"
 PID = 4242
@@ -46,14 +46,17 @@ NET_DEV = (
     "   0    0     0       0          0\n")
 
 
-def proc_stat(total_ticks, cpus=4):
-    """A /proc/stat whose first seven cpu fields add up to ``total_ticks``; steal is noise."""
-    user = total_ticks // 2
-    idle = total_ticks - user
-    lines = ["cpu  %d 0 0 %d 0 0 0 999999 0 0" % (user, idle)]
-    lines += ["cpu%d 1 0 0 1 0 0 0 0 0 0" % i for i in range(cpus)]
-    lines += ["intr 12345 0 0", "ctxt 999", "btime 1700000000"]
-    return "\n".join(lines) + "\n"
+class FakeClock:
+    """Monotonic nanoseconds that move only when told to."""
+
+    def __init__(self):
+        self.now = 5_000_000_000
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += int(seconds * 1_000_000_000)
 
 
 def write(root, relative, text):
@@ -66,7 +69,6 @@ def write(root, relative, text):
 def proc_files(root, mountinfo, cgroup_text, pid=PID):
     write(root, "/proc/self/mountinfo", mountinfo)
     write(root, "/proc/meminfo", "MemTotal:       %d kB\nMemFree:  1 kB\n" % MEM_TOTAL_KB)
-    write(root, "/proc/stat", proc_stat(100_000))
     write(root, "/proc/%d/net/dev" % pid, NET_DEV)
     if cgroup_text is not None:
         write(root, "/proc/%d/cgroup" % pid, cgroup_text)
@@ -216,12 +218,13 @@ def test_v1_hard_limit_is_reported_as_is(tmp_path):
 
 
 def test_cpu_percent_between_samples_v1(v1_cgroupfs):
-    """§4.1 example: 0.2 s of container CPU while 4 CPUs accumulate 4 s -> 20.0."""
-    reader = StatsReader(PID, CID, 1000.0, str(v1_cgroupfs))
+    """§4.1 example: 0.2 s of container CPU in one second (4 CPUs accumulate 4 s) -> 20.0."""
+    clock = FakeClock()
+    reader = StatsReader(PID, CID, 1000.0, str(v1_cgroupfs), clock=clock)
     assert reader.sample(1001.0)["cpu_absolute"] == 0.0
     cpu_file = v1_cgroupfs / "sys/fs/cgroup/cpu,cpuacct/docker" / CID / "cpuacct.usage"
     cpu_file.write_text("200000000\n")
-    write(v1_cgroupfs, "/proc/stat", proc_stat(100_000 + 4 * CLOCK_TICKS))
+    clock.advance(1.0)
     sample = reader.sample(1002.0)
     assert sample["cpu_absolute"] == 20.0
     assert json.dumps(usage_object(sample, "running", 0)["cpu_absolute"]) == "20"
@@ -232,72 +235,94 @@ def test_v2_sample_figures_and_cpu(tmp_path):
     scope = "/system.slice/docker-%s.scope" % CID
     proc_files(tmp_path, MOUNTINFO_V2, "0::%s\n" % scope)
     v2_cgroup(tmp_path, "/sys/fs/cgroup" + scope, usage_usec=1_000_000)
-    reader = StatsReader(PID, CID, 50.0, str(tmp_path))
+    clock = FakeClock()
+    reader = StatsReader(PID, CID, 50.0, str(tmp_path), clock=clock)
     first = reader.sample(50.0)
     assert first["memory_bytes"] == 400_000_000 - 60_000_000
     assert first["memory_limit_bytes"] == MEM_TOTAL_KB * 1024
     assert first["uptime"] == 0
     v2_cgroup(tmp_path, "/sys/fs/cgroup" + scope, limit="1073741824", usage_usec=1_750_000)
-    write(tmp_path, "/proc/stat", proc_stat(100_000 + 2 * CLOCK_TICKS, cpus=2))
+    clock.advance(1.0)
     second = reader.sample(51.0)
-    # 0.75 s of CPU over 2 s of host time on 2 CPUs = 75 % of one core.
+    # 0.75 s of CPU in one second = 75 % of one core.
     assert second["cpu_absolute"] == 75.0
     assert second["memory_limit_bytes"] == 1073741824
 
 
-def test_stopped_container_raises_stats_unavailable(v1_cgroupfs):
-    """The cgroup disappears when the container stops: the loop ends."""
+def test_files_are_read_again_in_place(v1_cgroupfs):
+    """Held files: a rewritten value is seen by the next sample, and close releases them."""
     reader = StatsReader(PID, CID, 0.0, str(v1_cgroupfs))
-    reader.sample(1.0)
-    shutil.rmtree(v1_cgroupfs / "sys/fs/cgroup/memory/docker" / CID)
-    with pytest.raises(StatsUnavailable):
-        reader.sample(2.0)
+    assert reader.sample(1.0)["memory_limit_bytes"] == MEM_TOTAL_KB * 1024
+    memory = v1_cgroupfs / "sys/fs/cgroup/memory/docker" / CID
+    (memory / "memory.limit_in_bytes").write_text("1073741824\n")
+    (memory / "memory.usage_in_bytes").write_text("130000000\n")
+    sample = reader.sample(2.0)
+    assert sample["memory_limit_bytes"] == 1073741824
+    assert sample["memory_bytes"] == 130_000_000 - 120_000_000
+    open_before = len(os.listdir("/proc/self/fd"))
+    reader.close()
+    reader.close()
+    assert len(os.listdir("/proc/self/fd")) == open_before - 5
 
 
-def test_exited_process_raises_stats_unavailable(v1_cgroupfs):
-    reader = StatsReader(PID, CID, 0.0, str(v1_cgroupfs))
-    reader.sample(1.0)
+def test_process_gone_before_the_first_sample_raises(v1_cgroupfs):
     os.remove(v1_cgroupfs / ("proc/%d/net/dev" % PID))
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(StatsUnavailable):
+        StatsReader(PID, CID, 0.0, str(v1_cgroupfs)).sample(1.0)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_unreadable_value_raises_stats_unavailable(v1_cgroupfs):
+    reader = StatsReader(PID, CID, 0.0, str(v1_cgroupfs))
+    reader.sample(1.0)
+    (v1_cgroupfs / "sys/fs/cgroup/cpu,cpuacct/docker" / CID / "cpuacct.usage").write_text("")
     with pytest.raises(StatsUnavailable):
         reader.sample(2.0)
+    reader.close()
 
 
 # formulas
 
 def test_cpu_percent_formula_and_guards():
-    """Appendix A: cpu_delta / sys_delta * 100 * cpus, 3 decimals, 0 unless both deltas > 0."""
-    assert cpu_percent(200_000_000, 4_000_000_000, 4) == 20.0
-    assert cpu_percent(0, 4_000_000_000, 4) == 0.0
-    assert cpu_percent(-5, 4_000_000_000, 4) == 0.0
-    assert cpu_percent(5, 0, 4) == 0.0
-    assert cpu_percent(1, 3, 0) == 33.333
+    """Appendix A: cpu_delta / sys_delta * 100 * cpus, where sys_delta = elapsed * cpus;
+    3 decimals, 0 unless both deltas > 0."""
+    assert cpu_percent(200_000_000, 1_000_000_000) == 20.0
+    assert cpu_percent(2_500_000_000, 1_000_000_000) == 250.0
+    assert cpu_percent(0, 1_000_000_000) == 0.0
+    assert cpu_percent(-5, 1_000_000_000) == 0.0
+    assert cpu_percent(5, 0) == 0.0
+    assert cpu_percent(1, 3) == 33.333
 
 
 def test_cpu_percent_rounds_halves_away_from_zero():
     """Go math.Round: 1.5625 -> 1.563 (Python's round() would give 1.562)."""
-    assert cpu_percent(1, 64, 1) == 1.563
-    assert cpu_percent(3, 64, 1) == 4.688
+    assert cpu_percent(1, 64) == 1.563
+    assert cpu_percent(3, 64) == 4.688
 
 
 def test_memory_working_set_rules():
     """§4.1: total_inactive_file first (v1), else inactive_file (v2), else raw usage."""
-    assert memory_working_set(1000, {"total_inactive_file": 300, "inactive_file": 10}) == 700
-    assert memory_working_set(1000, {"total_inactive_file": 1000, "inactive_file": 10}) == 990
-    assert memory_working_set(1000, {"inactive_file": 400}) == 600
-    assert memory_working_set(1000, {"inactive_file": 1500}) == 1000
-    assert memory_working_set(1000, {}) == 1000
+    assert memory_working_set(1000, 300, 10) == 700
+    assert memory_working_set(1000, 1000, 10) == 990
+    assert memory_working_set(1000, None, 400) == 600
+    assert memory_working_set(1000, None, 1500) == 1000
+    assert memory_working_set(1000, None, None) == 1000
+
+
+def test_stat_field_matches_whole_keys_only():
+    data = b"cache 1\ntotal_inactive_file 300\ninactive_file 10\nlast 7"
+    assert stat_field(data, b"inactive_file") == 10
+    assert stat_field(data, b"total_inactive_file") == 300
+    assert stat_field(data, b"cache") == 1
+    assert stat_field(data, b"last") == 7
+    assert stat_field(b"total_inactive_file 300\n", b"inactive_file") is None
+    assert stat_field(b"", b"usage_usec") is None
 
 
 def test_parse_net_dev_skips_lo_and_handles_glued_counters():
     text = NET_DEV + "eth2:4294967296 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n"
-    assert parse_net_dev(text) == (123456 + 1000000000 + 4294967296, 65432 + 10 + 7)
-
-
-def test_proc_stat_sums_first_seven_fields(tmp_path):
-    """Docker: user..softirq in jiffies * 1e9 / CLK_TCK; online CPUs = cpuN lines."""
-    write(tmp_path, "/proc/stat", "cpu  1 2 3 4 5 6 7 1000 1000 1000\ncpu0 1 2 3 4 5 6 7 0 0 0\n"
-                                  "cpu1 0 0 0 0 0 0 0 0 0 0\ncpu2 0 0 0 0 0 0 0 0 0 0\nintr 1\n")
-    assert read_system_cpu(str(tmp_path)) == (28 * 1_000_000_000 // CLOCK_TICKS, 3)
+    assert parse_net_dev(text.encode()) == (123456 + 1000000000 + 4294967296, 65432 + 10 + 7)
 
 
 # usage object
@@ -324,23 +349,15 @@ def test_zero_usage_keeps_only_the_memory_limit():
 # this machine's real /proc (no Docker)
 
 def test_real_net_dev_matches_psutil():
-    with open("/proc/self/net/dev") as f:
+    with open("/proc/self/net/dev", "rb") as f:
         before = parse_net_dev(f.read())
     counters = psutil.net_io_counters(pernic=True)
-    with open("/proc/self/net/dev") as f:
+    with open("/proc/self/net/dev", "rb") as f:
         after = parse_net_dev(f.read())
     rx = sum(c.bytes_recv for name, c in counters.items() if name != "lo")
     tx = sum(c.bytes_sent for name, c in counters.items() if name != "lo")
     assert before[0] <= rx <= after[0]
     assert before[1] <= tx <= after[1]
-
-
-def test_real_proc_stat_is_sane():
-    system_ns, cpus = read_system_cpu("/")
-    assert cpus == os.sysconf("SC_NPROCESSORS_ONLN")
-    time.sleep(0.05)
-    later_ns, _ = read_system_cpu("/")
-    assert 0 < system_ns <= later_ns
 
 
 def test_real_cgroup_of_this_process():
@@ -352,3 +369,46 @@ def test_real_cgroup_of_this_process():
     assert sample["memory_bytes"] > 0
     assert 0 < sample["memory_limit_bytes"] <= psutil.virtual_memory().total
     assert 1900 <= sample["uptime"] <= 3000
+
+
+@pytest.fixture
+def real_container_cgroup():
+    """An empty cgroup where Docker would put a container's (``docker/<id>`` on v1,
+    ``system.slice/docker-<id>.scope`` on v2); removed afterwards. Needs root."""
+    container_id = "wingspantest" + uuid.uuid4().hex
+    with open("/proc/self/mountinfo") as f:
+        mounts = parse_mountinfo(f.read())
+    v1 = [m.point for m in mounts if m.fstype == "cgroup" and m.options & {"memory", "cpuacct"}]
+    if v1:
+        made = [os.path.join(point, "docker", container_id) for point in v1]
+    else:
+        made = [os.path.join(m.point, "system.slice", "docker-%s.scope" % container_id)
+                for m in mounts if m.fstype == "cgroup2"][:1]
+    created = []
+    try:
+        for directory in made:
+            os.mkdir(directory)
+            created.append(directory)
+    except OSError as e:
+        for directory in created:
+            os.rmdir(directory)
+        pytest.skip("cannot create a cgroup here: %s" % e)
+    yield container_id, created
+    for directory in created:
+        if os.path.isdir(directory):
+            os.rmdir(directory)
+
+
+def test_removed_cgroup_ends_sampling(real_container_cgroup):
+    """The kernel fails reads of a removed cgroup's open files (ENODEV): when Docker
+    removes a stopped container's cgroup, the next sample raises instead of repeating."""
+    container_id, directories = real_container_cgroup
+    reader = StatsReader(os.getpid(), container_id, time.time())
+    try:
+        assert reader.sample(time.time())["memory_bytes"] == 0
+        for directory in directories:
+            os.rmdir(directory)
+        with pytest.raises(StatsUnavailable):
+            reader.sample(time.time())
+    finally:
+        reader.close()
