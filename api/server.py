@@ -14,7 +14,7 @@ from api.app import ApiContext, make_app
 from api.hub import Hub
 from api.registry import Registry
 from api.routes.websocket import WebsocketGate
-from wingspan import bus
+from wingspan import bus, envelope
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 def pump_events(context, endpoints, registry, hub):
     """Feed every worker event to the registry, then to the websocket sessions."""
-    for uuid, name, data in bus.server_events(context, endpoints.events_out):
+    for uuid, name, data in bus.EventFeed(context, endpoints.events_out,
+                                               (envelope.SERVER_EVENTS,)):
         registry.apply_event(uuid, name, data)
         hub.dispatch(uuid, name, data)
         if name == "deleted":

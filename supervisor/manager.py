@@ -34,6 +34,8 @@ from wingspan.server_config import ServerDefinition
 log = logging.getLogger(__name__)
 
 TICK = 0.05
+# the workers' events the supervisor acts on; it never receives the others
+FOLLOWED_EVENTS = ("status", "definition")
 
 
 class Manager:
@@ -63,6 +65,7 @@ class Manager:
         self._spawn_lock = gevent.lock.Semaphore()
         self._states_dirty = False
         self._publisher = None
+        self._events = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -93,7 +96,8 @@ class Manager:
                                      self._worker_ready, self._on_worker_notice)
         gevent.spawn(self._broker.run)
         self._publisher = bus.Publisher(context, self.endpoints.events_in)
-        gevent.spawn(self._follow_events, context)
+        self._events = bus.EventFeed(context, self.endpoints.events_out)
+        gevent.spawn(self._follow_events)
         if not self._boot():
             return 0
         gevent.spawn(self._save_states_periodically)
@@ -146,6 +150,9 @@ class Manager:
             log.error("skipping server %s: invalid configuration from the Panel: %s",
                       doc.get("uuid"), e.detail or e.public_message)
             return None
+        if definition.uuid not in self.definitions:
+            for topic in self._event_topics(definition.uuid):
+                self._events.subscribe(topic)
         self.definitions[definition.uuid] = definition
         return definition
 
@@ -253,9 +260,12 @@ class Manager:
 
     # -- events -------------------------------------------------------------------------
 
-    def _follow_events(self, context):
-        for uuid, name, data in bus.server_events(context, self.endpoints.events_out):
+    def _follow_events(self):
+        for uuid, name, data in self._events:
             self._on_event(uuid, name, data)
+
+    def _event_topics(self, uuid):
+        return [envelope.topic(uuid, name) for name in FOLLOWED_EVENTS]
 
     def _on_worker_notice(self, uuid, message):
         worker = self.workers.get(uuid)
@@ -347,6 +357,8 @@ class Manager:
             worker.stop(signal.SIGKILL)
         self.engine.remove(uuid, force=True)
         del self.definitions[uuid]
+        for topic in self._event_topics(uuid):
+            self._events.unsubscribe(topic)
         self.states.forget(uuid)
         self._states_dirty = True
         data_dir = os.path.join(self.cfg.system.data, uuid)

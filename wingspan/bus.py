@@ -117,6 +117,7 @@ class Publisher:
 
 
 def subscriber(context, endpoint, prefixes=(b"",)):
+    """A SUB socket on ``endpoint`` subscribed to ``prefixes`` (none: nothing yet)."""
     sock = make_socket(context, zmq.SUB, RCVHWM=100000)
     for prefix in prefixes:
         sock.setsockopt(zmq.SUBSCRIBE, prefix)
@@ -124,20 +125,35 @@ def subscriber(context, endpoint, prefixes=(b"",)):
     return sock
 
 
-def server_events(context, endpoint):
-    """Yield ``(server, event, data)`` for every decodable event the workers publish."""
-    sub = subscriber(context, endpoint, prefixes=(b"server.",))
-    while True:
-        frames = sub.recv_multipart()
-        try:
-            event = envelope.load(frames[-1])
-        except errors.WingspanError:
-            log.warning("dropping an undecodable event")
-            continue
-        yield event["server"], event["event"], event.get("data")
-        # a queued event is received without waiting: under a console flood the reader
-        # would otherwise never let the process's other greenlets run
-        gevent.sleep(0)
+class EventFeed:
+    """The workers' events matching some topic prefixes, as ``(server, event, data)``.
+
+    Filtering happens where the events are published (ZeroMQ forwards subscriptions
+    upstream), so a subscriber that wants two kinds of events of each server does not
+    receive, let alone decode, the console floods and the stats of all of them.
+    """
+
+    def __init__(self, context, endpoint, prefixes=()):
+        self._sock = subscriber(context, endpoint, prefixes)
+
+    def subscribe(self, prefix):
+        self._sock.setsockopt(zmq.SUBSCRIBE, prefix)
+
+    def unsubscribe(self, prefix):
+        self._sock.setsockopt(zmq.UNSUBSCRIBE, prefix)
+
+    def __iter__(self):
+        while True:
+            frames = self._sock.recv_multipart()
+            try:
+                event = envelope.load(frames[-1])
+            except errors.WingspanError:
+                log.warning("dropping an undecodable event")
+                continue
+            yield event["server"], event["event"], event.get("data")
+            # a queued event is received without waiting: under a console flood the reader
+            # would otherwise never let the process's other greenlets run
+            gevent.sleep(0)
 
 
 class CommandRegistry:

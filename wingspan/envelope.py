@@ -91,6 +91,9 @@ def topic(server, event):
     return ("daemon.%s" % event).encode()
 
 
+SERVER_EVENTS = b"server."
+
+
 def server_prefix(server):
     """Subscription prefix for every event of one server."""
     return ("server.%s." % server).encode()

@@ -134,6 +134,20 @@ def test_servers_running_before_a_reboot_are_started_again(panel, daemon, contai
     daemon.wait_state(uuid, "running", timeout=15)
 
 
+def test_state_of_a_server_created_after_boot_is_kept(panel, daemon, containers):
+    """The supervisor follows the state of servers the Panel creates later, too."""
+    daemon.start()
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid)
+    response = daemon.post("/api/servers", {"uuid": uuid, "start_on_completion": True})
+    assert response.status_code == 202
+    daemon.wait_state(uuid, "running", timeout=30)
+    daemon.stop()
+    containers.containers.get(uuid).kill()
+    daemon.start()
+    daemon.wait_state(uuid, "running", timeout=15)
+
+
 def test_bad_config_exits_1_naming_the_key(tmp_path):
     path = tmp_path / "config.yml"
     path.write_text("api:\n  port: not-a-port\ntoken: x\n")
