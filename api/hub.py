@@ -6,12 +6,22 @@ line, not two hundred.
 """
 
 import json
+import logging
+import time
 from collections import defaultdict
 
 from api.outbox import text_frame
 
+log = logging.getLogger(__name__)
+
 # High-volume output a viewer who cannot keep up may miss (see api/outbox.py).
 SKIPPABLE = ("console", "install output")
+# Output older than this when it reaches the API is not fanned out: on a machine too busy
+# for the API to keep up with a flood, the backlog would otherwise grow in the event queue
+# without bound, and every viewer would watch ever older output.
+STALE_OUTPUT_SECONDS = 3.0
+# ...and the API counts as caught up again once output arrives this fresh.
+CAUGHT_UP_SECONDS = 1.0
 
 
 def frame(event, args=None):
@@ -72,8 +82,10 @@ def deliveries(name, data):
 
 
 class Hub:
-    def __init__(self):
+    def __init__(self, clock=time.time):
         self.sessions = defaultdict(set)
+        self.clock = clock
+        self.late_skipped = 0  # in the current episode of lateness
 
     def join(self, uuid, session):
         self.sessions[uuid].add(session)
@@ -88,12 +100,28 @@ class Hub:
     def count(self, uuid):
         return len(self.sessions.get(uuid, ()))
 
-    def dispatch(self, uuid, name, data):
+    def dispatch(self, uuid, name, data, published):
         members = self.sessions.get(uuid)
         if not members:
+            return
+        if name in SKIPPABLE and not self._on_time(uuid, published):
             return
         delivery = deliveries(name, data)
         if delivery is None:
             return
         for session in list(members):
             session.deliver(delivery)
+
+    def _on_time(self, uuid, published):
+        late = self.clock() - published
+        if late > STALE_OUTPUT_SECONDS:
+            if not self.late_skipped:
+                log.warning("output of %s reached the API %.1fs late; skipping late output "
+                            "until the API catches up", uuid, late)
+            self.late_skipped += 1
+            return False
+        if self.late_skipped and late <= CAUGHT_UP_SECONDS:
+            log.warning("the API caught up; %d late output batches were skipped",
+                        self.late_skipped)
+            self.late_skipped = 0
+        return True

@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 def pump_events(context, endpoints, registry, hub):
     """Feed every worker event to the registry, then to the websocket sessions."""
-    for uuid, name, data in bus.EventFeed(context, endpoints.events_out,
-                                               (envelope.SERVER_EVENTS,)):
+    feed = bus.EventFeed(context, endpoints.events_out, (envelope.SERVER_EVENTS,))
+    for uuid, name, data, published in feed:
         registry.apply_event(uuid, name, data)
-        hub.dispatch(uuid, name, data)
+        hub.dispatch(uuid, name, data, published)
         if name == "deleted":
             registry.remove(uuid)
 

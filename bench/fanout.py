@@ -32,6 +32,10 @@ from bench.streams import CHUNK, AttachReader, ConsoleSocket, FrameSplitter, \
 VIEWERS = 200
 STALLED = 20
 STALLED_RECEIVE_BUFFER = 4096
+# A reading viewer's receive buffer is fixed, like a browser's TCP window over a real
+# network: left to autotune on loopback it grows to megabytes, and the lag measured would
+# be this process's own kernel buffer, not the daemon's queueing.
+READING_RECEIVE_BUFFER = 256 * 1024
 FLOOD = "flood 1000000000"
 FLOOD_SECONDS = 45.0  # past the daemon's 30 s limit on a write nobody accepts
 SETTLE = 1.0
@@ -189,7 +193,8 @@ def run():
         for number in range(VIEWERS):
             stalled = number % (VIEWERS // STALLED) == 0
             viewers.append(Viewer(ConsoleSocket(
-                node.daemon, uuid, receive_buffer=STALLED_RECEIVE_BUFFER if stalled else None),
+                node.daemon, uuid,
+                receive_buffer=STALLED_RECEIVE_BUFFER if stalled else READING_RECEIVE_BUFFER),
                 stalled))
         time.sleep(SETTLE)
         connected_rss = psutil.Process(api).memory_info().rss

@@ -261,7 +261,7 @@ class Manager:
     # -- events -------------------------------------------------------------------------
 
     def _follow_events(self):
-        for uuid, name, data in self._events:
+        for uuid, name, data, _ in self._events:
             self._on_event(uuid, name, data)
 
     def _event_topics(self, uuid):

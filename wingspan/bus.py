@@ -126,7 +126,8 @@ def subscriber(context, endpoint, prefixes=(b"",)):
 
 
 class EventFeed:
-    """The workers' events matching some topic prefixes, as ``(server, event, data)``.
+    """The workers' events matching some topic prefixes, as
+    ``(server, event, data, published)`` (``published``: the publisher's epoch seconds).
 
     Filtering happens where the events are published (ZeroMQ forwards subscriptions
     upstream), so a subscriber that wants two kinds of events of each server does not
@@ -150,7 +151,7 @@ class EventFeed:
             except errors.WingspanError:
                 log.warning("dropping an undecodable event")
                 continue
-            yield event["server"], event["event"], event.get("data")
+            yield event["server"], event["event"], event.get("data"), event.get("ts", 0.0)
             # a queued event is received without waiting: under a console flood the reader
             # would otherwise never let the process's other greenlets run
             gevent.sleep(0)

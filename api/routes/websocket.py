@@ -10,6 +10,7 @@ limits, bounded frames, and worker events fanned out by the hub.
 import json
 import logging
 import re
+import socket
 import struct
 import time
 import uuid as uuidlib
@@ -21,7 +22,7 @@ from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import Header, WebSocket
 
 from api.hub import frame
-from api.outbox import Outbox, text_frame
+from api.outbox import Outbox, send_frames, text_frame
 from api.ratelimit import Limiter
 from wingspan import errors
 from wingspan.tokens import TokenError, WebsocketToken
@@ -35,6 +36,12 @@ LOCKED_ERROR = ("another power action is currently being processed for this serv
 TOO_MANY = "Too many open websocket connections."
 # A viewer's backlog: about 2,500 console lines; beyond it console lines are skipped.
 OUTBOX_BYTES = 256 * 1024
+# What one write takes from the outbox: the rest stays where it can still be shed.
+WRITE_BYTES = 64 * 1024
+# Unsent bytes the kernel may hold for a viewer. Without a bound its autotuned send buffer
+# takes megabytes of a slow viewer's output, delivered seconds late, where the outbox would
+# have shed it; unlike a fixed SO_SNDBUF this leaves the in-flight window free to grow.
+UNSENT_BYTES = 128 * 1024
 # A viewer that accepts nothing for this long is gone, whatever its socket says.
 STALLED_WRITE_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 2.0
@@ -132,6 +139,7 @@ class WebsocketGate:
             def run_websocket(self):
                 BoundedWebSocket.max_bytes = gate.ctx.cfg.wingspan.websocket.max_message_bytes
                 self.websocket.__class__ = BoundedWebSocket
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_BYTES)
                 return super().run_websocket()
 
         return GatedHandler
@@ -218,12 +226,12 @@ class Session:
 
     def _send_loop(self):
         while not self._closing:
-            data = self.outbox.take()
+            frames = self.outbox.take(WRITE_BYTES)
             if self._closing or self.ws.closed:
                 return
             try:
                 with gevent.Timeout(STALLED_WRITE_TIMEOUT):
-                    self.ws.raw_write(data)
+                    send_frames(self.ws.stream.handler.socket, frames)
             except gevent.Timeout:
                 log.warning("closing a websocket of %s that accepted nothing for %ss",
                             self.uuid, STALLED_WRITE_TIMEOUT)

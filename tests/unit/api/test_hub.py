@@ -1,8 +1,10 @@
 """Worker events become websocket frames (wings-api.md §10.2, §10.8)."""
 
 import json
+import logging
+import time
 
-from api.hub import Hub, deliveries, frame
+from api.hub import STALE_OUTPUT_SECONDS, Hub, deliveries, frame
 
 
 def test_frame_format_omits_empty_args_and_ends_with_newline():
@@ -57,9 +59,32 @@ def test_hub_fans_out_to_the_server_sessions_only():
     hub.join("s1", a)
     hub.join("s1", b)
     hub.join("s2", other)
-    hub.dispatch("s1", "status", "running")
+    hub.dispatch("s1", "status", "running", time.time())
     assert len(a.got) == len(b.got) == 1 and other.got == []
     assert a.got[0] is b.got[0]  # encoded once, shared
     hub.leave("s1", a)
     hub.leave("s1", b)
     assert hub.count("s1") == 0
+
+
+def test_late_output_is_not_fanned_out_but_state_always_is(caplog):
+    """An API too busy to keep up skips output that is already old instead of queueing it
+    for every viewer; status and stats get through however late, and each episode of
+    lateness is logged once when it starts and once when it ends."""
+    now = [1000.0]
+    hub = Hub(clock=lambda: now[0])
+    viewer = Recorder()
+    hub.join("s1", viewer)
+    late = now[0] - STALE_OUTPUT_SECONDS - 0.5
+    with caplog.at_level(logging.WARNING, logger="api.hub"):
+        hub.dispatch("s1", "console", ["old 1"], late)
+        hub.dispatch("s1", "install output", ["old 2"], late)
+        hub.dispatch("s1", "status", "running", late)
+        hub.dispatch("s1", "stats", {"state": "running"}, late)
+        hub.dispatch("s1", "console", ["nearly"], now[0] - 2.0)  # on time, still behind
+        hub.dispatch("s1", "console", ["fresh"], now[0] - 0.1)
+    assert [d.name for d in viewer.got] == ["status", "stats", "console", "console"]
+    assert json.loads(viewer.got[-1].frames[0])["args"] == ["fresh"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "late" in messages[0] and "2 late output batches" in messages[1]
