@@ -18,6 +18,7 @@ import bottle
 from api import http
 from wingspan import errors
 from wingspan.filesystem import Jail, Quota, ReadStream, in_thread
+from wingspan.filesystem.mime import SniffCache
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class ServerFiles:
 
     def __init__(self, ctx):
         self.ctx = ctx
+        # one cache for every server: entries are keyed by device and inode
+        self.sniff_cache = SniffCache(ctx.cfg.wingspan.mime_cache_entries)
 
     def root_of(self, view):
         return os.path.join(self.ctx.cfg.system.data, view.uuid)
@@ -46,7 +49,8 @@ class ServerFiles:
             quota.set_usage(self._worker_usage(view))
         user = self.ctx.cfg.system.user
         jail = Jail(self.root_of(view), user.uid, user.gid, definition.file_denylist,
-                    quota=quota, openat_mode=self.ctx.cfg.system.openat_mode)
+                    quota=quota, openat_mode=self.ctx.cfg.system.openat_mode,
+                    sniff_cache=self.sniff_cache)
         try:
             yield jail
         finally:

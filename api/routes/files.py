@@ -65,7 +65,7 @@ def listing_body(files, entries):
             batch = files.run(lambda: list(itertools.islice(entries, LISTING_BATCH)))
             if not batch:
                 break
-            text = json.dumps(batch)[1:-1]
+            text = ",".join(batch)
             yield (text if first else "," + text).encode()
             first = False
         yield b"]"

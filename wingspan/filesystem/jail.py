@@ -16,7 +16,6 @@ import contextlib
 import errno
 import heapq
 import logging
-import operator
 import os
 import stat
 
@@ -26,7 +25,7 @@ from wingspan.filesystem.denylist import Denylist
 from wingspan.filesystem.naming import copy_names
 from wingspan.filesystem.paths import join_path, server_path, split_path
 from wingspan.filesystem.quota import Quota
-from wingspan.filesystem.statinfo import stat_object
+from wingspan.filesystem.statinfo import stat_json, stat_object
 from wingspan.filesystem.streams import (
     CHUNK_BYTES,
     NEW_FILE_FLAGS,
@@ -56,13 +55,15 @@ class Jail:
         openat_mode: ``system.openat_mode`` (``auto``, ``openat2`` or ``openat``).
     """
 
-    def __init__(self, root, uid, gid, denylist=(), quota=None, openat_mode="auto"):
+    def __init__(self, root, uid, gid, denylist=(), quota=None, openat_mode="auto",
+                 sniff_cache=None):
         self.root = os.path.abspath(root)
         self.uid = uid
         self.gid = gid
         self.denylist = Denylist(denylist)
         self.quota = quota if quota is not None else Quota()
         self.openat_mode = openat_mode
+        self.sniff_cache = sniff_cache if sniff_cache is not None else mime.SniffCache(0)
 
     # -- resolution ---------------------------------------------------------------------
 
@@ -147,12 +148,14 @@ class Jail:
 
     @os_errors
     def list_directory(self, path):
-        """Stat objects of the entries of directory ``path``: directories first, then the
-        rest, each in byte order of names ([REC]); symlinks are listed, not followed.
+        """Stat objects, as JSON text, of the entries of directory ``path``: directories
+        first, then the rest, each in byte order of names ([REC]); symlinks are listed, not
+        followed.
 
         The directory is read and sorted now (errors are raised here); the returned
-        generator sniffs each file's MIME type as it is consumed, so a caller can stream
-        a 100 000-entry listing. Close the generator if it is not consumed to the end.
+        generator sniffs each file's MIME type as it is consumed (or takes it from the
+        jail's sniff cache), so a caller can stream a 100 000-entry listing. Close the
+        generator if it is not consumed to the end.
         """
         parts = self.split(path)
         with self._root() as root_fd:
@@ -162,7 +165,7 @@ class Jail:
         except BaseException:
             os.close(dir_fd)
             raise
-        return _listing(dir_fd, entries)
+        return _listing(dir_fd, entries, self.sniff_cache)
 
     @os_errors
     def open_read(self, path):
@@ -458,7 +461,8 @@ def _mime_of(path_fd, info):
 
 
 def _sorted_entries(dir_fd):
-    """``(key, name, lstat)`` of every entry, directories first, then in byte order of names.
+    """``(key, name, lstat)`` of every entry, directories first, then in byte order of names
+    (keys are unique, so tuples compare by key alone).
 
     Sorted in slices merged lazily, and each slice emptied as it is consumed: one sort of,
     or one release of, 100 000 entries is a single C call holding the GIL for tens of
@@ -472,14 +476,13 @@ def _sorted_entries(dir_fd):
                 continue
             prefix = b"0" if stat.S_ISDIR(info.st_mode) else b"1"
             entries.append((prefix + os.fsencode(entry.name), entry.name, info))
-    runs = [sorted(entries[start:start + SORT_SLICE], key=_entry_key)
+    runs = [sorted(entries[start:start + SORT_SLICE])
             for start in range(0, len(entries), SORT_SLICE)]
     del entries
-    return heapq.merge(*map(_draining, runs), key=_entry_key)
+    return heapq.merge(*map(_draining, runs))
 
 
 SORT_SLICE = 4096
-_entry_key = operator.itemgetter(0)
 
 
 def _draining(items):
@@ -489,12 +492,22 @@ def _draining(items):
         yield items.pop()
 
 
-def _listing(dir_fd, entries):
+def _listing(dir_fd, entries, sniff_cache):
     try:
         for _, name, info in entries:
-            yield stat_object(name, info, _entry_mime(dir_fd, name, info))
+            yield stat_json(name, info, _cached_entry_mime(dir_fd, name, info, sniff_cache))
     finally:
         os.close(dir_fd)
+
+
+def _cached_entry_mime(dir_fd, name, info, sniff_cache):
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return _entry_mime(dir_fd, name, info)
+    known = sniff_cache.get(info)
+    if known is None:
+        known = _entry_mime(dir_fd, name, info)
+        sniff_cache.put(info, known)
+    return known
 
 
 def _entry_mime(dir_fd, name, info):

@@ -112,3 +112,37 @@ def _is_json(text, truncated):
         return True
     except json.JSONDecodeError as e:
         return truncated and (e.pos >= len(e.doc) - 1 or e.msg.startswith("Unterminated string"))
+
+
+class SniffCache:
+    """MIME types of files already sniffed, by file identity, at most ``capacity`` of them.
+
+    A file's identity is its device, inode, size, modification and change times: writing
+    to a file changes them, and the change time cannot be set back by its owner, so an
+    entry is never reused for different content. Re-listing a huge directory then costs
+    no opening and reading of every file. Oldest entries are dropped first; keys are
+    hashes (64 bits: a collision would only mislabel one file) so an entry costs about
+    seventy bytes.
+    """
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._types = {}
+
+    def get(self, info):
+        return self._types.get(_identity(info))
+
+    def put(self, info, mime):
+        if self.capacity <= 0:
+            return
+        types = self._types
+        types[_identity(info)] = mime
+        if len(types) > self.capacity:
+            del types[next(iter(types))]
+
+    def __len__(self):
+        return len(self._types)
+
+
+def _identity(info):
+    return hash((info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))

@@ -4,6 +4,7 @@ import datetime
 import functools
 import stat
 import time
+from json.encoder import encode_basestring_ascii as encode_json_string
 
 # Go's FileMode.String() type letters, in its order, with the lstat bits that set them.
 _TYPE_LETTERS = (
@@ -62,23 +63,41 @@ def _seconds_rfc3339(seconds, zone):
     return "%s%s%02d:%02d" % (text, sign, offset // 3600, offset % 3600 // 60)
 
 
-def stat_object(name, info, mime):
-    """The §5.1 Stat object of an lstat result.
+STAT_KEYS = ("name", "created", "modified", "mode", "mode_bits", "size", "directory", "file",
+             "symlink", "mime")
+
+
+def stat_values(name, info, mime):
+    """The §5.1 Stat object's values of an lstat result, in :data:`STAT_KEYS` order.
 
     ``created`` is the inode change time, as in Wings; ``symlink`` is the truth ([REC]),
     not Wings' always-false; ``file`` is "not a directory", so a symlink is a file.
     """
     mode = info.st_mode
     directory = stat.S_ISDIR(mode)
-    return {
-        "name": name,
-        "created": timestamp_rfc3339(info.st_ctime),
-        "modified": timestamp_rfc3339(info.st_mtime),
-        "mode": mode_string(mode),
-        "mode_bits": mode_bits(mode),
-        "size": info.st_size,
-        "directory": directory,
-        "file": not directory,
-        "symlink": stat.S_ISLNK(mode),
-        "mime": mime,
-    }
+    return (name, timestamp_rfc3339(info.st_ctime), timestamp_rfc3339(info.st_mtime),
+            mode_string(mode), mode_bits(mode), info.st_size, directory, not directory,
+            stat.S_ISLNK(mode), mime)
+
+
+def stat_object(name, info, mime):
+    """The §5.1 Stat object of an lstat result, as a dict."""
+    return dict(zip(STAT_KEYS, stat_values(name, info, mime)))
+
+
+# The Stat object as JSON text in one formatting step: a listing of 100 000 entries is
+# dominated by per-entry costs, and building then encoding a dict per entry doubles them.
+# Every value but the name is ASCII without quotes or backslashes (times, modes, numbers,
+# booleans, MIME types), so only the name needs escaping.
+_STAT_JSON = "{" + ",".join('"%s":%s' % (key, "%s" if key in ("name", "size") else '"%s"')
+                            for key in STAT_KEYS[:6]) \
+    + ',"directory":%s,"file":%s,"symlink":%s,"mime":"%s"}'
+_JSON_BOOL = {True: "true", False: "false"}
+
+
+def stat_json(name, info, mime):
+    """:func:`stat_object` encoded as JSON (what ``json.dumps`` would give, keys in order)."""
+    (name, created, modified, mode, bits, size, directory, regular, symlink,
+     mime) = stat_values(name, info, mime)
+    return _STAT_JSON % (encode_json_string(name), created, modified, mode, bits, size,
+                         _JSON_BOOL[directory], _JSON_BOOL[regular], _JSON_BOOL[symlink], mime)

@@ -1,5 +1,6 @@
 """The egg file denylist (wings-api.md §6.3, wings-behaviour.md §9.2, §17 REQ 7)."""
 
+import json
 import os
 
 import pytest
@@ -78,7 +79,7 @@ def test_reading_listing_deleting_are_not_denied(make_jail, server):
     jail = make_jail(denylist=["config.yml", "locked/"])
     server.put("config.yml", b"a: 1")
     assert jail.read_bytes("config.yml", 10) == b"a: 1"
-    assert [e["name"] for e in jail.list_directory("/")] == ["config.yml"]
+    assert [json.loads(e)["name"] for e in jail.list_directory("/")] == ["config.yml"]
     jail.chmod("/", [{"file": "config.yml", "mode": "600"}])
     jail.mkdir("locked", "/")
     jail.delete("/", ["config.yml"])

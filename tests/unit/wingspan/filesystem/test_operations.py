@@ -1,5 +1,6 @@
 """What each jail operation does when used as intended (wings-api.md §5, wings-behaviour.md §9)."""
 
+import json
 import os
 import stat
 
@@ -7,6 +8,7 @@ import pytest
 
 from wingspan import errors
 from wingspan.filesystem import Jail, Quota, lchown_tree
+from wingspan.filesystem.mime import SniffCache
 
 from .conftest import GID, UID, body
 
@@ -145,8 +147,10 @@ def test_list_directory_entry_shape_and_order(jail, server):
     server.put("zdir/x", b"")
     server.put("adir/x", b"")
     server.link("link", "b.txt")
-    entries = list(jail.list_directory("/"))
+    texts = list(jail.list_directory("/"))
+    entries = [json.loads(text) for text in texts]
     assert [e["name"] for e in entries] == ["adir", "zdir", "A.txt", "b.txt", "link"]
+    assert texts[0] == json.dumps(entries[0], separators=(",", ":"))  # keys in §5.1 order
     assert set(entries[0]) == {"name", "created", "modified", "mode", "mode_bits", "size",
                                "directory", "file", "symlink", "mime"}
     adir, link = entries[0], entries[-1]
@@ -159,7 +163,7 @@ def test_list_directory_entry_shape_and_order(jail, server):
 def test_list_directory_of_a_subdirectory_and_empty(jail, server):
     server.put("a/b/c.txt", b"c")
     os.makedirs(server.path("empty"))
-    assert [e["name"] for e in jail.list_directory("a/b")] == ["c.txt"]
+    assert [json.loads(e)["name"] for e in jail.list_directory("a/b")] == ["c.txt"]
     assert list(jail.list_directory("/empty")) == []
     assert list(jail.list_directory("")) != []
 
@@ -175,9 +179,44 @@ def test_list_directory_streams_large_directories(jail, server):
     for index in range(3000):
         open(server.path("many/f%05d" % index), "wb").close()
     listing = jail.list_directory("many")
-    first = next(listing)
+    first = json.loads(next(listing))
     assert first["name"] == "f00000" and first["mime"] == "text/plain; charset=utf-8"
     assert sum(1 for _ in listing) == 2999
+
+
+def test_names_are_escaped_in_listings(jail, server):
+    names = ['quote"d', "back\\slash", "tab\tname", "caf\u00e9 \u2028 <b>", "\udcff-raw"]
+    for name in names:
+        server.put(name, b"x")
+    listed = [json.loads(text)["name"] for text in jail.list_directory("/")]
+    assert sorted(listed) == sorted(names)
+
+
+def test_relisting_takes_mime_types_from_the_sniff_cache(server):
+    cache = SniffCache(100)
+    jail = Jail(server.root, UID, GID, quota=Quota(), sniff_cache=cache)
+    server.put("data.json", b'{"a": 1}')
+    server.put("empty", b"")
+    assert [json.loads(e)["mime"] for e in jail.list_directory("/")] == [
+        "application/json", "text/plain; charset=utf-8"]
+    assert len(cache) == 1  # empty files are not worth a cache entry
+    os.chmod(server.path("data.json"), 0)  # a re-read would now fail...
+    assert json.loads(next(jail.list_directory("/")))["mime"] == "application/json"
+    with open(server.path("data.json"), "wb") as f:  # ...but a write is a new identity
+        f.write(b"plain words")
+    os.chmod(server.path("data.json"), 0o644)
+    assert json.loads(next(jail.list_directory("/")))["mime"] == "text/plain; charset=utf-8"
+
+
+def test_sniff_cache_drops_its_oldest_entries():
+    cache = SniffCache(2)
+    infos = [os.stat(path) for path in ("/", "/etc", "/usr")]
+    for info in infos:
+        cache.put(info, "x")
+    assert len(cache) == 2 and cache.get(infos[0]) is None and cache.get(infos[2]) == "x"
+    disabled = SniffCache(0)
+    disabled.put(infos[0], "x")
+    assert disabled.get(infos[0]) is None
 
 
 def test_stat_of_a_file_and_of_the_root(jail, server):
