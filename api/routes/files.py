@@ -6,7 +6,6 @@ server's worker (``worker/downloads.py``, ``worker/commands.py``) and the reques
 """
 
 import itertools
-import json
 import logging
 
 import bottle
