@@ -17,7 +17,7 @@ import bottle
 
 from api import http
 from wingspan import errors
-from wingspan.filesystem import Jail, Quota, ReadStream, in_thread
+from wingspan.filesystem import Jail, Quota, ReadStream, WriteBehind, in_thread
 from wingspan.filesystem.mime import SniffCache
 
 log = logging.getLogger(__name__)
@@ -87,18 +87,19 @@ class ServerFiles:
         ``writer`` (a ``WriteStream``, written off the hub), then commit; a failure on
         either side aborts and leaves the old file as it was. A body shorter than
         ``length`` makes a shorter file, as in Wings."""
+        sink = WriteBehind(writer)
         left = length
         try:
             while left > 0:
                 chunk = read(min(TRANSFER_CHUNK, left))
                 if not chunk:
                     break
-                self.run(writer.write, chunk)
+                sink.write(chunk)
                 left -= len(chunk)
+            sink.commit()
         except BaseException:
-            self.run(writer.abort)
+            sink.abort()
             raise
-        self.run(writer.commit)
         return writer.written
 
     def _worker_usage(self, view):

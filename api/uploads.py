@@ -14,6 +14,7 @@ import posixpath
 import multipart
 
 from wingspan import errors
+from wingspan.filesystem import WriteBehind
 from wingspan.filesystem.paths import join_path
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class UploadedFile:
     def __init__(self, filename, path, writer):
         self.filename = filename
         self.path = path
-        self.writer = writer
+        self.sink = WriteBehind(writer)
         self.complete = False
 
 
@@ -121,10 +122,10 @@ class Upload:
         return uploaded
 
     def _write(self, uploaded, data):
-        if uploaded.writer.written + len(data) > self.limit_bytes:
+        if uploaded.sink.queued + len(data) > self.limit_bytes:
             raise errors.BadRequest(TOO_LARGE % (uploaded.filename, self.limit_mib))
-        # written before the parser goes on, so its buffer can be handed over uncopied
-        self.files.run(uploaded.writer.write, data)
+        # the parser's chunks are immutable bytes: one can be written while it parses on
+        uploaded.sink.write(data)
 
     def _count_form_bytes(self, size):
         self._form_bytes += size
@@ -139,9 +140,9 @@ class Upload:
             for uploaded in self.received:
                 if not keep(uploaded):
                     break
-                self.files.run(uploaded.writer.commit)
+                uploaded.sink.commit()
                 committed.append(uploaded)
         finally:
             for uploaded in self.received:
-                self.files.run(uploaded.writer.abort)  # a no-op on a committed write
+                uploaded.sink.abort()  # a no-op on a committed write
         return committed

@@ -23,10 +23,69 @@ def in_thread(func, *args):
 
     What ``func`` raises is raised here; it is carried back as a value because the
     threadpool would also print a traceback for every expected error (a missing file)."""
-    failed, outcome = gevent.get_hub().threadpool.apply(_outcome_of, (func, args))
-    if failed:
-        raise outcome
-    return outcome
+    return start_in_thread(func, *args).result()
+
+
+class ThreadCall:
+    """``func(*args)`` under way in gevent's threadpool; :meth:`result` waits for it."""
+
+    def __init__(self, func, args):
+        self._call = gevent.get_hub().threadpool.spawn(_outcome_of, func, args)
+
+    def result(self):
+        """Wait for the call; return its value or raise what it raised."""
+        failed, outcome = self._call.get()
+        if failed:
+            raise outcome
+        return outcome
+
+
+def start_in_thread(func, *args):
+    """Start :func:`in_thread`'s call without waiting for it."""
+    return ThreadCall(func, args)
+
+
+class WriteBehind:
+    """Feeds a ``WriteStream`` off the hub with one chunk in flight: the next chunk of a
+    request body is received while the previous one is written, instead of after.
+
+    ``queued`` counts the bytes handed over. Chunks must be immutable (``bytes``).
+    """
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.queued = 0
+        self._pending = None
+        self._error = None
+
+    def write(self, chunk):
+        self.flush()
+        self._pending = start_in_thread(self.writer.write, chunk)
+        self.queued += len(chunk)
+
+    def flush(self):
+        """Wait for the write in flight; raise the error of any write that failed (again
+        on every later call: a file missing a chunk is never committed)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception as e:
+                self._error = e
+        if self._error is not None:
+            raise self._error
+
+    def commit(self):
+        self.flush()
+        in_thread(self.writer.commit)
+
+    def abort(self):
+        """Drop the file once no write is in flight (a no-op after a commit)."""
+        try:
+            self.flush()
+        except Exception:  # the abort below is what matters now
+            pass
+        in_thread(self.writer.abort)
 
 
 def _outcome_of(func, args):
@@ -41,5 +100,6 @@ def lchown_tree(root, uid, gid):
     return Jail(root, uid, gid).chown_tree()
 
 
-__all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "WriteStream", "disk_usage",
-           "in_thread", "lchown_tree", "parse_mode"]
+__all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "ThreadCall", "WriteBehind",
+           "WriteStream", "disk_usage", "in_thread", "lchown_tree", "parse_mode",
+           "start_in_thread"]
