@@ -1,10 +1,13 @@
 """Filesystem benchmarks (issue 6), each against a baseline measured in the same run.
 
 * ``GET /files/list-directory`` of a 100 000-file directory against ``os.scandir`` + lstat
-  of each entry, and the latency of a ``GET /api/system`` loop while the listing runs.
+  of each entry: the first listing (every file opened and sniffed) and the next ones (MIME
+  types from the API's sniff cache), and the latency of a ``GET /api/system`` loop while
+  the listings run.
 * ``wingspan.filesystem.disk_usage`` of a 200 000-file tree against ``du -s -b``.
 * A 2 GiB signed download and upload (wings-api.md §7.4, §7.6) against
-  ``shutil.copyfile`` of the same file on the same disk, and the API process's RSS growth.
+  ``shutil.copyfile`` of the same file on the same disk, in interleaved rounds, and the
+  API process's RSS growth.
 
 Files live under the daemon's data directory (listing, transfers) or a temporary directory
 (disk usage) and are removed at the end; no server is started.
