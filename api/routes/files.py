@@ -16,7 +16,7 @@ from wingspan.filesystem import parse_mode
 
 log = logging.getLogger(__name__)
 
-LISTING_BATCH = 1000
+LISTING_BATCH = 5000
 ARCHIVE_TIMEOUT = 15 * 60.0
 PULL_TIMEOUT = 12 * 3600.0
 PULL_START_TIMEOUT = 60.0
@@ -55,21 +55,29 @@ def object_list(body, name, keys, empty_message):
 
 
 def listing_body(files, entries):
-    """A JSON array streamed in batches sniffed off the hub (100 000 entries never sit in
-    memory as one document)."""
+    """A JSON array streamed in batches sniffed and encoded off the hub (100 000 entries
+    never sit in memory as one document)."""
     try:
         yield b"["
-        first = True
+        separator = b""
         while True:
-            batch = files.run(lambda: list(itertools.islice(entries, LISTING_BATCH)))
+            batch = files.run(encoded_batch, entries, separator)
             if not batch:
                 break
-            text = ",".join(batch)
-            yield (text if first else "," + text).encode()
-            first = False
+            yield batch
+            separator = b","
         yield b"]"
     finally:
         entries.close()
+
+
+def encoded_batch(entries, separator):
+    """The next ``LISTING_BATCH`` entries as UTF-8 JSON members after ``separator``;
+    empty at the end."""
+    batch = list(itertools.islice(entries, LISTING_BATCH))
+    if not batch:
+        return b""
+    return separator + ",".join(batch).encode()
 
 
 def install(app, ctx):
