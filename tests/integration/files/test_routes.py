@@ -15,6 +15,7 @@ import zipfile
 
 import pytest
 
+from api.routes.files import LISTING_BATCH
 from tests.integration.files.helpers import (
     ARCHIVE_NAME,
     BAD_URL_PREFIX,
@@ -82,6 +83,22 @@ def test_list_without_directory_lists_the_root(node):
         response = node.daemon.get(path)
         assert response.status_code == 200
         assert [e["name"] for e in response.json()] == ["here.txt"]
+
+
+def test_a_listing_of_several_batches_is_one_json_array(node):
+    """A big directory streams in batches: the document is still one valid array, every
+    entry once, in order; listing it again (MIME types cached) gives the same document."""
+    count = LISTING_BATCH * 2 + 7
+    for index in range(count):
+        node.put("big/f%05d.txt" % index, b"line %d\n" % index)
+    node.put("big/data.json", b'{"a": [1, 2]}')
+    first = node.daemon.list_dir(node.uuid(), "/big")
+    assert first.status_code == 200
+    entries = first.json()
+    assert [e["name"] for e in entries] == ["data.json"] + ["f%05d.txt" % i for i in range(count)]
+    assert entries[0]["mime"] == "application/json"
+    assert {e["mime"] for e in entries[1:]} == {"text/plain; charset=utf-8"}
+    assert node.daemon.list_dir(node.uuid(), "/big").content == first.content
 
 
 def test_stat_object_of_a_file_and_a_directory(node):
