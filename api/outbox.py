@@ -10,14 +10,17 @@ limits is too far gone to keep.
 """
 
 import os
+import ssl
 import struct
 from collections import deque
 
 import gevent.event
+import gevent.ssl
 
 OPCODE_TEXT = 0x81  # FIN + text frame
 HARD_LIMIT_FACTOR = 4
 MAX_BUFFERS = os.sysconf("SC_IOV_MAX")
+TLS_SOCKETS = (gevent.ssl.SSLSocket, ssl.SSLSocket)
 
 
 def text_frame(text):
@@ -101,7 +104,14 @@ class Outbox:
 
 
 def send_frames(sock, frames):
-    """Write every byte of ``frames`` to ``sock`` (a gevent socket) in gathering writes."""
+    """Write every byte of ``frames`` to ``sock`` (a gevent socket) in gathering writes.
+
+    A TLS socket has no ``sendmsg`` (it encrypts into records of its own, copying anyway):
+    it gets the frames joined.
+    """
+    if isinstance(sock, TLS_SOCKETS):
+        sock.sendall(b"".join(frames))
+        return
     pending = [memoryview(frame) for frame in frames]
     first = 0
     while first < len(pending):

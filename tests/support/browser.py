@@ -73,9 +73,10 @@ class BrowserSocket:
     def __init__(self, daemon, uuid, origin=None, timeout=10.0):
         """Connect as the browser on the Panel's page; a refused upgrade raises
         ``websocket.WebSocketBadStatusException`` (its ``status_code`` says why)."""
-        url = daemon.url.replace("http://", "ws://", 1) + "/api/servers/%s/ws" % uuid
+        url = "ws" + daemon.url[len("http"):] + "/api/servers/%s/ws" % uuid
+        tls = {"ca_certs": daemon.verify} if isinstance(daemon.verify, str) else {}
         self.ws = websocket.create_connection(url, origin=origin or daemon.panel_url,
-                                              timeout=timeout)
+                                              timeout=timeout, sslopt=tls)
         self.frames = []
         self.close_code = None
 

@@ -84,7 +84,12 @@ class DaemonExited(AssertionError):
 
 class Daemon(PanelDriver):
     def __init__(self, config, base_dir):
-        super().__init__("http://127.0.0.1:%d" % config["api"]["port"], config["token"])
+        ssl = config["api"].get("ssl") or {}
+        scheme = "https" if ssl.get("enabled") else "http"
+        super().__init__("%s://127.0.0.1:%d" % (scheme, config["api"]["port"]),
+                         config["token"])
+        if ssl.get("enabled"):
+            self.verify = ssl["cert"]  # a self-signed certificate for 127.0.0.1
         self.config = config
         self.base_dir = base_dir
         self.config_path = os.path.join(base_dir, "config.yml")

@@ -40,6 +40,8 @@ class PanelDriver:
         self.session = requests.Session()
         # Only the headers Guzzle sends: no requests defaults (Accept-Encoding, Connection).
         self.session.headers.clear()
+        # Passed with each request: requests lets REQUESTS_CA_BUNDLE override a session's.
+        self.verify = True
 
     def headers(self, token=None):
         return {"Authorization": "Bearer %s" % (token or self.token),
@@ -56,7 +58,8 @@ class PanelDriver:
             data = php_json(body).encode()
         sent = self.headers(token)
         sent.update(headers or {})
-        return self.session.request(method, url, data=data, headers=sent, timeout=timeout)
+        return self.session.request(method, url, data=data, headers=sent, timeout=timeout,
+                                    verify=self.verify)
 
     def get(self, path, **kwargs):
         return self.request("GET", path, **kwargs)
