@@ -1,6 +1,7 @@
 """The API over TLS (``api.ssl``), as most Panels reach their nodes: HTTPS requests and the
 browser console over ``wss://`` (wings-api.md §1, §10)."""
 
+import os
 import subprocess
 import time
 import uuid as uuidlib
@@ -44,3 +45,12 @@ def test_https_api_and_wss_console(tls_daemon):
     lines = [m["args"][0] for m in sock.frames if m["event"] == "console output"
              and m["args"][0].startswith("flood line ")]
     assert lines == ["flood line %d" % i for i in range(FLOOD_LINES)]
+
+
+def test_file_write_and_read_back_over_https(tls_daemon):
+    """A body of several chunks is received and written behind over TLS, byte for byte."""
+    daemon, uuid = tls_daemon
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    assert daemon.write(uuid, "/blob.bin", body).status_code == 204
+    response = daemon.contents(uuid, "/blob.bin")
+    assert response.status_code == 200 and response.content == body
