@@ -84,19 +84,15 @@ def result_of(reply):
     raise errors.WingspanError.from_wire(reply.get("error") or {})
 
 
-def topic(server, event):
-    """``server.<uuid>.<event>`` for a server, ``daemon.<event>`` for the node."""
-    if server:
-        return ("server.%s.%s" % (server, event)).encode()
-    return ("daemon.%s" % event).encode()
-
-
+# Subscription prefix of every server's events.
 SERVER_EVENTS = b"server."
 
 
-def server_prefix(server):
-    """Subscription prefix for every event of one server."""
-    return ("server.%s." % server).encode()
+def topic(server, event):
+    """``server.<uuid>.<event>`` for a server, ``daemon.<event>`` for the node."""
+    if server:
+        return SERVER_EVENTS + ("%s.%s" % (server, event)).encode()
+    return ("daemon.%s" % event).encode()
 
 
 class EventStamp:

@@ -26,7 +26,7 @@ def in_thread(func, *args):
     return start_in_thread(func, *args).result()
 
 
-class ThreadCall:
+class _ThreadCall:
     """``func(*args)`` under way in gevent's threadpool; :meth:`result` waits for it."""
 
     def __init__(self, func, args):
@@ -41,8 +41,8 @@ class ThreadCall:
 
 
 def start_in_thread(func, *args):
-    """Start :func:`in_thread`'s call without waiting for it."""
-    return ThreadCall(func, args)
+    """Start :func:`in_thread`'s call without waiting for it; ``.result()`` waits."""
+    return _ThreadCall(func, args)
 
 
 class WriteBehind:
@@ -100,6 +100,5 @@ def lchown_tree(root, uid, gid):
     return Jail(root, uid, gid).chown_tree()
 
 
-__all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "ThreadCall", "WriteBehind",
-           "WriteStream", "disk_usage", "in_thread", "lchown_tree", "parse_mode",
-           "start_in_thread"]
+__all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "WriteBehind", "WriteStream",
+           "disk_usage", "in_thread", "lchown_tree", "parse_mode", "start_in_thread"]

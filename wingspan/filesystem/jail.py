@@ -495,19 +495,13 @@ def _draining(items):
 def _listing(dir_fd, entries, sniff_cache):
     try:
         for _, name, info in entries:
-            yield stat_json(name, info, _cached_entry_mime(dir_fd, name, info, sniff_cache))
+            if stat.S_ISREG(info.st_mode) and info.st_size:  # only those are ever read
+                mime_type = sniff_cache.sniffed(info, _entry_mime, dir_fd, name, info)
+            else:
+                mime_type = _entry_mime(dir_fd, name, info)
+            yield stat_json(name, info, mime_type)
     finally:
         os.close(dir_fd)
-
-
-def _cached_entry_mime(dir_fd, name, info, sniff_cache):
-    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
-        return _entry_mime(dir_fd, name, info)
-    known = sniff_cache.get(info)
-    if known is None:
-        known = _entry_mime(dir_fd, name, info)
-        sniff_cache.put(info, known)
-    return known
 
 
 def _entry_mime(dir_fd, name, info):

@@ -129,16 +129,19 @@ class SniffCache:
         self.capacity = capacity
         self._types = {}
 
-    def get(self, info):
-        return self._types.get(_identity(info))
-
-    def put(self, info, mime):
-        if self.capacity <= 0:
-            return
+    def sniffed(self, info, sniff, *args):
+        """The type of the file ``info`` (its lstat) describes: from the cache, or else
+        ``sniff(*args)``, which is then kept."""
+        key = _identity(info)
         types = self._types
-        types[_identity(info)] = mime
-        if len(types) > self.capacity:
-            del types[next(iter(types))]
+        known = types.get(key)
+        if known is None:
+            known = sniff(*args)
+            if self.capacity > 0:
+                types[key] = known
+                if len(types) > self.capacity:
+                    del types[next(iter(types))]
+        return known
 
     def __len__(self):
         return len(self._types)

@@ -58,7 +58,8 @@ def test_expired_uses_the_deadline():
 def test_topics():
     assert envelope.topic("u1", "console") == b"server.u1.console"
     assert envelope.topic(None, "ready") == b"daemon.ready"
-    assert envelope.topic("u1", "stats").startswith(envelope.server_prefix("u1"))
+    assert envelope.topic("u1", "stats").startswith(envelope.SERVER_EVENTS)
+    assert not envelope.topic(None, "ready").startswith(envelope.SERVER_EVENTS)
 
 
 def test_event_stamp_numbers_events():

@@ -212,11 +212,14 @@ def test_sniff_cache_drops_its_oldest_entries():
     cache = SniffCache(2)
     infos = [os.stat(path) for path in ("/", "/etc", "/usr")]
     for info in infos:
-        cache.put(info, "x")
-    assert len(cache) == 2 and cache.get(infos[0]) is None and cache.get(infos[2]) == "x"
+        assert cache.sniffed(info, lambda: "x") == "x"
+    assert len(cache) == 2
+    assert cache.sniffed(infos[0], lambda: "sniffed again") == "sniffed again"
+    assert cache.sniffed(infos[2], lambda: "sniffed again") == "x"
     disabled = SniffCache(0)
-    disabled.put(infos[0], "x")
-    assert disabled.get(infos[0]) is None
+    disabled.sniffed(infos[0], lambda: "x")
+    assert len(disabled) == 0
+    assert disabled.sniffed(infos[0], lambda: "sniffed again") == "sniffed again"
 
 
 def test_stat_of_a_file_and_of_the_root(jail, server):
