@@ -93,7 +93,7 @@ class Manager:
         self.endpoints.prepare()
         gevent.get_hub().threadpool.spawn(broker.run_event_proxy, self.endpoints)
         self._broker = broker.Broker(context, self.endpoints, self.commands,
-                                     self._worker_ready, self._on_worker_notice)
+                                     self._worker_state, self._on_worker_notice)
         gevent.spawn(self._broker.run)
         self._publisher = bus.Publisher(context, self.endpoints.events_in)
         self._events = bus.EventFeed(context, self.endpoints.events_out)
@@ -254,9 +254,9 @@ class Manager:
         return RestartPolicy(initial=limits.backoff_initial, maximum=limits.backoff_max,
                              max_failures=limits.max_failures, stable_after=limits.stable_after)
 
-    def _worker_ready(self, uuid):
+    def _worker_state(self, uuid):
         worker = self.workers.get(uuid)
-        return worker is not None and worker.state == child.RUNNING
+        return worker.state if worker is not None else None
 
     # -- events -------------------------------------------------------------------------
 
@@ -271,6 +271,7 @@ class Manager:
         worker = self.workers.get(uuid)
         if message.get("cmd") == "worker.ready" and worker is not None:
             worker.ready()
+            self._broker.worker_ready(uuid)
             # tells the API to take a fresh snapshot from this worker
             self._publisher.publish(uuid, "worker", "ready")
 

@@ -117,7 +117,8 @@ def test_create_validates_uuid(node):
     for bad in ("not-a-uuid", str(uuidlib.uuid4()).upper(), ""):
         response = daemon.post("/api/servers", {"uuid": bad})
         assert response.status_code == 422
-        assert response.json() == {"error": "The data provided in the request could not be validated."}
+        assert response.json() == {
+            "error": "The data provided in the request could not be validated."}
 
 
 def test_create_unknown_to_panel_is_500(node):
@@ -134,6 +135,8 @@ def test_create_then_delete(node, panel, containers, daemon_factory):
     response = daemon.post("/api/servers", {"uuid": uuid, "start_on_completion": False})
     assert response.status_code == 202 and response.content == b""
     assert daemon.get("/api/servers/%s" % uuid).status_code == 200
+    # served by the new worker: held until it is up, not refused while it starts
+    assert daemon.get("/api/servers/%s/logs" % uuid).status_code == 200
     panel.wait_for_call("GET", r"/api/remote/servers/%s" % uuid)
     report = panel.wait_for_call("POST", r"/api/remote/servers/%s/install" % uuid)[0]
     assert report.body == {"successful": True, "reinstall": False}
@@ -151,9 +154,10 @@ def test_create_then_delete(node, panel, containers, daemon_factory):
 
 def test_logs_size_bounds(node):
     daemon, uuid = node
-    daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
+    assert daemon.post("/api/servers/%s/power" % uuid, {"action": "start"}).status_code == 202
     daemon.wait_state(uuid, "running")
-    daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["flood 300"]})
+    assert daemon.post("/api/servers/%s/commands" % uuid,
+                       {"commands": ["flood 300"]}).status_code == 204
     wait_until(lambda: "flood line 299" in (daemon.get(
         "/api/servers/%s/logs?size=100" % uuid).json()["data"] or []), what="the flood")
     assert len(daemon.get("/api/servers/%s/logs?size=500" % uuid).json()["data"]) == 100

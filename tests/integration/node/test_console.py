@@ -256,12 +256,13 @@ def test_crash_restarts_then_refuses_a_crash_loop(panel, daemon):
     sock.send("set state", "start")
     states_until(sock, "running")
     daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["crash 3"]})
-    sock.recv_event("console output", where=lambda m: "Detected server process in a crashed" in m["args"][0])
+    sock.recv_event("console output",
+                    where=lambda m: "Detected server process in a crashed" in m["args"][0])
     sock.recv_event("console output", where=lambda m: "Exit code: 3" in m["args"][0])
     states_until(sock, "running")  # restarted automatically
     daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["crash 4"]})
-    sock.recv_event("console output", where=lambda m: "Aborting automatic restart, last crash "
-                                                    "occurred less than 60 seconds ago." in m["args"][0])
+    aborted = "Aborting automatic restart, last crash occurred less than 60 seconds ago."
+    sock.recv_event("console output", where=lambda m: aborted in m["args"][0])
     assert daemon.state(uuid) == "offline"
 
 

@@ -1,13 +1,23 @@
-"""The request broker (architecture.md §ZeroMQ; issue 3: immediate worker-unavailable errors)."""
+"""The request broker (architecture.md §ZeroMQ; issue 3: immediate worker-unavailable errors,
+requests held for a worker that is starting)."""
 
+import os
+import stat
 import time
 
 import gevent
 import pytest
 import zmq.green as zmq
 
+from supervisor import child
 from supervisor.broker import Broker
 from wingspan import bus, envelope, errors
+
+
+class Rig:
+    def __init__(self, context, endpoints, client, states, notices, broker):
+        self.context, self.endpoints, self.client = context, endpoints, client
+        self.states, self.notices, self.broker = states, notices, broker
 
 
 @pytest.fixture
@@ -17,12 +27,12 @@ def rig(tmp_path):
     endpoints.prepare()
     commands = bus.CommandRegistry()
     commands.register("daemon.echo")(lambda args: {"echo": args["text"]})
-    ready, notices = set(), []
-    broker = Broker(context, endpoints, commands, ready.__contains__,
+    states, notices = {}, []
+    broker = Broker(context, endpoints, commands, states.get,
                     lambda uuid, msg: notices.append((uuid, msg["cmd"])))
     loop = gevent.spawn(broker.run)
     client = bus.BusClient(context, endpoints.control)
-    yield context, endpoints, client, ready, notices
+    yield Rig(context, endpoints, client, states, notices, broker)
     client.close()
     loop.kill()
     context.destroy(linger=0)
@@ -43,71 +53,95 @@ def fake_worker(context, endpoints, uuid):
 
 
 def test_run_dir_is_private(rig):
-    _, endpoints, *_ = rig
-    import os
-    import stat
-    assert stat.S_IMODE(os.stat(endpoints.run_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(rig.endpoints.run_dir).st_mode) == 0o700
 
 
 def test_supervisor_command_without_server(rig):
-    _, _, client, _, _ = rig
-    assert client.call("daemon.echo", args={"text": "hi"}) == {"echo": "hi"}
+    assert rig.client.call("daemon.echo", args={"text": "hi"}) == {"echo": "hi"}
 
 
 def test_request_reaches_the_named_worker_and_back(rig):
-    context, endpoints, client, ready, _ = rig
-    sock, loop = fake_worker(context, endpoints, "s1")
-    ready.add("s1")
+    sock, loop = fake_worker(rig.context, rig.endpoints, "s1")
+    rig.states["s1"] = child.RUNNING
     gevent.sleep(0.1)
-    assert client.call("server.ping", "s1") == {"pong": "s1"}
+    assert rig.client.call("server.ping", "s1") == {"pong": "s1"}
     loop.kill()
     sock.close()
 
 
-def test_unready_worker_is_refused_at_once(rig):
-    _, _, client, _, _ = rig
+@pytest.mark.parametrize("state", [None, child.BACKOFF, child.FAILED, child.STOPPED])
+def test_worker_that_is_not_coming_is_refused_at_once(rig, state):
+    if state is not None:
+        rig.states["w"] = state
     started = time.monotonic()
     with pytest.raises(errors.WorkerUnavailable):
-        client.call("server.ping", "nobody", timeout=5.0)
+        rig.client.call("server.ping", "w", timeout=5.0)
     assert time.monotonic() - started < 1.0
 
 
 def test_disconnected_worker_is_refused_at_once(rig):
-    _, _, client, ready, _ = rig
-    ready.add("gone")  # believed ready, but never connected: ROUTER_MANDATORY tells us
+    rig.states["gone"] = child.RUNNING  # believed ready, never connected: ROUTER_MANDATORY
     started = time.monotonic()
     with pytest.raises(errors.WorkerUnavailable):
-        client.call("server.ping", "gone", timeout=5.0)
+        rig.client.call("server.ping", "gone", timeout=5.0)
     assert time.monotonic() - started < 1.0
 
 
+def test_request_for_a_starting_worker_is_served_once_it_is_ready(rig):
+    rig.states["late"] = child.STARTING
+    call = gevent.spawn(rig.client.call, "server.ping", "late", timeout=5.0)
+    gevent.sleep(0.3)
+    assert not call.ready()  # held, not refused
+    sock, loop = fake_worker(rig.context, rig.endpoints, "late")
+    gevent.sleep(0.1)
+    rig.states["late"] = child.RUNNING
+    rig.broker.worker_ready("late")
+    assert call.get(timeout=2.0) == {"pong": "late"}
+    loop.kill()
+    sock.close()
+
+
+def test_held_request_is_refused_just_before_its_deadline(rig):
+    rig.states["slow"] = child.STARTING
+    started = time.monotonic()
+    with pytest.raises(errors.WorkerUnavailable):
+        rig.client.call("server.ping", "slow", timeout=1.0)
+    assert 0.5 < time.monotonic() - started < 1.0
+
+
+def test_held_request_is_refused_when_the_starting_worker_dies(rig):
+    rig.states["doomed"] = child.STARTING
+    call = gevent.spawn(rig.client.call, "server.ping", "doomed", timeout=5.0)
+    gevent.sleep(0.2)
+    rig.broker.worker_gone("doomed")
+    with pytest.raises(errors.WorkerUnavailable):
+        call.get(timeout=1.0)
+
+
 def test_unknown_command_is_an_error_not_a_hang(rig):
-    _, _, client, _, _ = rig
     with pytest.raises(errors.UnknownCommand):
-        client.call("daemon.nothing", timeout=2.0)
+        rig.client.call("daemon.nothing", timeout=2.0)
 
 
 def test_silent_worker_times_out_with_bus_timeout(rig):
-    context, endpoints, client, ready, _ = rig
-    sock = bus.make_socket(context, zmq.DEALER, IDENTITY=b"mute")
-    sock.connect(endpoints.workers)
-    ready.add("mute")
+    sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"mute")
+    sock.connect(rig.endpoints.workers)
+    rig.states["mute"] = child.RUNNING
     gevent.sleep(0.1)
     with pytest.raises(errors.BusTimeout):
-        client.call("server.ping", "mute", timeout=0.3)
+        rig.client.call("server.ping", "mute", timeout=0.3)
     sock.close()
 
 
 def test_worker_notice_reaches_the_supervisor(rig):
-    context, endpoints, _, _, notices = rig
-    sock = bus.make_socket(context, zmq.DEALER, IDENTITY=b"w9")
-    sock.connect(endpoints.workers)
+    sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"w9")
+    sock.connect(rig.endpoints.workers)
     sock.send(envelope.dump(envelope.request("worker.ready", "w9")))
     for _ in range(50):
-        if notices:
+        if rig.notices:
             break
         gevent.sleep(0.02)
-    assert notices == [("w9", "worker.ready")]
+    assert rig.notices == [("w9", "worker.ready")]
     sock.close()
 
 
