@@ -14,7 +14,6 @@ upload) in its threadpool.
 
 import contextlib
 import errno
-import heapq
 import logging
 import os
 import stat
@@ -461,40 +460,49 @@ def _mime_of(path_fd, info):
 
 
 def _sorted_entries(dir_fd):
-    """``(key, name, lstat)`` of every entry, directories first, then in byte order of names
-    (keys are unique, so tuples compare by key alone).
-
-    Sorted in slices merged lazily, and each slice emptied as it is consumed: one sort of,
-    or one release of, 100 000 entries is a single C call holding the GIL for tens of
-    milliseconds, during which a gevent process running this in a thread serves no one."""
-    entries = []
+    """``(name, lstat)`` of every entry, directories first, then the rest, each in byte
+    order of names. The directory is read now; the pairs are handed out (and let go of)
+    as they are consumed."""
+    directories, others = {}, {}
     with os.scandir(dir_fd) as scan:
         for entry in scan:
             try:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            prefix = b"0" if stat.S_ISDIR(info.st_mode) else b"1"
-            entries.append((prefix + os.fsencode(entry.name), entry.name, info))
-    runs = [sorted(entries[start:start + SORT_SLICE])
-            for start in range(0, len(entries), SORT_SLICE)]
-    del entries
-    return heapq.merge(*map(_draining, runs))
+            (directories if stat.S_ISDIR(info.st_mode) else others)[entry.name] = info
+    order = [(group, _in_byte_order(list(group))) for group in (directories, others)]
+    return ((name, group.pop(name)) for group, names in order for name in names)
 
 
-SORT_SLICE = 4096
+SORT_SLICE = 8192
 
 
-def _draining(items):
-    """Yield the items of a list, dropping each from it as it goes."""
-    items.reverse()
-    while items:
-        yield items.pop()
+def _in_byte_order(names):
+    """``names`` sorted as their bytes sort. UTF-8 keeps code point order, so names sort as
+    they are unless one holds undecodable bytes (surrogate escapes, which do not).
+
+    Slices are sorted first, then the whole, which timsort merges from those runs in one
+    short pass: sorting 100 000 names in one call holds the GIL for some 60 ms, during
+    which a gevent process running this in a thread serves no one."""
+    key = None if _valid_utf8(names) else os.fsencode
+    for start in range(0, len(names), SORT_SLICE):
+        names[start:start + SORT_SLICE] = sorted(names[start:start + SORT_SLICE], key=key)
+    names.sort(key=key)
+    return names
+
+
+def _valid_utf8(names):
+    try:
+        "".join(names).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _listing(dir_fd, entries, sniff_cache):
     try:
-        for _, name, info in entries:
+        for name, info in entries:
             if stat.S_ISREG(info.st_mode) and info.st_size:  # only those are ever read
                 mime_type = sniff_cache.sniffed(info, _entry_mime, dir_fd, name, info)
             else:

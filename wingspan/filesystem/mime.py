@@ -67,6 +67,8 @@ def _binary_name(kind, head):
 
 def _text_charset(head, truncated):
     """The charset of text, or None for binary data."""
+    if head.isascii():  # the common case, and UTF-8 without a BOM
+        return "utf-8" if len(head.translate(None, _BINARY_BYTES)) == len(head) else None
     if head.startswith(_TEXT_PREFIXES):
         return next(charset for bom, charset in _BOMS if head.startswith(bom))
     if len(head.translate(None, _BINARY_BYTES)) != len(head):
@@ -87,6 +89,8 @@ def _is_utf8(head, truncated):
 
 def _text_subtype(head, charset, truncated):
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text[:1] not in _MARKUP_OR_JSON_STARTS:
+        return _PLAIN_TEXT[charset]
     lowered = text[:64].lower()
     if lowered.startswith(b"<?xml"):
         return "image/svg+xml" if b"<svg" in text.lower() else "text/xml; charset=%s" % charset
@@ -98,7 +102,12 @@ def _text_subtype(head, charset, truncated):
         return "text/html; charset=%s" % charset
     if text[:1] in (b"{", b"[") and charset == "utf-8" and _is_json(text, truncated):
         return "application/json"
-    return "text/plain; charset=%s" % charset
+    return _PLAIN_TEXT[charset]
+
+
+_MARKUP_OR_JSON_STARTS = (b"<", b"{", b"[")
+_PLAIN_TEXT = {charset: "text/plain; charset=%s" % charset
+               for charset in ("utf-8", "iso-8859-1", "utf-16be", "utf-16le")}
 
 
 def _starts_with_tag(text, tag):

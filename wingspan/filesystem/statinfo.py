@@ -88,16 +88,31 @@ def stat_object(name, info, mime):
 # The Stat object as JSON text in one formatting step: a listing of 100 000 entries is
 # dominated by per-entry costs, and building then encoding a dict per entry doubles them.
 # Every value but the name is ASCII without quotes or backslashes (times, modes, numbers,
-# booleans, MIME types), so only the name needs escaping.
-_STAT_JSON = "{" + ",".join('"%s":%s' % (key, "%s" if key in ("name", "size") else '"%s"')
-                            for key in STAT_KEYS[:6]) \
-    + ',"directory":%s,"file":%s,"symlink":%s,"mime":"%s"}'
+# booleans, MIME types), so only the name needs escaping; and the values that follow from
+# the times and the mode are formatted once for all the files that share them (files
+# written together share their second and mode).
+_STAT_JSON = '{"name":%s,%s,"size":%d,%s,"mime":"%s"}'
 _JSON_BOOL = {True: "true", False: "false"}
 
 
 def stat_json(name, info, mime):
     """:func:`stat_object` encoded as JSON (what ``json.dumps`` would give, keys in order)."""
-    (name, created, modified, mode, bits, size, directory, regular, symlink,
-     mime) = stat_values(name, info, mime)
-    return _STAT_JSON % (encode_json_string(name), created, modified, mode, bits, size,
-                         _JSON_BOOL[directory], _JSON_BOOL[regular], _JSON_BOOL[symlink], mime)
+    mode = info.st_mode
+    return _STAT_JSON % (encode_json_string(name),
+                         _times_and_mode_json(int(info.st_ctime), int(info.st_mtime), mode,
+                                              time.tzname),
+                         info.st_size, _kind_json(mode), mime)
+
+
+@functools.lru_cache(maxsize=4096)
+def _times_and_mode_json(ctime, mtime, mode, zone):
+    return '"created":"%s","modified":"%s","mode":"%s","mode_bits":"%s"' % (
+        _seconds_rfc3339(ctime, zone), _seconds_rfc3339(mtime, zone), mode_string(mode),
+        mode_bits(mode))
+
+
+@functools.lru_cache(maxsize=1024)
+def _kind_json(mode):
+    directory = stat.S_ISDIR(mode)
+    return '"directory":%s,"file":%s,"symlink":%s' % (
+        _JSON_BOOL[directory], _JSON_BOOL[not directory], _JSON_BOOL[stat.S_ISLNK(mode)])

@@ -160,6 +160,17 @@ def test_list_directory_entry_shape_and_order(jail, server):
     assert link["mime"] == "application/octet-stream"
 
 
+def test_list_directory_sorts_by_bytes_even_with_undecodable_names(jail, server):
+    """Byte order: a name holding the raw byte 0x80 sorts before "é" (0xc3 0xa9), though
+    as a Python string (U+DC80) it would sort after."""
+    names = ["\u00e9", "\udc80raw", "Z", "z", "\u2028"]
+    for name in names:
+        server.put(name, b"x")
+    listed = [json.loads(text)["name"] for text in jail.list_directory("/")]
+    assert listed == sorted(names, key=os.fsencode)
+    assert listed == ["Z", "z", "\udc80raw", "\u00e9", "\u2028"]
+
+
 def test_list_directory_of_a_subdirectory_and_empty(jail, server):
     server.put("a/b/c.txt", b"c")
     os.makedirs(server.path("empty"))

@@ -6,6 +6,7 @@ import bz2
 import datetime
 import gzip
 import io
+import json
 import lzma
 import os
 import stat
@@ -21,6 +22,7 @@ from wingspan.filesystem.statinfo import (
     mode_bits,
     mode_string,
     rfc3339,
+    stat_json,
     stat_object,
     timestamp_rfc3339,
 )
@@ -91,6 +93,26 @@ def test_stat_object_created_is_ctime_and_symlink_is_true(tmp_path):
     assert int(created.timestamp()) == int(info.st_ctime)
 
 
+@pytest.mark.parametrize("path, mode", [
+    ("file", 0o644), ("dir", 0o755), ("setuid", 0o4755), ("link", None)])
+def test_stat_json_is_the_stat_object_encoded(tmp_path, path, mode):
+    """Listings format each entry straight to JSON text: it must be exactly what encoding
+    the single-file Stat object gives."""
+    target = tmp_path / path
+    if path == "dir":
+        target.mkdir()
+    elif path == "link":
+        target.symlink_to("elsewhere")
+    else:
+        target.write_bytes(b"x")
+    if mode is not None:
+        os.chmod(target, mode)
+    info = os.lstat(target)
+    for name in (path, 'quo"te \u00e9 \udcff'):
+        assert stat_json(name, info, "text/plain; charset=utf-8") == json.dumps(
+            stat_object(name, info, "text/plain; charset=utf-8"), separators=(",", ":"))
+
+
 def _zip(entries):
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w") as bundle:
@@ -119,6 +141,11 @@ def _tar():
     (b"<!DOCTYPE html><html></html>", "text/html; charset=utf-8"),
     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml"),
     (b"\x00\x01\x02binary", "application/octet-stream"),
+    (b"a log line\x00", "application/octet-stream"),         # ASCII with a binary byte
+    (b"\x1b[32mcoloured\x1b[0m\r\n\ttabbed\n", "text/plain; charset=utf-8"),  # ESC is text
+    (b" \n\t[1, 2]", "application/json"),
+    (b"<?php echo 1;", "text/x-php; charset=utf-8"),
+    (b"\xef\xbb\xbf{\"a\": 1}", "application/json"),
     (_zip([("a.txt", "a")]), "application/zip"),
     (_zip([("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")]), "application/jar"),
     (gzip.compress(b"x"), "application/gzip"),
