@@ -73,10 +73,8 @@ class Broker:
 
     def _from_client(self, frames):
         client, body = frames[0], frames[-1]
-        try:
-            req = envelope.load(body)
-        except errors.WingspanError as e:
-            log.warning("dropping bad request from a client: %s", e)
+        req = envelope.load_or_drop(body, "a request from a client")
+        if req is None:
             return
         server = req.get("server")
         if not server:
@@ -151,10 +149,9 @@ class Broker:
                 del self._held[server]
 
     def _notice(self, worker, body):
-        try:
-            self._on_notice(worker, envelope.load(body))
-        except errors.WingspanError as e:
-            log.warning("dropping bad notice from worker %s: %s", worker, e)
+        message = envelope.load_or_drop(body, "a notice from worker %s" % worker)
+        if message is not None:
+            self._on_notice(worker, message)
 
     def _run_command(self, client, req):
         self._front.send_multipart([client, envelope.dump(self._commands.handle(req))])

@@ -2,8 +2,8 @@
 
 Topology (the supervisor binds everything, children connect)::
 
-    API / CLI  DEALER --> control.sock  ROUTER  (supervisor broker)  ROUTER workers.sock <-- DEALER worker
-    worker     PUB    --> events.in     XSUB    (supervisor proxy)   XPUB   events.sock <-- SUB API, supervisor
+    requests  API DEALER -> control.sock ROUTER [broker] ROUTER workers.sock <- DEALER worker
+    events    worker PUB -> events.in XSUB [proxy] XPUB events.sock <- SUB API, supervisor
 
 All endpoints are ``ipc://`` files in the run directory, which is created with mode 0700.
 Messages are built and parsed only by ``wingspan.envelope``.
@@ -81,11 +81,8 @@ class BusClient:
 
     def _read_replies(self):
         while True:
-            raw = self._sock.recv()
-            try:
-                reply = envelope.load(raw)
-            except errors.WingspanError:
-                log.warning("dropping undecodable reply")
+            reply = envelope.load_or_drop(self._sock.recv(), "a reply")
+            if reply is None:
                 continue
             waiter = self._pending.get(reply.get("id"))
             if waiter is not None:
@@ -145,11 +142,8 @@ class EventFeed:
 
     def __iter__(self):
         while True:
-            frames = self._sock.recv_multipart()
-            try:
-                event = envelope.load(frames[-1])
-            except errors.WingspanError:
-                log.warning("dropping an undecodable event")
+            event = envelope.load_or_drop(self._sock.recv_multipart()[-1], "an event")
+            if event is None:
                 continue
             yield event["server"], event["event"], event.get("data"), event.get("ts", 0.0)
             # a queued event is received without waiting: under a console flood the reader

@@ -167,11 +167,13 @@ class Engine:
             auth = {"username": credentials[0], "password": credentials[1]}
         repo, tag = docker.utils.parse_repository_tag(image)
         try:
-            for line in self._api.pull(repo, tag=tag or "latest", stream=True, decode=True, auth_config=auth):
+            for line in self._api.pull(repo, tag=tag or "latest", stream=True, decode=True,
+                                       auth_config=auth):
                 if "error" in line:
                     raise errors.DockerError(detail="pull %s: %s" % (image, line["error"]))
                 if on_progress:
-                    on_progress(("%s %s" % (line.get("status", ""), line.get("progress", ""))).strip())
+                    on_progress(("%s %s" % (line.get("status", ""),
+                                            line.get("progress", ""))).strip())
         except (docker.errors.APIError, requests.RequestException) as e:
             raise _translate(e, "pull %s" % image) from e
 

@@ -19,10 +19,13 @@ crosses the wire. A request whose deadline has passed is dropped by the receiver
 """
 
 import json
+import logging
 import time
 import uuid
 
 from wingspan import errors
+
+log = logging.getLogger(__name__)
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -50,6 +53,16 @@ def load(raw):
     if obj.get("v") != VERSION:
         raise errors.UnsupportedVersion(detail="protocol version %r" % obj.get("v"))
     return obj
+
+
+def load_or_drop(raw, what):
+    """A received message, or None when it cannot be decoded (logged as ``what``): a bad
+    message from a peer is dropped, never answered and never fatal."""
+    try:
+        return load(raw)
+    except errors.WingspanError as e:
+        log.warning("dropping %s: %s", what, e.detail or e.public_message)
+        return None
 
 
 def request(cmd, server=None, args=None, timeout=5.0):

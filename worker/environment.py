@@ -1,4 +1,5 @@
-"""The server's container: create, attach, start, stop, terminate (wings-behaviour.md §2.4–2.5, §3.8).
+"""The server's container: create, attach, start, stop, terminate (wings-behaviour.md §2.4–2.5,
+§3.8).
 
 The attach stream is held here: its reader feeds the console pipeline and its writer is
 the game's stdin. When the stream ends the container has exited; the state becomes
@@ -151,7 +152,8 @@ class Environment:
             return
         if not terminate:
             raise errors.DockerError(
-                detail='environment/docker: error waiting on container to enter "not-running" state')
+                detail='environment/docker: error waiting on container to enter "not-running" '
+                       'state')
         log.warning("server did not stop within %ss; killing it", timeout)
         self.terminate("SIGKILL")
 
@@ -187,7 +189,8 @@ class Environment:
         except errors.DockerError as e:
             log.warning("could not read the container log: %s", e)
             return []
-        return [line.rstrip("\r") for line in raw.decode("utf-8", "replace").split("\n") if line.strip()]
+        return [line.rstrip("\r") for line in raw.decode("utf-8", "replace").split("\n")
+                if line.strip()]
 
     # -- the stream -----------------------------------------------------------------------
 

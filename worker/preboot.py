@@ -44,7 +44,8 @@ class PreBoot:
         except errors.PanelNotFound as e:
             raise errors.PanelNotFound("server does not exist on remote system") from e
         doc = dict(doc, uuid=self.server.uuid)
-        definition = ServerDefinition.from_panel(doc, self.server.cfg.system.crash_detection.enabled)
+        definition = ServerDefinition.from_panel(
+            doc, self.server.cfg.system.crash_detection.enabled)
         self.server.replace_definition(definition)
         self.files.apply_definition(definition)
         if definition.suspended:

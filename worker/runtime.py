@@ -105,7 +105,8 @@ class WorkerRuntime:
                                    start_after=bool(create.get("start_on_completion")),
                                    create_container=True)
         elif payload.get("restore_state") in RESTORE_STATES:
-            log.info("server was %s before the daemon stopped; starting it", payload["restore_state"])
+            log.info("server was %s before the daemon stopped; starting it",
+                     payload["restore_state"])
             self._start_in_background()
         self.files.refresh_usage_in_background()
 
@@ -122,12 +123,8 @@ class WorkerRuntime:
 
     def _handle(self, frames):
         client, body = frames[0], frames[-1]
-        try:
-            req = envelope.load(body)
-        except errors.WingspanError as e:
-            log.warning("dropping bad request: %s", e)
-            return
-        if envelope.expired(req):
+        req = envelope.load_or_drop(body, "a request")
+        if req is None or envelope.expired(req):
             return
         self._sock.send_multipart([client, envelope.dump(self.registry.handle(req))])
 

@@ -96,7 +96,8 @@ def install_update(app, ctx):
         try:
             updated.save(ctx.config_path)
         except OSError as e:
-            raise errors.WingspanError(detail="could not write %s: %s" % (ctx.config_path, e)) from e
+            raise errors.WingspanError(
+                detail="could not write %s: %s" % (ctx.config_path, e)) from e
         ctx.cfg = updated
         gevent.spawn(reload_everywhere, ctx)
         return http.json_response({"applied": True})

@@ -53,7 +53,8 @@ def test_every_response_gets_request_id_and_cors():
     assert seen["headers"]["Access-Control-Allow-Origin"] == "https://panel.example.com"
     assert seen["headers"]["Access-Control-Allow-Credentials"] == "true"
     assert seen["headers"]["Access-Control-Max-Age"] == "7200"
-    assert seen["headers"]["Access-Control-Allow-Methods"] == "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+    assert seen["headers"]["Access-Control-Allow-Methods"] == (
+        "GET, POST, PATCH, PUT, DELETE, OPTIONS")
 
 
 def test_options_is_answered_without_the_app():

@@ -247,7 +247,8 @@ def test_network_mode_and_forced_outgoing_ip(cfg):
 # -- mounts (§3.3) ----------------------------------------------------------------------
 
 def mounted(cfg, *mounts):
-    d = definition(mounts=[dict(zip(("source", "target", "read_only"), m, strict=True)) for m in mounts])
+    d = definition(mounts=[dict(zip(("source", "target", "read_only"), m, strict=True))
+                           for m in mounts])
     return host(d, cfg)["Mounts"]
 
 
