@@ -35,7 +35,7 @@ setup(
         "urllib3>=2.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3", "ruff>=0.17,<0.18"],
     },
     entry_points={"console_scripts": ["wingspan = wingspan.cli:main"]},
 )
