@@ -12,6 +12,7 @@ import gevent
 
 from wingspan import errors
 from wingspan.server_config import ServerDefinition
+from wingspan.server_status import ServerStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,24 +25,12 @@ def offline_usage(disk_bytes=0):
             "disk_bytes": disk_bytes}
 
 
-class ServerView:
+class ServerView(ServerStatus):
     """What the API knows about one server."""
 
     def __init__(self, definition):
-        self.definition = definition
-        self.state = "offline"
+        super().__init__(definition)
         self.utilization = offline_usage()
-        self.installing = False
-        self.transferring = False
-        self.restoring = False
-
-    @property
-    def uuid(self):
-        return self.definition.uuid
-
-    @property
-    def suspended(self):
-        return self.definition.suspended or self.restoring
 
     def api_object(self):
         """wings-api.md §4.1."""

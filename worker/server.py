@@ -9,18 +9,18 @@ and its status cache. States (wings-behaviour.md §2.1)::
 
 import logging
 
+from wingspan.server_status import OFFLINE, ServerStatus
 from worker.console import daemon_line
 
 log = logging.getLogger(__name__)
 
-OFFLINE = "offline"
 STARTING = "starting"
 RUNNING = "running"
 STOPPING = "stopping"
 STATES = (OFFLINE, STARTING, RUNNING, STOPPING)
 
 
-class Server:
+class Server(ServerStatus):
     """One game server as its worker sees it.
 
     Args:
@@ -32,23 +32,11 @@ class Server:
     """
 
     def __init__(self, definition, cfg, publisher):
-        self.definition = definition
+        super().__init__(definition)
         self.cfg = cfg
         self.publisher = publisher
         self.console = None
-        self.state = OFFLINE
-        self.installing = False
-        self.transferring = False
-        self.restoring = False
         self._state_listeners = []
-
-    @property
-    def uuid(self):
-        return self.definition.uuid
-
-    @property
-    def suspended(self):
-        return self.definition.suspended or self.restoring
 
     def on_state_change(self, listener):
         """Call ``listener(old, new)`` after every real state change."""
