@@ -561,15 +561,24 @@ def restore_report(panel, node, call, backup_uuid):
 # -- transfers --------------------------------------------------------------------------
 
 
-def transfer_success(panel, node, call, key):
-    """Move the server to its new node, then DELETE it on the old node (errors ignored)."""
+def transferring_server(panel, key):
+    """``(uuid, record, transfer)`` of a server being transferred, or the Panel's error
+    reply (404 unknown, 409 not being transferred)."""
     found = panel.find_server(key)
     if found is None:
         return record_not_found()
     uuid, record = found
-    transfer = record["transfer"]
-    if transfer is None:
+    if record["transfer"] is None:
         return error(409, "ConflictHttpException", NOT_TRANSFERRING)
+    return uuid, record, record["transfer"]
+
+
+def transfer_success(panel, node, call, key):
+    """Move the server to its new node, then DELETE it on the old node (errors ignored)."""
+    found = transferring_server(panel, key)
+    if not isinstance(found, tuple):
+        return found
+    uuid, record, transfer = found
     record["node"] = transfer["new_node"]
     record["transfer"] = None
     report = {"uuid": uuid, "successful": True, "old_node": transfer["old_node"],
@@ -594,13 +603,10 @@ def delete_on_old_node(node, uuid, report):
 
 
 def transfer_failure(panel, node, call, key):
-    found = panel.find_server(key)
-    if found is None:
-        return record_not_found()
-    uuid, record = found
-    transfer = record["transfer"]
-    if transfer is None:
-        return error(409, "ConflictHttpException", NOT_TRANSFERRING)
+    found = transferring_server(panel, key)
+    if not isinstance(found, tuple):
+        return found
+    uuid, record, transfer = found
     record["transfer"] = None
     panel.transfer_reports.append({"uuid": uuid, "successful": False,
                                    "old_node": transfer["old_node"],
