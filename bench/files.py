@@ -140,6 +140,7 @@ def build_usage_tree(top):
                 size = sizes.randrange(USAGE_MAX_FILE + 1)
                 write_file(os.path.join(leaf, "f%04d.dat" % k), block[:size])
                 total += size
+    os.sync()  # written back now, not by kernel threads competing with the first walk
     return total
 
 
