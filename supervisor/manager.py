@@ -73,15 +73,18 @@ class Manager:
         """Boot, supervise until SIGTERM/SIGINT, shut down. Returns the exit code.
 
         A boot that cannot succeed (Docker refuses the network, say) stops every child
-        and returns 1 with the reason logged, never a traceback.
+        and returns 1 with the reason logged, never a traceback. A bug does the same, with
+        its traceback in the log; game servers keep running either way.
         """
         try:
             return self._run()
         except errors.WingspanError as e:
             log.error("cannot run: %s", e.detail or e.public_message)
-            self._stop.set()
-            self._shutdown()
-            return 1
+        except Exception:
+            log.exception("the supervisor failed; stopping (game servers keep running)")
+        self._stop.set()
+        self._shutdown()
+        return 1
 
     def _run(self):
         gevent.signal_handler(signal.SIGTERM, self._stop.set)
@@ -124,8 +127,11 @@ class Manager:
         saved = self.states.load(set(self.definitions))
         self._start_api()
         now = time.monotonic()
-        for uuid in self.definitions:
-            self._add_worker(uuid, {"restore_state": saved.get(uuid)}, now)
+        # The API answers from here on: a server the Panel creates or deletes while the
+        # workers are forked (each fork waits on the zygote) changes the list under us.
+        for uuid in list(self.definitions):
+            if uuid in self.definitions and uuid not in self.workers:
+                self._add_worker(uuid, {"restore_state": saved.get(uuid)}, now)
         log.info("booted %d servers", len(self.definitions))
         return True
 

@@ -43,6 +43,27 @@ def test_boot_pages_servers_and_resets_states(panel, daemon_factory):
     assert "wingspan: zygote" in titles
 
 
+def test_servers_created_and_deleted_while_the_node_boots(panel, daemon):
+    """The API answers while the supervisor is still forking the booted servers' workers: a
+    server the Panel creates or deletes then must not upset the boot (the supervisor once
+    died of its server list changing under the boot loop)."""
+    booted = [str(uuidlib.uuid4()) for _ in range(20)]
+    for uuid in booted:
+        panel.add_server(uuid)
+    daemon.start()
+    created = str(uuidlib.uuid4())
+    panel.add_server(created, skip_egg_scripts=True)
+    assert daemon.post("/api/servers", {"uuid": created}).status_code == 202
+    assert daemon.delete("/api/servers/%s" % booted[-1]).status_code == 204
+    listed = {s["configuration"]["uuid"] for s in daemon.get("/api/servers").json()}
+    assert listed == set(booted[:-1]) | {created}
+    for uuid in booted[:-1] + [created]:
+        wait_until(lambda: "wingspan: worker %s" % uuid in daemon.processes(),
+                   what="the worker of %s" % uuid)
+    assert "wingspan: worker %s" % booted[-1] not in daemon.processes()
+    assert daemon.process.poll() is None
+
+
 def test_panel_calls_carry_wings_headers(panel, daemon):
     daemon.start()
     call = panel.wait_for_call("GET", r"/api/remote/servers")[0]

@@ -93,3 +93,32 @@ def test_describe_status_names_signals_and_codes():
     assert child.describe_status(signal_status(signal.SIGKILL)) == "signal SIGKILL (out of memory?)"
     assert child.describe_status(signal_status(signal.SIGTERM)) == "signal SIGTERM"
     assert os.WIFEXITED(exit_status(3))
+
+
+def test_stop_while_the_spawn_waits_stops_the_new_process():
+    """A worker deleted while the zygote forks it: the process that appears is told to stop
+    at once and is not restarted."""
+    sent = []
+    proc = child.Child("worker x", lambda: stop_midway(proc, 4242), RestartPolicy())
+    proc.signal = sent.append
+    proc.start(0)
+    assert (proc.state, proc.pid, sent) == (child.STOPPING, 4242, [signal.SIGKILL])
+    proc.exited(1, signal_status(signal.SIGKILL))
+    assert proc.state == child.STOPPED
+    proc.tick(10_000)
+    assert proc.pid is None
+
+
+def test_stop_while_a_failing_spawn_waits_schedules_no_restart():
+    def failing():
+        proc.stop(signal.SIGKILL)
+        raise OSError("zygote closed its socket")
+
+    proc = child.Child("worker x", failing, RestartPolicy())
+    proc.start(0)
+    assert (proc.state, proc.pid, proc.next_start) == (child.STOPPED, None, None)
+
+
+def stop_midway(proc, pid):
+    proc.stop(signal.SIGKILL)
+    return pid
