@@ -340,6 +340,10 @@ def transfer_figures(node, uuid, root):
             ups.append(measured_transfer(api, upload, daemon, node.panel.token, uuid, source))
             if os.path.getsize(uploaded) != TRANSFER_BYTES:
                 raise WrongResult("the upload wrote %d bytes" % os.path.getsize(uploaded))
+            # Each upload makes a new file, as each baseline copy does. Replacing a file is
+            # slower on ext4: a rename over an existing file starts the writeback of the new
+            # one (auto_da_alloc), the price of never leaving an empty file after a crash.
+            remove_quietly(uploaded)
             copies.append(copy_throughput(source, copy))
     finally:
         remove_quietly(source)
