@@ -103,6 +103,8 @@ class BoundedWebSocket(WebSocket):
         if self.closed:
             raise WebSocketError("the websocket is closed")
         header = Header.decode_header(self.stream)
+        if self.closed:  # closed by the daemon while the header was awaited
+            raise WebSocketError("the websocket is closed")
         if header.length > self.max_bytes:
             self.close(*CLOSE_TOO_BIG)
             raise WebSocketError("frame too large")

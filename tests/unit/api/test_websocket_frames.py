@@ -43,3 +43,26 @@ def test_a_closed_socket_neither_writes_nor_reads_again():
     assert stream.getvalue() == close_frame(struct.pack("!H", 1001) + b"server deleted")
     with pytest.raises(WebSocketError):
         ws.read_frame()
+
+
+def test_a_socket_closed_while_a_frame_header_arrives_reads_no_payload():
+    """The daemon closes a websocket (suspension, deletion) from another greenlet while the
+    receive loop waits for a frame: the frame's payload is not read from the forgotten
+    connection, the loop is told the socket is closed."""
+    masked_text = bytes([0x81, 0x85]) + b"\x01\x02\x03\x04" + b"hello"
+
+    class ClosingStream(Stream):
+        sent = b""
+
+        def read(self, size=-1):
+            data = super().read(size)
+            if not ws.closed:
+                ws.close(4409, "server is suspended")
+            return data
+
+        def write(self, data):
+            self.sent += data
+
+    ws = BoundedWebSocket({}, ClosingStream(masked_text), handler=None)
+    with pytest.raises(WebSocketError):
+        ws.read_frame()
