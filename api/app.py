@@ -60,7 +60,10 @@ class ApiPlugin:
                 return callback(*args, **kwargs)
             except errors.WingspanError as e:
                 if e.status >= 500:
-                    log.error("%s %s failed: %s", bottle.request.method, bottle.request.path, e)
+                    # Only a 500 is the daemon failing; 502-504 are passing states (a stopped
+                    # server, a worker being replaced), not worth an operator's alert.
+                    log.log(logging.ERROR if e.status == 500 else logging.WARNING,
+                            "%s %s failed: %s", bottle.request.method, bottle.request.path, e)
                 return http.error_response(e, http.request_id())
             except bottle.HTTPResponse:
                 raise

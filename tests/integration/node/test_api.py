@@ -110,6 +110,15 @@ def test_commands_to_offline_server_is_502(node):
     response = daemon.post("/api/servers/%s/commands" % uuid, {"commands": ["x"]})
     assert response.status_code == 502
     assert response.json() == {"error": "Cannot send commands to a stopped server instance."}
+    # a stopped server is no fault of the daemon: logged as a warning, never as an error
+    wait_until(lambda: "commands failed" in daemon_log(daemon), what="the failure's log line")
+    logged = [line for line in daemon_log(daemon).splitlines() if "commands failed" in line]
+    assert logged and all(" WARNING api" in line for line in logged)
+
+
+def daemon_log(daemon):
+    with open(daemon.log_path, errors="replace") as f:
+        return f.read()
 
 
 def test_create_validates_uuid(node):
