@@ -63,26 +63,26 @@ def _seconds_rfc3339(seconds, zone):
     return "%s%s%02d:%02d" % (text, sign, offset // 3600, offset % 3600 // 60)
 
 
-STAT_KEYS = ("name", "created", "modified", "mode", "mode_bits", "size", "directory", "file",
-             "symlink", "mime")
-
-
-def stat_values(name, info, mime):
-    """The §5.1 Stat object's values of an lstat result, in :data:`STAT_KEYS` order.
+def stat_object(name, info, mime):
+    """The §5.1 Stat object of an lstat result.
 
     ``created`` is the inode change time, as in Wings; ``symlink`` is the truth ([REC]),
     not Wings' always-false; ``file`` is "not a directory", so a symlink is a file.
     """
     mode = info.st_mode
     directory = stat.S_ISDIR(mode)
-    return (name, timestamp_rfc3339(info.st_ctime), timestamp_rfc3339(info.st_mtime),
-            mode_string(mode), mode_bits(mode), info.st_size, directory, not directory,
-            stat.S_ISLNK(mode), mime)
-
-
-def stat_object(name, info, mime):
-    """The §5.1 Stat object of an lstat result, as a dict."""
-    return dict(zip(STAT_KEYS, stat_values(name, info, mime)))
+    return {
+        "name": name,
+        "created": timestamp_rfc3339(info.st_ctime),
+        "modified": timestamp_rfc3339(info.st_mtime),
+        "mode": mode_string(mode),
+        "mode_bits": mode_bits(mode),
+        "size": info.st_size,
+        "directory": directory,
+        "file": not directory,
+        "symlink": stat.S_ISLNK(mode),
+        "mime": mime,
+    }
 
 
 # The Stat object as JSON text in one formatting step: a listing of 100 000 entries is
