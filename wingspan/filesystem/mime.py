@@ -67,13 +67,12 @@ def _binary_name(kind, head):
 
 def _text_charset(head, truncated):
     """The charset of text, or None for binary data."""
-    if head.isascii():  # the common case, and UTF-8 without a BOM
-        return "utf-8" if len(head.translate(None, _BINARY_BYTES)) == len(head) else None
     if head.startswith(_TEXT_PREFIXES):
         return next(charset for bom, charset in _BOMS if head.startswith(bom))
     if len(head.translate(None, _BINARY_BYTES)) != len(head):
         return None
-    return "utf-8" if _is_utf8(head, truncated) else "iso-8859-1"
+    # ASCII, the common case, is UTF-8 without trying to decode it
+    return "utf-8" if head.isascii() or _is_utf8(head, truncated) else "iso-8859-1"
 
 
 def _is_utf8(head, truncated):
