@@ -53,28 +53,23 @@ class Child:
         self.pid = None
         self.next_start = None
         self.server = None  # the game server a worker serves
-        self._spawning = False
-        self._stop_while_spawning = None
+        self._stop_signal = signal.SIGTERM  # for a stop that comes while a spawn waits
 
     def start(self, now):
         # STOPPED|BACKOFF|FAILED -> STARTING (straight to RUNNING without a ready signal)
         self.state = STARTING if self.signals_ready else RUNNING
         self.next_start = None
-        self._spawning = True
         try:
             self.pid = self._spawn()
         except OSError as e:
             log.error("%s could not be started: %s", self.name, e)
             self.pid = None
-            if self._stop_while_spawning is None:
+            if self.state != STOPPED:
                 self._schedule_restart(now)
             return
-        finally:
-            self._spawning = False
-        if self._stop_while_spawning is not None:
+        if self.state == STOPPED:
             # stop() came while the spawn waited (on the zygote): the new process goes too
-            sig, self._stop_while_spawning = self._stop_while_spawning, None
-            self.stop(sig)
+            self.stop(self._stop_signal)
             return
         self.policy.started(now)
         log.info("%s started (pid %d)", self.name, self.pid)
@@ -128,8 +123,7 @@ class Child:
         """Ask the child to stop; it will not be restarted."""
         # * -> STOPPING (or STOPPED when nothing runs)
         if self.pid is None:
-            if self._spawning:
-                self._stop_while_spawning = sig
+            self._stop_signal = sig
             self.state = STOPPED
             return
         self.state = STOPPING
