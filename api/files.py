@@ -3,11 +3,15 @@
 Quick operations (list, read, write, rename, copy, delete, chmod, uploads and downloads)
 run here, in the gevent threadpool, so bytes stream between the client and the disk
 without crossing the bus. Long ones (archives, remote downloads) run in the server's
-worker. The worker owns the server's disk-usage figure: an operation that must respect
-the quota starts from the worker's current usage, and every change of usage made here is
-reported back to the worker, which keeps its figure current without re-walking the tree.
+worker, and so does half of a huge listing. The worker owns the server's disk-usage
+figure: an operation that must respect the quota starts from the worker's current usage,
+and every change of usage made here is reported back to the worker, which keeps its
+figure current without re-walking the tree.
 """
 
+import base64
+import binascii
+import collections
 import contextlib
 import logging
 import os
@@ -26,6 +30,11 @@ USAGE_TIMEOUT = 5.0
 # Large enough that a 2 GiB transfer costs a few thousand threadpool hand-offs, small
 # enough that many concurrent transfers do not add up to much memory.
 TRANSFER_CHUNK = 1024 * 1024
+# Entries per hand-off to a thread and per request to the worker: a thousand Stat objects
+# stay far below the bus's message limit even when every name is 255 escaped characters.
+LISTING_BATCH = 1000
+LISTING_HELP_TIMEOUT = 10.0
+LISTING_AHEAD = 2
 
 
 class ServerFiles:
@@ -81,6 +90,74 @@ class ServerFiles:
             response.set_header("Content-Disposition", http.attachment(filename))
         response.content_type = content_type
         return response
+
+    def listing(self, view, directory):
+        """The entries of ``directory`` as a JSON array, streamed in batches; the directory
+        is read now, so errors (a missing directory) are raised here."""
+        with self.jail(view) as jail:
+            listing = self.run(jail.open_listing, directory)
+        return self._listing_body(view, directory, listing)
+
+    def _listing_body(self, view, directory, listing):
+        try:
+            yield b"["
+            separator = b""
+            for members in self._entry_batches(view, directory, listing):
+                if members:
+                    yield separator + members
+                    separator = b","
+            yield b"]"
+        finally:
+            listing.close()
+
+    def _entry_batches(self, view, directory, listing):
+        """The entries as JSON array members (:meth:`Listing.encoded`), batch by batch.
+
+        Every entry costs an lstat and most an open and a read, so a huge directory is
+        listed by two processes on two cores: the server's worker does every other batch
+        while this one does the batch before. ``LISTING_AHEAD`` of the worker's batches
+        are asked for ahead, so it always has the next one when it answers one. Should the
+        worker fail or be away, this process does the rest itself."""
+        names = listing.names
+        batches = [names[i:i + LISTING_BATCH] for i in range(0, len(names), LISTING_BATCH)]
+        ours, theirs = batches[::2], batches[1::2]
+        # The bus carries UTF-8: names with undecodable bytes are never sent.
+        helped = len(batches) > 1 and listing.names_are_utf8
+        asked = collections.deque()  # (index in theirs, PendingCall), in order
+        try:
+            for index, batch in enumerate(ours):
+                while helped and len(asked) < LISTING_AHEAD \
+                        and index + len(asked) < len(theirs):
+                    position = index + len(asked)
+                    asked.append((position, self._ask_worker(view, directory,
+                                                             theirs[position])))
+                yield self.run(listing.encoded, batch)
+                if index == len(theirs):
+                    break
+                members = None
+                if asked and asked[0][0] == index:
+                    members = self._helped_entries(view, asked.popleft()[1])
+                if members is None:
+                    helped = False
+                    members = self.run(listing.encoded, theirs[index])
+                yield members
+        finally:
+            for _, pending in asked:
+                pending.discard()
+
+    def _ask_worker(self, view, directory, names):
+        """Sent before this process starts on its own batch, so both work at once."""
+        return self.ctx.client.ask("server.list_entries", view.uuid,
+                                   {"directory": directory, "names": names},
+                                   timeout=LISTING_HELP_TIMEOUT)
+
+    @staticmethod
+    def _helped_entries(view, asked):
+        try:
+            return base64.b64decode(asked.result()["entries"], validate=True)
+        except (errors.WingspanError, binascii.Error) as e:
+            log.warning("listing of %s goes on without its worker: %s", view.uuid, e)
+            return None
 
     def receive(self, writer, read, length):
         """Copy ``length`` bytes from ``read(n)`` (the request body, read on the hub) into

@@ -2,7 +2,7 @@
 
 * ``GET /files/list-directory`` of a 100 000-file directory against ``os.scandir`` + lstat
   of each entry: the first listing (every file opened and sniffed) and the next ones (MIME
-  types from the API's sniff cache), and the latency of a ``GET /api/system`` loop while
+  types from the sniff caches), and the latency of a ``GET /api/system`` loop while
   the listings run.
 * ``wingspan.filesystem.disk_usage`` of a 200 000-file tree against ``du -s -b``.
 * A 2 GiB signed download and upload (wings-api.md §7.4, §7.6) against
@@ -175,8 +175,8 @@ def listing_figures(daemon, uuid, root):
         shutil.rmtree(directory, ignore_errors=True)
     if not busy or not quiet:
         raise WrongResult("GET /api/system never answered while the listings ran or before")
-    # The first listing sniffs every file; later ones take the MIME types from the API's
-    # sniff cache (files unchanged), as when a user comes back to a directory.
+    # The first listing sniffs every file; later ones take the MIME types from the sniff
+    # caches of the API and the worker (files unchanged), as when a user comes back.
     first, again = ours[0], statistics.median(ours[1:])
     return [
         Figure("list-directory, %dk files, first (vs median of %d scandir + lstat), s"

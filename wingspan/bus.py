@@ -11,6 +11,7 @@ Messages are built and parsed only by ``wingspan.envelope``.
 
 import logging
 import os
+import time
 
 import gevent
 import zmq as plain_zmq
@@ -68,16 +69,19 @@ class BusClient:
             WingspanError: the error the other side replied with (same class).
             BusTimeout: no reply before the deadline.
         """
+        return self.ask(cmd, server, args, timeout).result()
+
+    def ask(self, cmd, server=None, args=None, timeout=5.0):
+        """Send a request now and return its :class:`PendingCall`: the caller goes on with
+        its own work while the other process does this."""
         req = envelope.request(cmd, server, args, timeout)
         waiter = self._pending[req["id"]] = AsyncResult()
         try:
             self._sock.send(envelope.dump(req))
-            reply = waiter.get(timeout=timeout)
-        except gevent.Timeout as e:
-            raise errors.BusTimeout(detail="%s to %s timed out" % (cmd, server)) from e
-        finally:
+        except BaseException:
             self._pending.pop(req["id"], None)
-        return envelope.result_of(reply)
+            raise
+        return PendingCall(self._pending, req, waiter, time.monotonic() + timeout)
 
     def _read_replies(self):
         while True:
@@ -91,6 +95,37 @@ class BusClient:
     def close(self):
         self._reader.kill()
         self._sock.close()
+
+
+class PendingCall:
+    """A request sent by :meth:`BusClient.ask`, its reply not yet read."""
+
+    def __init__(self, pending, req, waiter, expires):
+        self._pending = pending
+        self._req = req
+        self._waiter = waiter
+        self._expires = expires  # monotonic: the envelope's deadline is wall-clock time
+
+    def result(self):
+        """Wait for the reply (until the request's deadline) and return its result.
+
+        Raises:
+            WingspanError: the error the other side replied with (same class).
+            BusTimeout: no reply before the deadline.
+        """
+        req = self._req
+        try:
+            reply = self._waiter.get(timeout=max(0.0, self._expires - time.monotonic()))
+        except gevent.Timeout as e:
+            raise errors.BusTimeout(detail="%s to %s timed out" % (req["cmd"], req["server"])) \
+                from e
+        finally:
+            self.discard()
+        return envelope.result_of(reply)
+
+    def discard(self):
+        """Forget the request: its reply, should one come, is dropped."""
+        self._pending.pop(self._req["id"], None)
 
 
 _MORE = int(zmq.SNDMORE)

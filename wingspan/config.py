@@ -590,8 +590,9 @@ class Wingspan:
     max_request_body: int = setting(1048576, "Largest JSON request body, bytes.", Integer(1))
     config_file_max_bytes: int = setting(16777216, "Egg config files larger than this are "
                                          "not parsed (CVE-2026-52857).", Integer(1))
-    mime_cache_entries: int = setting(200000, "Files whose sniffed MIME type the API keeps "
-                                      "for re-listing (about 70 bytes each; 0: none).",
+    mime_cache_entries: int = setting(200000, "Files whose sniffed MIME type the API, and "
+                                      "each server's worker, keeps for re-listing (about "
+                                      "70 bytes each; 0: none).",
                                       Integer(0))
     websocket: WebsocketLimits = section(WebsocketLimits, "Websocket limits.")
     worker: WorkerLimits = section(WorkerLimits, "Server worker supervision.")

@@ -12,6 +12,7 @@ from gevent.threadpool import ThreadPoolExecutor
 
 from wingspan import errors
 from wingspan.filesystem import DiskUsage, Jail, Quota, in_thread, lchown_tree
+from wingspan.filesystem.mime import SniffCache
 from worker.configfiles import PlaceholderContext, apply_config_file, plan_files
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ class ServerFiles:
         self.quota = Quota(definition.disk_limit_bytes())
         self.disk = DiskUsage(self.root, self.quota, cfg.system.disk_check_interval,
                               ThreadPoolExecutor(max_workers=1))
+        # the MIME types of the files this worker listed for the API (empty until then)
+        self.sniff_cache = SniffCache(cfg.wingspan.mime_cache_entries)
 
     def apply_definition(self, definition):
         self.definition = definition
@@ -40,7 +43,13 @@ class ServerFiles:
     def jail(self):
         user = self.cfg.system.user
         return Jail(self.root, user.uid, user.gid, self.definition.file_denylist,
-                    quota=self.quota, openat_mode=self.cfg.system.openat_mode)
+                    quota=self.quota, openat_mode=self.cfg.system.openat_mode,
+                    sniff_cache=self.sniff_cache)
+
+    def list_entries(self, directory, names):
+        """The Stat objects of entries ``names`` of ``directory`` as JSON array members."""
+        with self.jail().open_listing(directory, scan=False) as listing:
+            return listing.encoded(names)
 
     # -- disk usage ---------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ writing and the small edits run here off the hub; archives and remote downloads 
 server's worker (``worker/downloads.py``, ``worker/commands.py``) and the request waits.
 """
 
-import itertools
 import logging
 
 import bottle
@@ -16,7 +15,6 @@ from wingspan.filesystem import parse_mode
 
 log = logging.getLogger(__name__)
 
-LISTING_BATCH = 5000
 ARCHIVE_TIMEOUT = 15 * 60.0
 PULL_TIMEOUT = 12 * 3600.0
 PULL_START_TIMEOUT = 60.0
@@ -54,32 +52,6 @@ def object_list(body, name, keys, empty_message):
     return values
 
 
-def listing_body(files, entries):
-    """A JSON array streamed in batches sniffed and encoded off the hub (100 000 entries
-    never sit in memory as one document)."""
-    try:
-        yield b"["
-        separator = b""
-        while True:
-            batch = files.run(encoded_batch, entries, separator)
-            if not batch:
-                break
-            yield batch
-            separator = b","
-        yield b"]"
-    finally:
-        entries.close()
-
-
-def encoded_batch(entries, separator):
-    """The next ``LISTING_BATCH`` entries as UTF-8 JSON members after ``separator``;
-    empty at the end."""
-    batch = list(itertools.islice(entries, LISTING_BATCH))
-    if not batch:
-        return b""
-    return separator + ",".join(batch).encode()
-
-
 def install(app, ctx):
     limit = lambda: ctx.cfg.wingspan.max_request_body  # noqa: E731 (read live: config can change)
     files = ctx.files
@@ -91,9 +63,7 @@ def install(app, ctx):
     @app.get("/api/servers/<server>/files/list-directory")
     def list_directory(server):
         directory = http.query("directory") or "/"
-        with files.jail(server) as jail:
-            entries = files.run(jail.list_directory, directory)
-        response = bottle.HTTPResponse(body=listing_body(files, entries))
+        response = bottle.HTTPResponse(body=files.listing(server, directory))
         response.content_type = http.JSON_TYPE
         return response
 

@@ -21,10 +21,11 @@ import stat
 from wingspan import errors
 from wingspan.filesystem import mime, resolve, tree
 from wingspan.filesystem.denylist import Denylist
+from wingspan.filesystem.listing import Listing
 from wingspan.filesystem.naming import copy_names
 from wingspan.filesystem.paths import join_path, server_path, split_path
 from wingspan.filesystem.quota import Quota
-from wingspan.filesystem.statinfo import stat_json, stat_object
+from wingspan.filesystem.statinfo import stat_object
 from wingspan.filesystem.streams import (
     CHUNK_BYTES,
     NEW_FILE_FLAGS,
@@ -91,7 +92,7 @@ class Jail:
         try:
             yield fd
         finally:
-            os.close(fd)
+            resolve.close_fd(fd)
 
     def _open_directory(self, root_fd, parts, follow_last=True, create=False):
         if not parts:
@@ -108,7 +109,7 @@ class Jail:
         try:
             yield dir_fd, parts[-1]
         finally:
-            os.close(dir_fd)
+            resolve.close_fd(dir_fd)
 
     @contextlib.contextmanager
     def _parent_if_exists(self, parts):
@@ -125,7 +126,7 @@ class Jail:
             yield dir_fd
         finally:
             if dir_fd is not None:
-                os.close(dir_fd)
+                resolve.close_fd(dir_fd)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -143,28 +144,23 @@ class Jail:
                     raise errors.PathOutsideRoot(detail="%s is a symlink" % path)
                 return stat_object(name, info, _mime_of(path_fd, info))
             finally:
-                os.close(path_fd)
+                resolve.close_fd(path_fd)
 
     @os_errors
-    def list_directory(self, path):
-        """Stat objects, as JSON text, of the entries of directory ``path``: directories
-        first, then the rest, each in byte order of names ([REC]); symlinks are listed, not
-        followed.
-
-        The directory is read and sorted now (errors are raised here); the returned
-        generator sniffs each file's MIME type as it is consumed (or takes it from the
-        jail's sniff cache), so a caller can stream a 100 000-entry listing. Close the
-        generator if it is not consumed to the end.
-        """
+    def open_listing(self, path, scan=True):
+        """A :class:`Listing` of directory ``path`` (a final symlink is refused), its names
+        read and sorted now when ``scan``; errors are raised here. Close it when done."""
         parts = self.split(path)
         with self._root() as root_fd:
-            dir_fd = self._open_directory(root_fd, parts, follow_last=False)
-        try:
-            entries = _sorted_entries(dir_fd)
-        except BaseException:
-            os.close(dir_fd)
-            raise
-        return _listing(dir_fd, entries, self.sniff_cache)
+            listing = Listing(self._open_directory(root_fd, parts, follow_last=False),
+                              self.sniff_cache)
+        if scan:
+            try:
+                listing.scan()
+            except BaseException:
+                listing.close()
+                raise
+        return listing
 
     @os_errors
     def open_read(self, path):
@@ -283,7 +279,7 @@ class Jail:
                 self.quota.require(info.st_size)
                 copy_name, copied = self._copy_next_to(dir_fd, name, source, info)
             finally:
-                os.close(source)
+                resolve.close_fd(source)
         self.quota.add(copied)
         return server_path(parts[:-1] + [copy_name])
 
@@ -294,10 +290,10 @@ class Jail:
             os.fchmod(fd, info.st_mode & 0o777)
             os.fchown(fd, self.uid, self.gid)
         except BaseException:
-            os.close(fd)
+            resolve.close_fd(fd)
             unlink_quietly(dir_fd, copy_name)
             raise
-        os.close(fd)
+        resolve.close_fd(fd)
         return copy_name, copied
 
     @os_errors
@@ -328,7 +324,7 @@ class Jail:
         """``mkdir -p path/name`` (0755, owned by the server user); existing is fine."""
         parts = self.split(join_path(path, name))
         with self._root() as root_fd:
-            os.close(self._open_directory(root_fd, parts, create=True))
+            resolve.close_fd(self._open_directory(root_fd, parts, create=True))
 
     @os_errors
     def delete(self, root, files):
@@ -407,7 +403,7 @@ class Jail:
                     try:
                         yield from _regular_files_below(child)
                     finally:
-                        os.close(child)
+                        resolve.close_fd(child)
 
 
 def parse_mode(value):
@@ -455,87 +451,8 @@ def _mime_of(path_fd, info):
     try:
         head = os.pread(fd, mime.SNIFF_BYTES, 0)
     finally:
-        os.close(fd)
+        resolve.close_fd(fd)
     return mime.sniff(head, truncated=info.st_size > len(head))
-
-
-def _sorted_entries(dir_fd):
-    """``(name, lstat)`` of every entry, directories first, then the rest, each in byte
-    order of names. The directory is read now; the pairs are handed out (and let go of)
-    as they are consumed."""
-    directories, others = {}, {}
-    with os.scandir(dir_fd) as scan:
-        for entry in scan:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            (directories if stat.S_ISDIR(info.st_mode) else others)[entry.name] = info
-    order = [(group, _in_byte_order(list(group))) for group in (directories, others)]
-    return ((name, group.pop(name)) for group, names in order for name in names)
-
-
-SORT_SLICE = 8192
-
-
-def _in_byte_order(names):
-    """``names`` sorted as their bytes sort. UTF-8 keeps code point order, so names sort as
-    they are unless one holds undecodable bytes (surrogate escapes, which do not).
-
-    Slices are sorted first, then the whole, which timsort merges from those runs in one
-    short pass: sorting 100 000 names in one call holds the GIL for some 60 ms, during
-    which a gevent process running this in a thread serves no one."""
-    key = None if _valid_utf8(names) else os.fsencode
-    for start in range(0, len(names), SORT_SLICE):
-        names[start:start + SORT_SLICE] = sorted(names[start:start + SORT_SLICE], key=key)
-    names.sort(key=key)
-    return names
-
-
-def _valid_utf8(names):
-    try:
-        "".join(names).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _listing(dir_fd, entries, sniff_cache):
-    try:
-        for name, info in entries:
-            if stat.S_ISREG(info.st_mode) and info.st_size:  # only those are ever read
-                mime_type = sniff_cache.sniffed(info, _entry_mime, dir_fd, name, info)
-            else:
-                mime_type = _entry_mime(dir_fd, name, info)
-            yield stat_json(name, info, mime_type)
-    finally:
-        os.close(dir_fd)
-
-
-def _entry_mime(dir_fd, name, info):
-    """The MIME type of a listed entry with one open and one read: a listing sniffs every
-    file, so the O_PATH-then-reopen dance of :func:`_mime_of` would double its cost.
-    Should the entry be swapped after the scan, ``O_NOFOLLOW`` refuses a symlink,
-    ``O_NONBLOCK`` keeps a FIFO from blocking and ``pread`` fails on anything but a file
-    (the container's unprivileged user cannot create device nodes)."""
-    if not stat.S_ISREG(info.st_mode):
-        return _mime_of(None, info)
-    if info.st_size == 0:
-        return mime.sniff(b"")
-    try:
-        fd = os.open(name, _SNIFF_FLAGS, dir_fd=dir_fd)
-    except OSError:
-        return mime.OCTET_STREAM
-    try:
-        head = os.pread(fd, mime.SNIFF_BYTES, 0)
-    except OSError:
-        return mime.OCTET_STREAM
-    finally:
-        os.close(fd)
-    return mime.sniff(head, truncated=info.st_size > len(head))
-
-
-_SNIFF_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def _open_copy_source(dir_fd, name):
@@ -600,7 +517,7 @@ def _chmod_no_follow(dir_fd, name, mode):
         # The inode the O_PATH descriptor holds, with no second lookup by name.
         os.chmod("/proc/self/fd/%d" % path_fd, mode)
     finally:
-        os.close(path_fd)
+        resolve.close_fd(path_fd)
 
 
 def _regular_files_below(dir_fd):

@@ -7,7 +7,7 @@ import threading
 import time
 
 from wingspan import errors
-from wingspan.filesystem.resolve import DIR_FLAGS
+from wingspan.filesystem.resolve import DIR_FLAGS, close_fd
 from wingspan.filesystem.tree import disk_usage_fd
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def disk_usage(root):
     try:
         return disk_usage_fd(fd)
     finally:
-        os.close(fd)
+        close_fd(fd)
 
 
 class DiskUsage:

@@ -75,7 +75,7 @@ class ReadStream:
 
     def close(self):
         if self._fd is not None:
-            os.close(self._fd)
+            resolve.close_fd(self._fd)
             self._fd = None
 
     def __enter__(self):
@@ -103,7 +103,7 @@ class WriteStream:
         try:
             self._fd = os.open(self._temp, NEW_FILE_FLAGS, 0o600, dir_fd=self._target.dir_fd)
         except BaseException:
-            os.close(self._target.dir_fd)
+            resolve.close_fd(self._target.dir_fd)
             raise
 
     @os_errors
@@ -139,8 +139,8 @@ class WriteStream:
             self._close()
 
     def _close(self):
-        os.close(self._fd)
-        os.close(self._target.dir_fd)
+        resolve.close_fd(self._fd)
+        resolve.close_fd(self._target.dir_fd)
         self._fd = None
 
     def __enter__(self):

@@ -12,7 +12,7 @@ import logging
 import os
 import stat
 
-from wingspan.filesystem.resolve import DIR_FLAGS
+from wingspan.filesystem.resolve import DIR_FLAGS, close_fd
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def walk(top_fd):
             entry = next(entries, None)
             if entry is None:
                 entries.close()
-                os.close(fd)
+                close_fd(fd)
                 stack.pop()
                 if post is not None:
                     yield post
@@ -56,7 +56,7 @@ def walk(top_fd):
     finally:
         for fd, entries, _, _ in stack:
             entries.close()
-            os.close(fd)
+            close_fd(fd)
 
 
 def _scandir(fd):
@@ -109,7 +109,7 @@ def remove(dir_fd, name):
     try:
         freed = remove_contents(child)
     finally:
-        os.close(child)
+        close_fd(child)
     _rmdir(dir_fd, name)
     return freed
 
@@ -179,7 +179,7 @@ def disk_usage_fd(top_fd):
             if child is not None:
                 stack.append((child, None))
             continue
-        os.close(fd)
+        close_fd(fd)
         stack.pop()
     return total
 

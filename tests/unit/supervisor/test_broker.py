@@ -69,6 +69,28 @@ def test_request_reaches_the_named_worker_and_back(rig):
     sock.close()
 
 
+def test_asked_requests_are_in_flight_together_and_can_be_discarded(rig):
+    """``ask`` sends at once: both requests reach the worker before either result is read,
+    each result comes back to its own caller, and a discarded one is forgotten."""
+    sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"s2")
+    sock.connect(rig.endpoints.workers)
+    rig.states["s2"] = child.RUNNING
+    gevent.sleep(0.1)
+    first = rig.client.ask("server.ping", "s2", {"n": 1})
+    second = rig.client.ask("server.ping", "s2", {"n": 2})
+    third = rig.client.ask("server.ping", "s2", {"n": 3})
+    received = [sock.recv_multipart() for _ in range(3)]
+    for client, body in reversed(received):  # answered last first
+        req = envelope.load(body)
+        sock.send_multipart([client, envelope.dump(envelope.reply_ok(req, req["args"]))])
+    third.discard()
+    assert second.result() == {"n": 2}
+    assert first.result() == {"n": 1}
+    gevent.sleep(0.05)
+    assert rig.client._pending == {}
+    sock.close()
+
+
 @pytest.mark.parametrize("state", [None, child.BACKOFF, child.FAILED, child.STOPPED])
 def test_worker_that_is_not_coming_is_refused_at_once(rig, state):
     if state is not None:

@@ -124,3 +124,9 @@ def jail(make_jail):
 
 def body(data):
     return io.BytesIO(data)
+
+
+def listed(jail, path):
+    """The JSON texts of the whole listing of directory ``path``."""
+    with jail.open_listing(path) as listing:
+        return listing.entries(listing.names)

@@ -8,7 +8,7 @@ import pytest
 from wingspan import errors
 from wingspan.filesystem.denylist import Denylist
 
-from .conftest import body
+from .conftest import body, listed
 
 PATTERNS = ["# comment", "", "config.yml", "/locked", "logs/", "!logs/keep.log", "*.jar",
             "  spaced.txt  ", "a/**/deep.txt"]
@@ -79,7 +79,7 @@ def test_reading_listing_deleting_are_not_denied(make_jail, server):
     jail = make_jail(denylist=["config.yml", "locked/"])
     server.put("config.yml", b"a: 1")
     assert jail.read_bytes("config.yml", 10) == b"a: 1"
-    assert [json.loads(e)["name"] for e in jail.list_directory("/")] == ["config.yml"]
+    assert [json.loads(e)["name"] for e in listed(jail, "/")] == ["config.yml"]
     jail.chmod("/", [{"file": "config.yml", "mode": "600"}])
     jail.mkdir("locked", "/")
     jail.delete("/", ["config.yml"])

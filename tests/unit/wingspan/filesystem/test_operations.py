@@ -10,7 +10,7 @@ from wingspan import errors
 from wingspan.filesystem import Jail, Quota, lchown_tree
 from wingspan.filesystem.mime import SniffCache
 
-from .conftest import GID, UID, body
+from .conftest import GID, UID, body, listed
 
 
 class FailingBody:
@@ -131,7 +131,7 @@ def test_open_read_of_a_directory_fifo_or_device(jail, server):
 
 def test_missing_file_is_404(jail):
     for attempt in (lambda: jail.open_read("nope.txt"), lambda: jail.stat("nope/x"),
-                    lambda: list(jail.list_directory("/does-not-exist"))):
+                    lambda: listed(jail, "/does-not-exist")):
         with pytest.raises(errors.FileNotFound) as caught:
             attempt()
         assert caught.value.status == 404
@@ -147,7 +147,7 @@ def test_list_directory_entry_shape_and_order(jail, server):
     server.put("zdir/x", b"")
     server.put("adir/x", b"")
     server.link("link", "b.txt")
-    texts = list(jail.list_directory("/"))
+    texts = listed(jail, "/")
     entries = [json.loads(text) for text in texts]
     assert [e["name"] for e in entries] == ["adir", "zdir", "A.txt", "b.txt", "link"]
     assert texts[0] == json.dumps(entries[0], separators=(",", ":"))  # keys in §5.1 order
@@ -166,41 +166,58 @@ def test_list_directory_sorts_by_bytes_even_with_undecodable_names(jail, server)
     names = ["\u00e9", "\udc80raw", "Z", "z", "\u2028"]
     for name in names:
         server.put(name, b"x")
-    listed = [json.loads(text)["name"] for text in jail.list_directory("/")]
-    assert listed == sorted(names, key=os.fsencode)
-    assert listed == ["Z", "z", "\udc80raw", "\u00e9", "\u2028"]
+    names_listed = [json.loads(text)["name"] for text in listed(jail, "/")]
+    assert names_listed == sorted(names, key=os.fsencode)
+    assert names_listed == ["Z", "z", "\udc80raw", "\u00e9", "\u2028"]
 
 
 def test_list_directory_of_a_subdirectory_and_empty(jail, server):
     server.put("a/b/c.txt", b"c")
     os.makedirs(server.path("empty"))
-    assert [json.loads(e)["name"] for e in jail.list_directory("a/b")] == ["c.txt"]
-    assert list(jail.list_directory("/empty")) == []
-    assert list(jail.list_directory("")) != []
+    assert [json.loads(e)["name"] for e in listed(jail, "a/b")] == ["c.txt"]
+    assert listed(jail, "/empty") == []
+    assert listed(jail, "") != []
 
 
 def test_list_directory_of_a_file_is_not_found(jail, server):
     server.put("file.txt", b"x")
     with pytest.raises(errors.FileNotFound):
-        list(jail.list_directory("file.txt"))
+        listed(jail, "file.txt")
 
 
-def test_list_directory_streams_large_directories(jail, server):
-    os.makedirs(server.path("many"))
-    for index in range(3000):
-        open(server.path("many/f%05d" % index), "wb").close()
-    listing = jail.list_directory("many")
-    first = json.loads(next(listing))
-    assert first["name"] == "f00000" and first["mime"] == "text/plain; charset=utf-8"
-    assert sum(1 for _ in listing) == 2999
+def test_a_listing_can_be_stated_in_batches_by_another_jail(jail, server):
+    """The API reads and sorts the names; the worker's jail (scan=False) states any batch of
+    them, with the same texts the API would produce."""
+    os.makedirs(server.path("many/sub"))
+    for index in range(30):
+        server.put("many/f%03d" % index, b"%d" % index)
+    with jail.open_listing("many") as listing:
+        whole = listing.entries(listing.names)
+        assert [json.loads(text)["name"] for text in whole] == ["sub"] + [
+            "f%03d" % index for index in range(30)]
+        other = Jail(server.root, UID, GID, quota=Quota())
+        with other.open_listing("many", scan=False) as helper:
+            assert helper.names == []
+            assert helper.entries(listing.names[10:20]) == whole[10:20]
+        os.remove(server.path("many/f005"))  # removed after the scan: left out
+        assert [json.loads(text)["name"] for text in listing.entries(listing.names[5:8])] == [
+            "f004", "f006"]
+
+
+@pytest.mark.parametrize("name", ["../outside", "sub/x", "", ".", "..", "nul\0byte"])
+def test_a_listing_refuses_names_that_are_not_entries(jail, server, name):
+    server.put("sub/x", b"x")
+    with jail.open_listing("/", scan=False) as listing:
+        with pytest.raises(errors.BadRequest):
+            listing.entries(["sub", name])
 
 
 def test_names_are_escaped_in_listings(jail, server):
     names = ['quote"d', "back\\slash", "tab\tname", "caf\u00e9 \u2028 <b>", "\udcff-raw"]
     for name in names:
         server.put(name, b"x")
-    listed = [json.loads(text)["name"] for text in jail.list_directory("/")]
-    assert sorted(listed) == sorted(names)
+    names_listed = [json.loads(text)["name"] for text in listed(jail, "/")]
+    assert sorted(names_listed) == sorted(names)
 
 
 def test_relisting_takes_mime_types_from_the_sniff_cache(server):
@@ -208,15 +225,29 @@ def test_relisting_takes_mime_types_from_the_sniff_cache(server):
     jail = Jail(server.root, UID, GID, quota=Quota(), sniff_cache=cache)
     server.put("data.json", b'{"a": 1}')
     server.put("empty", b"")
-    assert [json.loads(e)["mime"] for e in jail.list_directory("/")] == [
+    assert [json.loads(e)["mime"] for e in listed(jail, "/")] == [
         "application/json", "text/plain; charset=utf-8"]
     assert len(cache) == 1  # empty files are not worth a cache entry
     os.chmod(server.path("data.json"), 0)  # a re-read would now fail...
-    assert json.loads(next(jail.list_directory("/")))["mime"] == "application/json"
+    assert json.loads(listed(jail, "/")[0])["mime"] == "application/json"
     with open(server.path("data.json"), "wb") as f:  # ...but a write is a new identity
         f.write(b"plain words")
     os.chmod(server.path("data.json"), 0o644)
-    assert json.loads(next(jail.list_directory("/")))["mime"] == "text/plain; charset=utf-8"
+    assert json.loads(listed(jail, "/")[0])["mime"] == "text/plain; charset=utf-8"
+
+
+def test_listing_leaves_access_times_alone(jail, server):
+    server.put("log.txt", b"line\n")
+    server.put("control.txt", b"line\n")
+    for name in ("log.txt", "control.txt"):  # relatime updates an atime older than mtime
+        os.utime(server.path(name), (1_000_000, 2_000_000))
+    with open(server.path("control.txt"), "rb") as f:
+        f.read()
+    if os.stat(server.path("control.txt")).st_atime == 1_000_000:
+        pytest.skip("this mount never updates access times")
+    assert [json.loads(e)["mime"] for e in listed(jail, "/")][1] == (
+        "text/plain; charset=utf-8")
+    assert os.stat(server.path("log.txt")).st_atime == 1_000_000
 
 
 def test_sniff_cache_drops_its_oldest_entries():
@@ -400,4 +431,4 @@ def test_chown_tree_never_follows_links(server):
 def test_a_missing_root_is_not_found(tmp_path):
     jail = Jail(str(tmp_path / "nope"), UID, GID, quota=Quota())
     with pytest.raises(errors.FileNotFound):
-        list(jail.list_directory("/"))
+        listed(jail, "/")

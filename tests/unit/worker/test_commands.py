@@ -1,0 +1,41 @@
+"""The worker's bus commands check what the API sent before acting on it."""
+
+import base64
+import types
+
+import pytest
+
+from wingspan import envelope, errors
+from worker.commands import build_registry
+
+
+class Files:
+    def __init__(self):
+        self.asked = []
+
+    def list_entries(self, directory, names):
+        self.asked.append((directory, names))
+        return ",".join('{"name":"%s"}' % name for name in names).encode()
+
+
+def handle(files, args):
+    registry = build_registry(types.SimpleNamespace(files=files))
+    return envelope.result_of(registry.handle(envelope.request("server.list_entries",
+                                                               args=args)))
+
+
+def test_list_entries_states_the_names_in_the_server_files():
+    files = Files()
+    answer = handle(files, {"directory": "/big", "names": ["a", "b"]})
+    assert base64.b64decode(answer["entries"]) == b'{"name":"a"},{"name":"b"}'
+    assert files.asked == [("/big", ["a", "b"])]
+
+
+@pytest.mark.parametrize("args", [{}, {"directory": "/", "names": "a"},
+                                  {"directory": 5, "names": ["a"]},
+                                  {"directory": "/", "names": ["a", 7]}])
+def test_list_entries_refuses_malformed_arguments(args):
+    files = Files()
+    with pytest.raises(errors.BadRequest):
+        handle(files, args)
+    assert files.asked == []
