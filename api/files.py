@@ -34,7 +34,9 @@ TRANSFER_CHUNK = 1024 * 1024
 # stay far below the bus's message limit even when every name is 255 escaped characters.
 LISTING_BATCH = 1000
 LISTING_HELP_TIMEOUT = 10.0
-LISTING_AHEAD = 2
+LISTING_CYCLE = 5
+LISTING_OURS = 2
+LISTING_AHEAD = 3
 
 
 class ServerFiles:
@@ -114,33 +116,29 @@ class ServerFiles:
         """The entries as JSON array members (:meth:`Listing.encoded`), batch by batch.
 
         Every entry costs an lstat and most an open and a read, so a huge directory is
-        listed by two processes on two cores: the server's worker does every other batch
-        while this one does the batch before. ``LISTING_AHEAD`` of the worker's batches
-        are asked for ahead, so it always has the next one when it answers one. Should the
-        worker fail or be away, this process does the rest itself."""
+        listed by two processes on two cores: of every ``LISTING_CYCLE`` batches this
+        process lists ``LISTING_OURS`` and the server's worker the rest, ``LISTING_AHEAD``
+        of them asked for ahead so that both work at once. The worker has the larger share:
+        this process also serves every other request to the node. Should the worker fail
+        or be away, this process does the rest itself."""
         names = listing.names
         batches = [names[i:i + LISTING_BATCH] for i in range(0, len(names), LISTING_BATCH)]
-        ours, theirs = batches[::2], batches[1::2]
         # The bus carries UTF-8: names with undecodable bytes are never sent.
         helped = len(batches) > 1 and listing.names_are_utf8
-        asked = collections.deque()  # (index in theirs, PendingCall), in order
+        theirs = collections.deque(index for index in range(len(batches))
+                                   if index % LISTING_CYCLE >= LISTING_OURS)
+        asked = collections.deque()  # (batch index, PendingCall), in order
         try:
-            for index, batch in enumerate(ours):
-                while helped and len(asked) < LISTING_AHEAD \
-                        and index + len(asked) < len(theirs):
-                    position = index + len(asked)
+            for index, batch in enumerate(batches):
+                while helped and theirs and len(asked) < LISTING_AHEAD:
+                    position = theirs.popleft()
                     asked.append((position, self._ask_worker(view, directory,
-                                                             theirs[position])))
-                yield self.run(listing.encoded, batch)
-                if index == len(theirs):
-                    break
+                                                             batches[position])))
                 members = None
                 if asked and asked[0][0] == index:
                     members = self._helped_entries(view, asked.popleft()[1])
-                if members is None:
-                    helped = False
-                    members = self.run(listing.encoded, theirs[index])
-                yield members
+                    helped = helped and members is not None
+                yield members if members is not None else self.run(listing.encoded, batch)
         finally:
             for _, pending in asked:
                 pending.discard()

@@ -126,7 +126,7 @@ class Handlers:
         if not isinstance(directory, str) or not isinstance(names, list) \
                 or not all(isinstance(name, str) for name in names):
             raise errors.BadRequest(detail="list_entries needs a directory and a list of names")
-        members = in_thread(self.rt.files.list_entries, directory, names)
+        members = self.rt.files.list_entries(directory, names)
         return {"entries": base64.b64encode(members).decode("ascii")}
 
     def compress(self, args):

@@ -28,6 +28,9 @@ class ServerFiles:
                               ThreadPoolExecutor(max_workers=1))
         # the MIME types of the files this worker listed for the API (empty until then)
         self.sniff_cache = SniffCache(cfg.wingspan.mime_cache_entries)
+        # One thread for the API's listing batches: it sends the next batch before this one
+        # is done, and two threads would only contend for the GIL.
+        self.listing_thread = ThreadPoolExecutor(max_workers=1)
 
     def apply_definition(self, definition):
         self.definition = definition
@@ -47,7 +50,11 @@ class ServerFiles:
                     sniff_cache=self.sniff_cache)
 
     def list_entries(self, directory, names):
-        """The Stat objects of entries ``names`` of ``directory`` as JSON array members."""
+        """The Stat objects of entries ``names`` of ``directory`` as JSON array members,
+        listed in the listing thread (batches queue there, one after the other)."""
+        return self.listing_thread.submit(self._list_entries, directory, names).result()
+
+    def _list_entries(self, directory, names):
         with self.jail().open_listing(directory, scan=False) as listing:
             return listing.encoded(names)
 

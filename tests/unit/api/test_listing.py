@@ -1,6 +1,6 @@
-"""A huge listing is shared with the server's worker: every other batch of names is sent
-as ``server.list_entries``, the answers are put back in order, and a worker that fails
-leaves the rest of the listing to the API."""
+"""A huge listing is shared with the server's worker: its share of the batches of names is
+sent as ``server.list_entries`` ahead of time, the answers are put back in order, and a
+worker that fails leaves the rest of the listing to the API."""
 
 import base64
 import json
@@ -10,7 +10,7 @@ import types
 import pytest
 
 from api import files as api_files
-from api.files import LISTING_AHEAD, ServerFiles
+from api.files import LISTING_AHEAD, LISTING_CYCLE, LISTING_OURS, ServerFiles
 from wingspan import errors
 from wingspan.filesystem import Jail
 
@@ -58,7 +58,8 @@ def server_files(worker):
     return ServerFiles(ctx)
 
 
-BATCH = 10  # entries per batch here, so that a few dozen files make several batches
+BATCH = 10  # entries per batch here, so that a hundred files make several batches
+BATCHES = 12
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,7 @@ def root(tmp_path):
     big = tmp_path / "big"
     big.mkdir()
     (big / "sub").mkdir()
-    for index in range(BATCH * 6 + 5):
+    for index in range(BATCH * BATCHES - BATCH + 5):
         (big / ("f%05d.txt" % index)).write_bytes(b"line %d\n" % index)
     return str(tmp_path)
 
@@ -85,22 +86,29 @@ def listed(root, worker, directory="/big"):
     return json.loads(body), listing.names
 
 
-def test_every_other_batch_is_listed_by_the_worker(root):
+def batches(names, numbers):
+    return [names[BATCH * n:BATCH * (n + 1)] for n in numbers]
+
+
+WORKERS_SHARE = [n for n in range(BATCHES) if n % LISTING_CYCLE >= LISTING_OURS]
+
+
+def test_the_worker_lists_its_share_of_the_batches(root):
     worker = FakeWorker(root)
     entries, names = listed(root, worker)
     assert [entry["name"] for entry in entries] == names
-    assert names[:2] == ["sub", "f00000.txt"] and len(names) == BATCH * 6 + 6
+    assert names[:2] == ["sub", "f00000.txt"] and len(names) == BATCH * (BATCHES - 1) + 6
+    assert len(WORKERS_SHARE) > LISTING_AHEAD
     assert [call[:3] for call in worker.calls] == [
-        ("server.list_entries", VIEW.uuid, "/big")] * 3
-    assert [call[3] for call in worker.calls] == [
-        names[BATCH * n:BATCH * (n + 1)] for n in (1, 3, 5)]
+        ("server.list_entries", VIEW.uuid, "/big")] * len(WORKERS_SHARE)
+    assert [call[3] for call in worker.calls] == batches(names, WORKERS_SHARE)
 
 
 def test_a_failing_worker_leaves_the_rest_to_the_api(root):
     worker = FakeWorker(root, fail_at=1)
     entries, names = listed(root, worker)
     assert [entry["name"] for entry in entries] == names
-    assert len(worker.calls) == LISTING_AHEAD < 3  # not asked again after it failed
+    assert len(worker.calls) == LISTING_AHEAD  # not asked again after it failed
 
 
 def test_a_listing_cut_short_forgets_what_it_asked_for(root):
@@ -113,7 +121,7 @@ def test_a_listing_cut_short_forgets_what_it_asked_for(root):
     body.close()  # the client went away
     assert listing.dir_fd is None
     assert len(worker.pending) == LISTING_AHEAD
-    assert all(pending.discarded for pending in worker.pending)
+    assert all(pending.discarded for pending in worker.pending)  # none was read yet
 
 
 def test_a_small_directory_is_listed_without_the_worker(root):
