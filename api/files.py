@@ -9,8 +9,6 @@ and every change of usage made here is reported back to the worker, which keeps 
 figure current without re-walking the tree.
 """
 
-import base64
-import binascii
 import collections
 import contextlib
 import logging
@@ -20,7 +18,7 @@ import stat
 import bottle
 
 from api import http
-from wingspan import errors
+from wingspan import envelope, errors
 from wingspan.filesystem import Jail, Quota, ReadStream, WriteBehind, in_thread
 from wingspan.filesystem.mime import SniffCache
 
@@ -152,10 +150,15 @@ class ServerFiles:
     @staticmethod
     def _helped_entries(view, asked):
         try:
-            return base64.b64decode(asked.result()["entries"], validate=True)
-        except (errors.WingspanError, binascii.Error) as e:
+            answer = asked.result()
+        except errors.WingspanError as e:
             log.warning("listing of %s goes on without its worker: %s", view.uuid, e)
             return None
+        if not isinstance(answer, envelope.Attached):
+            log.warning("listing of %s goes on without its worker: no entries attached",
+                        view.uuid)
+            return None
+        return answer.data
 
     def receive(self, writer, read, length):
         """Copy ``length`` bytes from ``read(n)`` (the request body, read on the hub) into

@@ -99,15 +99,15 @@ class Broker:
         if len(frames) == 2:
             self._notice(frames[0].decode(errors="replace"), frames[1])
             return
-        if len(frames) != 3:
+        if len(frames) not in (3, 4):  # a reply, with or without its attached frame
             log.warning("dropping malformed reply from worker %r", frames[0])
             return
-        _, client, body = frames
+        body = frames[2]
         try:
             self._inflight.pop(envelope.load(body).get("id"), None)
         except errors.WingspanError:
             pass
-        self._front.send_multipart([client, body])
+        self._front.send_multipart(frames[1:])
 
     def worker_ready(self, server):
         """The worker is up: pass on what was held for it."""
@@ -154,7 +154,7 @@ class Broker:
             self._on_notice(worker, message)
 
     def _run_command(self, client, req):
-        self._front.send_multipart([client, envelope.dump(self._commands.handle(req))])
+        self._front.send_multipart([client] + self._commands.handle(req))
 
     def _answer_unavailable(self, client, req):
         error = errors.WorkerUnavailable(detail="worker for %s is not connected" % req["server"])

@@ -85,12 +85,13 @@ class BusClient:
 
     def _read_replies(self):
         while True:
-            reply = envelope.load_or_drop(self._sock.recv(), "a reply")
+            frames = self._sock.recv_multipart()
+            reply = envelope.load_or_drop(frames[0], "a reply")
             if reply is None:
                 continue
             waiter = self._pending.get(reply.get("id"))
             if waiter is not None:
-                waiter.set(reply)
+                waiter.set((reply, frames[1:]))
 
     def close(self):
         self._reader.kill()
@@ -115,13 +116,14 @@ class PendingCall:
         """
         req = self._req
         try:
-            reply = self._waiter.get(timeout=max(0.0, self._expires - time.monotonic()))
+            reply, attached = self._waiter.get(
+                timeout=max(0.0, self._expires - time.monotonic()))
         except gevent.Timeout as e:
             raise errors.BusTimeout(detail="%s to %s timed out" % (req["cmd"], req["server"])) \
                 from e
         finally:
             self.discard()
-        return envelope.result_of(reply)
+        return envelope.result_of(reply, attached)
 
     def discard(self):
         """Forget the request: its reply, should one come, is dropped."""
@@ -210,14 +212,18 @@ class CommandRegistry:
         return decorate
 
     def handle(self, req):
+        """The frames of the reply to ``req`` (:func:`envelope.reply_frames`)."""
         handler = self._handlers.get(req.get("cmd"))
         if handler is None:
-            return envelope.reply_error(req["id"], errors.UnknownCommand(
-                detail="unknown command %r" % req.get("cmd")))
+            return envelope.reply_frames(envelope.reply_error(req["id"], errors.UnknownCommand(
+                detail="unknown command %r" % req.get("cmd"))))
         try:
-            return envelope.reply_ok(req, handler(req.get("args") or {}))
+            result = handler(req.get("args") or {})
         except errors.WingspanError as e:
-            return envelope.reply_error(req["id"], e)
+            return envelope.reply_frames(envelope.reply_error(req["id"], e))
         except Exception:  # a bug in a handler must answer, not hang the caller
             log.exception("command %s failed (req=%s)", req.get("cmd"), req["id"][:8])
-            return envelope.reply_error(req["id"], errors.WingspanError())
+            return envelope.reply_frames(envelope.reply_error(req["id"], errors.WingspanError()))
+        if isinstance(result, envelope.Attached):
+            return envelope.reply_frames(envelope.reply_ok(req, result.result), result.data)
+        return envelope.reply_frames(envelope.reply_ok(req, result))

@@ -8,6 +8,10 @@ Requests and replies travel over DEALER/ROUTER sockets as a single JSON frame::
     reply    {"v": 1, "id": "<same id>", "ok": false, "error": {"code": "...", "message": "...",
                                                                  "detail": "..."}}
 
+A reply may carry bulk bytes (a batch of a listing) as a second frame after its JSON, where
+JSON would have to escape every quote or base64 every byte: a handler returns them as
+:class:`Attached`, and the caller gets them back as one.
+
 Events travel over PUB -> XSUB/XPUB -> SUB as two frames, ``[topic, body]``::
 
     topic    b"server.<uuid>.<event>"  or  b"daemon.<event>"
@@ -86,14 +90,31 @@ def reply_error(req_id, error):
     return {"v": VERSION, "id": req_id, "ok": False, "error": error.to_wire()}
 
 
+class Attached:
+    """A result and the bytes sent beside it in a frame of their own."""
+
+    __slots__ = ("result", "data")
+
+    def __init__(self, result, data):
+        self.result = result
+        self.data = data
+
+
+def reply_frames(reply, data=None):
+    """The frames of a reply: its JSON, then the attached bytes if there are any."""
+    return [dump(reply)] if data is None else [dump(reply), data]
+
+
 def expired(req, now=None):
     return (now or time.time()) > req.get("deadline", 0)
 
 
-def result_of(reply):
-    """Return a reply's result, or raise the error it carries as its own type."""
+def result_of(reply, attached=()):
+    """Return a reply's result (as :class:`Attached` when ``attached`` holds the frame sent
+    beside it), or raise the error it carries as its own type."""
     if reply.get("ok"):
-        return reply.get("result")
+        result = reply.get("result")
+        return Attached(result, attached[0]) if attached else result
     raise errors.WingspanError.from_wire(reply.get("error") or {})
 
 

@@ -4,10 +4,9 @@ Each handler takes the request's ``args`` and returns a JSON-able result or rais
 ``WingspanError``. Request and result shapes are in each docstring.
 """
 
-import base64
 import logging
 
-from wingspan import bus, errors
+from wingspan import bus, envelope, errors
 from wingspan.filesystem import archives, in_thread
 from worker.server import OFFLINE, STARTING, STOPPING
 
@@ -118,16 +117,14 @@ class Handlers:
         return {}
 
     def list_entries(self, args):
-        """``{"directory", "names": [..]}`` -> ``{"entries": "<base64>"}``: the Stat objects
-        of those entries of the directory as JSON array members (the API's listing hands
-        over every other batch of a huge directory). Base64, because as a JSON string the
-        members' quotes would all be escaped, which costs both sides far more."""
+        """``{"directory", "names": [..]}`` -> ``{}`` with the Stat objects of those entries
+        of the directory attached, as JSON array members (the API's listing hands over part
+        of the batches of a huge directory)."""
         directory, names = args.get("directory"), args.get("names")
         if not isinstance(directory, str) or not isinstance(names, list) \
                 or not all(isinstance(name, str) for name in names):
             raise errors.BadRequest(detail="list_entries needs a directory and a list of names")
-        members = self.rt.files.list_entries(directory, names)
-        return {"entries": base64.b64encode(members).decode("ascii")}
+        return envelope.Attached({}, self.rt.files.list_entries(directory, names))
 
     def compress(self, args):
         """``{"root", "files"}`` -> the Stat object of the new archive (§5.9)."""

@@ -126,7 +126,7 @@ class WorkerRuntime:
         req = envelope.load_or_drop(body, "a request")
         if req is None or envelope.expired(req):
             return
-        self._sock.send_multipart([client, envelope.dump(self.registry.handle(req))])
+        self._sock.send_multipart([client] + self.registry.handle(req))
 
 
 def current_config(config_path, preloaded):

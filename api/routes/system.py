@@ -1,5 +1,6 @@
 """Node-level routes: ``GET /api/system`` (wings-api.md §3.1) and ``POST /api/update`` (§3.2)."""
 
+import functools
 import logging
 import os
 import platform
@@ -32,6 +33,7 @@ def os_pretty_name(path="/etc/os-release"):
     return values.get("PRETTY_NAME") or values.get("NAME")
 
 
+@functools.cache  # fixed for the life of the process, as Wings reads them once at start
 def system_v1():
     return {"architecture": architecture(), "cpu_count": os.cpu_count(),
             "kernel_version": platform.release(), "os": "linux", "version": __version__}

@@ -2,7 +2,6 @@
 sent as ``server.list_entries`` ahead of time, the answers are put back in order, and a
 worker that fails leaves the rest of the listing to the API."""
 
-import base64
 import json
 import os
 import types
@@ -11,7 +10,7 @@ import pytest
 
 from api import files as api_files
 from api.files import LISTING_AHEAD, LISTING_CYCLE, LISTING_OURS, ServerFiles
-from wingspan import errors
+from wingspan import envelope, errors
 from wingspan.filesystem import Jail
 
 VIEW = types.SimpleNamespace(uuid="8c5b3d4e-1f2a-4b6c-9d7e-0a1b2c3d4e5f")
@@ -36,7 +35,7 @@ class FakeWorker:
         if self.fail_at is not None and number >= self.fail_at:
             raise errors.WorkerUnavailable()
         with self.jail.open_listing(args["directory"], scan=False) as listing:
-            return {"entries": base64.b64encode(listing.encoded(args["names"])).decode()}
+            return envelope.Attached({}, listing.encoded(args["names"]))
 
 
 class Pending:
@@ -142,12 +141,12 @@ def test_undecodable_names_never_go_over_the_bus(root):
     assert worker.calls == []
 
 
-def test_an_unreadable_answer_counts_as_a_failure(root):
-    class Garbled(FakeWorker):
+def test_an_answer_without_entries_counts_as_a_failure(root):
+    class Empty(FakeWorker):
         def answer(self, number, args):
-            return {"entries": "not base64!"}
+            return {}
 
-    worker = Garbled(root)
+    worker = Empty(root)
     entries, names = listed(root, worker)
     assert [entry["name"] for entry in entries] == names
     assert len(worker.calls) == LISTING_AHEAD

@@ -47,7 +47,7 @@ def fake_worker(context, endpoints, uuid):
     def serve():
         while True:
             client, body = sock.recv_multipart()
-            sock.send_multipart([client, envelope.dump(registry.handle(envelope.load(body)))])
+            sock.send_multipart([client] + registry.handle(envelope.load(body)))
 
     return sock, gevent.spawn(serve)
 
@@ -170,5 +170,29 @@ def test_worker_notice_reaches_the_supervisor(rig):
 def test_handler_crash_answers_internal_error():
     registry = bus.CommandRegistry()
     registry.register("boom")(lambda args: 1 / 0)
-    reply = registry.handle(envelope.request("boom"))
+    frames = registry.handle(envelope.request("boom"))
+    assert len(frames) == 1
+    reply = envelope.load(frames[0])
     assert reply["ok"] is False and reply["error"]["code"] == "internal"
+
+
+def test_bytes_attached_to_a_reply_travel_in_their_own_frame(rig):
+    """A worker's attached bytes reach the caller untouched, through the broker."""
+    sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"s3")
+    sock.connect(rig.endpoints.workers)
+    registry = bus.CommandRegistry()
+    registry.register("server.bulk")(
+        lambda args: envelope.Attached({"n": args["n"]}, b'{"quoted":"\\"}\x00' * args["n"]))
+    rig.states["s3"] = child.RUNNING
+    gevent.sleep(0.1)
+    pending = rig.client.ask("server.bulk", "s3", {"n": 3})
+    client, body = sock.recv_multipart()
+    frames = registry.handle(envelope.load(body))
+    assert len(frames) == 2
+    sock.send_multipart([client] + frames)
+    answer = pending.result()
+    assert isinstance(answer, envelope.Attached)
+    assert answer.result == {"n": 3}
+    assert answer.data == b'{"quoted":"\\"}\x00' * 3
+    assert rig.client.call("daemon.echo", args={"text": "plain"}) == {"echo": "plain"}
+    sock.close()

@@ -1,6 +1,5 @@
 """The worker's bus commands check what the API sent before acting on it."""
 
-import base64
 import types
 
 import pytest
@@ -20,14 +19,14 @@ class Files:
 
 def handle(files, args):
     registry = build_registry(types.SimpleNamespace(files=files))
-    return envelope.result_of(registry.handle(envelope.request("server.list_entries",
-                                                               args=args)))
+    frames = registry.handle(envelope.request("server.list_entries", args=args))
+    return envelope.result_of(envelope.load(frames[0]), frames[1:])
 
 
 def test_list_entries_states_the_names_in_the_server_files():
     files = Files()
     answer = handle(files, {"directory": "/big", "names": ["a", "b"]})
-    assert base64.b64decode(answer["entries"]) == b'{"name":"a"},{"name":"b"}'
+    assert (answer.result, answer.data) == ({}, b'{"name":"a"},{"name":"b"}')
     assert files.asked == [("/big", ["a", "b"])]
 
 
