@@ -3,7 +3,7 @@
 Quick operations (list, read, write, rename, copy, delete, chmod, uploads and downloads)
 run here, in the gevent threadpool, so bytes stream between the client and the disk
 without crossing the bus. Long ones (archives, remote downloads) run in the server's
-worker, and so does half of a huge listing. The worker owns the server's disk-usage
+worker, and so do most batches of a huge listing. The worker owns the server's disk-usage
 figure: an operation that must respect the quota starts from the worker's current usage,
 and every change of usage made here is reported back to the worker, which keeps its
 figure current without re-walking the tree.
