@@ -8,7 +8,7 @@ never stalls the console or the bus (wings-behaviour.md §4.3).
 import logging
 import os
 
-from gevent.threadpool import ThreadPoolExecutor
+from gevent.threadpool import ThreadPool, ThreadPoolExecutor
 
 from wingspan import errors
 from wingspan.filesystem import DiskUsage, Jail, Quota, in_thread, lchown_tree
@@ -30,7 +30,7 @@ class ServerFiles:
         self.sniff_cache = SniffCache(cfg.wingspan.mime_cache_entries)
         # One thread for the API's listing batches: it sends the next batch before this one
         # is done, and two threads would only contend for the GIL.
-        self.listing_thread = ThreadPoolExecutor(max_workers=1)
+        self.listing_thread = ThreadPool(1)
 
     def apply_definition(self, definition):
         self.definition = definition
@@ -52,7 +52,7 @@ class ServerFiles:
     def list_entries(self, directory, names):
         """The Stat objects of entries ``names`` of ``directory`` as JSON array members,
         listed in the listing thread (batches queue there, one after the other)."""
-        return self.listing_thread.submit(self._list_entries, directory, names).result()
+        return in_thread(self._list_entries, directory, names, pool=self.listing_thread)
 
     def _list_entries(self, directory, names):
         with self.jail().open_listing(directory, scan=False) as listing:

@@ -17,20 +17,22 @@ from wingspan.filesystem.quota import DiskUsage, Quota, disk_usage
 from wingspan.filesystem.streams import ReadStream, WriteStream
 
 
-def in_thread(func, *args):
-    """``func(*args)`` in gevent's native threadpool: disk work (a huge listing, an archive,
-    a tree walk) must not stall the hub of the process that asked for it.
+def in_thread(func, *args, pool=None):
+    """``func(*args)`` in a native thread of gevent's ``pool`` (default: the hub's
+    threadpool): disk work (a huge listing, an archive, a tree walk) must not stall the hub
+    of the process that asked for it.
 
     What ``func`` raises is raised here; it is carried back as a value because the
     threadpool would also print a traceback for every expected error (a missing file)."""
-    return start_in_thread(func, *args).result()
+    return start_in_thread(func, *args, pool=pool).result()
 
 
 class _ThreadCall:
-    """``func(*args)`` under way in gevent's threadpool; :meth:`result` waits for it."""
+    """``func(*args)`` under way in a gevent threadpool; :meth:`result` waits for it."""
 
-    def __init__(self, func, args):
-        self._call = gevent.get_hub().threadpool.spawn(_outcome_of, func, args)
+    def __init__(self, func, args, pool):
+        pool = pool if pool is not None else gevent.get_hub().threadpool
+        self._call = pool.spawn(_outcome_of, func, args)
 
     def result(self):
         """Wait for the call; return its value or raise what it raised."""
@@ -40,9 +42,9 @@ class _ThreadCall:
         return outcome
 
 
-def start_in_thread(func, *args):
+def start_in_thread(func, *args, pool=None):
     """Start :func:`in_thread`'s call without waiting for it; ``.result()`` waits."""
-    return _ThreadCall(func, args)
+    return _ThreadCall(func, args, pool)
 
 
 class WriteBehind:
