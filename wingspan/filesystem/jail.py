@@ -443,10 +443,9 @@ def _lstat(dir_fd, name):
 def _mime_of(path_fd, info):
     """The MIME type of an entry held by an ``O_PATH`` descriptor; only regular files are
     opened (and only through that descriptor, never by name again)."""
-    if stat.S_ISDIR(info.st_mode):
-        return mime.DIRECTORY
-    if not stat.S_ISREG(info.st_mode):
-        return mime.OCTET_STREAM
+    kind = mime.without_content(info.st_mode)
+    if kind is not None:
+        return kind
     fd = resolve.reopen(path_fd, os.O_RDONLY | os.O_NONBLOCK)
     try:
         head = os.pread(fd, mime.SNIFF_BYTES, 0)

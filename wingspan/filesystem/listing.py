@@ -2,11 +2,11 @@
 them as JSON text.
 
 The two steps are apart so that a huge directory can be listed by two processes at once:
-the API reads and sorts the names, then hands every other batch of them to the server's
-worker (which opens the same directory through its own jail) while it does the batch
-before. Each entry costs an lstat, and for a regular file an open and a read to sniff its
-MIME type (wings-behaviour.md §9.5); both processes keep a :class:`mime.SniffCache`, so a
-file is sniffed again only once it has changed.
+the API reads and sorts the names, then hands most batches of them to the server's worker
+(which opens the same directory through its own jail) while it does the others. Each
+entry costs an lstat, and for a regular file an open and a read to sniff its MIME type
+(wings-behaviour.md §9.5); both processes keep a :class:`mime.SniffCache`, so a file is
+sniffed again only once it has changed.
 """
 
 import errno
@@ -56,11 +56,9 @@ class Listing:
         directories, others = [], []
         with os.scandir(self.dir_fd) as scan:
             for entry in scan:
-                try:
-                    is_directory = entry.is_dir(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                (directories if is_directory else others).append(entry.name)
+                # an entry removed since the scan is no directory (is_dir never raises it)
+                (directories if entry.is_dir(follow_symlinks=False) else others).append(
+                    entry.name)
         self.names_are_utf8 = _valid_utf8(directories) and _valid_utf8(others)
         key = None if self.names_are_utf8 else os.fsencode
         self.names = _sorted(directories, key) + _sorted(others, key)
@@ -117,11 +115,8 @@ def _valid_utf8(names):
 
 
 def _mime_without_reading(info):
-    if stat.S_ISDIR(info.st_mode):
-        return mime.DIRECTORY
-    if stat.S_ISREG(info.st_mode):
-        return mime.sniff(b"")
-    return mime.OCTET_STREAM
+    """The type of an entry with nothing to read: not a file, or an empty one."""
+    return mime.without_content(info.st_mode) or mime.sniff(b"")
 
 
 def _sniff_file(dir_fd, name, info):

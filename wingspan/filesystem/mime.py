@@ -13,6 +13,7 @@ unless they contain a WHATWG "binary data byte" (a BOM makes them text regardles
 """
 
 import json
+import stat
 
 import filetype
 
@@ -38,6 +39,14 @@ _FONTS = {"woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "otf": 
 _HTML_TAGS = (b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div",
               b"<font", b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br",
               b"<p", b"<!--")
+
+
+def without_content(mode):
+    """The type of an entry whose content is never sniffed (a directory, or anything but a
+    regular file: symlink, FIFO, socket, device); None for a regular file."""
+    if stat.S_ISDIR(mode):
+        return DIRECTORY
+    return None if stat.S_ISREG(mode) else OCTET_STREAM
 
 
 def sniff(head, truncated=False):
