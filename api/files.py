@@ -3,13 +3,12 @@
 Quick operations (list, read, write, rename, copy, delete, chmod, uploads and downloads)
 run here, in the gevent threadpool, so bytes stream between the client and the disk
 without crossing the bus. Long ones (archives, remote downloads) run in the server's
-worker, and so do most batches of a huge listing. The worker owns the server's disk-usage
-figure: an operation that must respect the quota starts from the worker's current usage,
-and every change of usage made here is reported back to the worker, which keeps its
-figure current without re-walking the tree.
+worker, which also lists its share of a huge directory (``api.listing``). The worker owns
+the server's disk-usage figure: an operation that must respect the quota starts from the
+worker's current usage, and every change of usage made here is reported back to the
+worker, which keeps its figure current without re-walking the tree.
 """
 
-import collections
 import contextlib
 import logging
 import os
@@ -18,7 +17,8 @@ import stat
 import bottle
 
 from api import http
-from wingspan import envelope, errors
+from api.listing import HELP_TIMEOUT, SharedListing
+from wingspan import errors
 from wingspan.filesystem import Jail, Quota, ReadStream, WriteBehind, in_thread
 from wingspan.filesystem.mime import SniffCache
 
@@ -28,13 +28,6 @@ USAGE_TIMEOUT = 5.0
 # Large enough that a 2 GiB transfer costs a few thousand threadpool hand-offs, small
 # enough that many concurrent transfers do not add up to much memory.
 TRANSFER_CHUNK = 1024 * 1024
-# Entries per hand-off to a thread and per request to the worker: a thousand Stat objects
-# stay far below the bus's message limit even when every name is 255 escaped characters.
-LISTING_BATCH = 1000
-LISTING_HELP_TIMEOUT = 10.0
-LISTING_CYCLE = 5
-LISTING_OURS = 2
-LISTING_AHEAD = 3
 
 
 class ServerFiles:
@@ -99,66 +92,22 @@ class ServerFiles:
         return self._listing_body(view, directory, listing)
 
     def _listing_body(self, view, directory, listing):
+        def ask_worker(names):
+            return self.ctx.client.ask("server.list_entries", view.uuid,
+                                       {"directory": directory, "names": names},
+                                       timeout=HELP_TIMEOUT)
+
         try:
             yield b"["
             separator = b""
-            for members in self._entry_batches(view, directory, listing):
+            shared = SharedListing(listing, ask_worker, self.run, view.uuid)
+            for members in shared.members():
                 if members:
                     yield separator + members
                     separator = b","
             yield b"]"
         finally:
             listing.close()
-
-    def _entry_batches(self, view, directory, listing):
-        """The entries as JSON array members (:meth:`Listing.encoded`), batch by batch.
-
-        Every entry costs an lstat and most an open and a read, so a huge directory is
-        listed by two processes on two cores: of every ``LISTING_CYCLE`` batches this
-        process lists ``LISTING_OURS`` and the server's worker the rest, ``LISTING_AHEAD``
-        of them asked for ahead so that both work at once. The worker has the larger share:
-        this process also serves every other request to the node. Should the worker fail
-        or be away, this process does the rest itself."""
-        names = listing.names
-        batches = [names[i:i + LISTING_BATCH] for i in range(0, len(names), LISTING_BATCH)]
-        # The bus carries UTF-8: names with undecodable bytes are never sent.
-        helped = len(batches) > 1 and listing.names_are_utf8
-        theirs = collections.deque(index for index in range(len(batches))
-                                   if index % LISTING_CYCLE >= LISTING_OURS)
-        asked = collections.deque()  # (batch index, PendingCall), in order
-        try:
-            for index, batch in enumerate(batches):
-                while helped and theirs and len(asked) < LISTING_AHEAD:
-                    position = theirs.popleft()
-                    asked.append((position, self._ask_worker(view, directory,
-                                                             batches[position])))
-                members = None
-                if asked and asked[0][0] == index:
-                    members = self._helped_entries(view, asked.popleft()[1])
-                    helped = helped and members is not None
-                yield members if members is not None else self.run(listing.encoded, batch)
-        finally:
-            for _, pending in asked:
-                pending.discard()
-
-    def _ask_worker(self, view, directory, names):
-        """Sent before this process starts on its own batch, so both work at once."""
-        return self.ctx.client.ask("server.list_entries", view.uuid,
-                                   {"directory": directory, "names": names},
-                                   timeout=LISTING_HELP_TIMEOUT)
-
-    @staticmethod
-    def _helped_entries(view, asked):
-        try:
-            answer = asked.result()
-        except errors.WingspanError as e:
-            log.warning("listing of %s goes on without its worker: %s", view.uuid, e)
-            return None
-        if not isinstance(answer, envelope.Attached):
-            log.warning("listing of %s goes on without its worker: no entries attached",
-                        view.uuid)
-            return None
-        return answer.data
 
     def receive(self, writer, read, length):
         """Copy ``length`` bytes from ``read(n)`` (the request body, read on the hub) into

@@ -125,6 +125,10 @@ class PendingCall:
             self.discard()
         return envelope.result_of(reply, attached)
 
+    def ready(self):
+        """Whether the reply is in (:meth:`result` then returns at once)."""
+        return self._waiter.ready()
+
     def discard(self):
         """Forget the request: its reply, should one come, is dropped."""
         self._pending.pop(self._req["id"], None)

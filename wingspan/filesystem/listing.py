@@ -2,8 +2,8 @@
 them as JSON text.
 
 The two steps are apart so that a huge directory can be listed by two processes at once:
-the API reads and sorts the names, then hands most batches of them to the server's worker
-(which opens the same directory through its own jail) while it does the others. Each
+the API reads and sorts the names, then shares their batches with the server's worker
+(which opens the same directory through its own jail; see ``api.listing``). Each
 entry costs an lstat, and for a regular file an open and a read to sniff its MIME type
 (wings-behaviour.md §9.5); both processes keep a :class:`mime.SniffCache`, so a file is
 sniffed again only once it has changed.

@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from api.files import LISTING_BATCH
+from api.listing import BATCH as LISTING_BATCH
 from tests.integration.files.helpers import (
     ARCHIVE_NAME,
     BAD_URL_PREFIX,
@@ -86,9 +86,9 @@ def test_list_without_directory_lists_the_root(node):
 
 
 def test_a_listing_of_several_batches_is_one_json_array(node):
-    """A big directory streams in batches, every other one listed by the server's worker:
-    the document is still one valid array, every entry once, in order; listing it again
-    (MIME types cached) gives the same document, and the worker answered every time."""
+    """A big directory streams in batches shared with the server's worker: the document is
+    still one valid array, every entry once, in order; listing it again (MIME types
+    cached) gives the same document, and the worker answered every time."""
     count = LISTING_BATCH * 2 + 7
     for index in range(count):
         node.put("big/f%05d.txt" % index, b"line %d\n" % index)

@@ -1,6 +1,7 @@
-"""A huge listing is shared with the server's worker: its share of the batches of names is
-sent as ``server.list_entries`` ahead of time, the answers are put back in order, and a
-worker that fails leaves the rest of the listing to the API."""
+"""A huge listing is shared with the server's worker: it is kept ``AHEAD`` batches of names
+ahead (``server.list_entries``), the API lists the next free batch whenever the worker's
+oldest answer is not in, the answers are put back in order, and a worker that fails
+leaves the rest of the listing to the API."""
 
 import json
 import os
@@ -8,8 +9,9 @@ import types
 
 import pytest
 
-from api import files as api_files
-from api.files import LISTING_AHEAD, LISTING_CYCLE, LISTING_OURS, ServerFiles
+from api import listing as api_listing
+from api.files import ServerFiles
+from api.listing import AHEAD
 from wingspan import envelope, errors
 from wingspan.filesystem import Jail
 
@@ -18,13 +20,18 @@ VIEW = types.SimpleNamespace(uuid="8c5b3d4e-1f2a-4b6c-9d7e-0a1b2c3d4e5f")
 
 class FakeWorker:
     """The bus client, answering ``server.list_entries`` from a jail of its own on the
-    same root (as the worker does), or failing from its ``fail_at``-th call on."""
+    same root (as the worker does), or failing from its ``fail_at``-th call on.
 
-    def __init__(self, root, fail_at=None):
+    ``speed`` is how many more of its answers are in each time the API looks for one:
+    0 is a worker far slower than the API, AHEAD one that answers at once."""
+
+    def __init__(self, root, fail_at=None, speed=AHEAD):
         self.jail = Jail(root, os.getuid(), os.getgid())
         self.fail_at = fail_at
+        self.speed = speed
         self.calls = []
         self.pending = []
+        self.progress = 0.0
 
     def ask(self, cmd, server=None, args=None, timeout=5.0):
         self.calls.append((cmd, server, args["directory"], list(args["names"])))
@@ -42,6 +49,11 @@ class Pending:
     def __init__(self, worker, number, args):
         self.worker, self.number, self.args = worker, number, args
         self.discarded = False
+
+    def ready(self):
+        worker = self.worker
+        worker.progress = min(len(worker.calls), worker.progress + worker.speed)
+        return self.number <= worker.progress
 
     def result(self):
         assert not self.discarded
@@ -63,7 +75,7 @@ BATCHES = 12
 
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch):
-    monkeypatch.setattr(api_files, "LISTING_BATCH", BATCH)
+    monkeypatch.setattr(api_listing, "BATCH", BATCH)
 
 
 @pytest.fixture
@@ -89,29 +101,64 @@ def batches(names, numbers):
     return [names[BATCH * n:BATCH * (n + 1)] for n in numbers]
 
 
-WORKERS_SHARE = [n for n in range(BATCHES) if n % LISTING_CYCLE >= LISTING_OURS]
+def asked_batches(worker, names):
+    """The numbers of the batches the worker was asked for, in the order asked."""
+    every = batches(names, range(BATCHES))
+    return [every.index(call[3]) for call in worker.calls]
 
 
-def test_the_worker_lists_its_share_of_the_batches(root):
-    worker = FakeWorker(root)
+def test_a_worker_as_fast_as_asked_lists_every_batch(root):
+    worker = FakeWorker(root, speed=AHEAD)
     entries, names = listed(root, worker)
     assert [entry["name"] for entry in entries] == names
     assert names[:2] == ["sub", "f00000.txt"] and len(names) == BATCH * (BATCHES - 1) + 6
-    assert len(WORKERS_SHARE) > LISTING_AHEAD
     assert [call[:3] for call in worker.calls] == [
-        ("server.list_entries", VIEW.uuid, "/big")] * len(WORKERS_SHARE)
-    assert [call[3] for call in worker.calls] == batches(names, WORKERS_SHARE)
+        ("server.list_entries", VIEW.uuid, "/big")] * BATCHES
+    assert asked_batches(worker, names) == list(range(BATCHES))
+
+
+def test_the_api_lists_the_free_batches_while_a_slow_worker_works(root):
+    worker = FakeWorker(root, speed=0)
+    entries, names = listed(root, worker)
+    assert [entry["name"] for entry in entries] == names
+    assert asked_batches(worker, names) == list(range(AHEAD))
+
+
+def test_each_side_takes_the_next_free_batch(root):
+    worker = FakeWorker(root, speed=0.5)
+    entries, names = listed(root, worker)
+    assert [entry["name"] for entry in entries] == names
+    asked = asked_batches(worker, names)
+    assert asked[:AHEAD] == list(range(AHEAD))
+    assert asked == sorted(asked) and AHEAD < len(asked) < BATCHES
+
+
+def test_the_api_stops_listing_ahead_of_a_slow_worker_at_the_limit(root, monkeypatch):
+    monkeypatch.setattr(api_listing, "HELD_MAX", 2)
+    worker = FakeWorker(root, speed=0)
+    jail = Jail(root, os.getuid(), os.getgid())
+    listing = jail.open_listing("/big")
+    shared = api_listing.SharedListing(listing, lambda names: worker.ask(
+        "server.list_entries", VIEW.uuid, {"directory": "/big", "names": names}),
+        lambda func, *args: func(*args), VIEW.uuid)
+    members = shared.members()
+    assert next(members).startswith(b'{"name":"sub"')
+    assert sorted(shared.listed) == [AHEAD, AHEAD + 1]  # listed here, and no more
+    assert shared.next_free == AHEAD + 2
+    members.close()
+    listing.close()
 
 
 def test_a_failing_worker_leaves_the_rest_to_the_api(root):
-    worker = FakeWorker(root, fail_at=1)
+    worker = FakeWorker(root, fail_at=2)
     entries, names = listed(root, worker)
     assert [entry["name"] for entry in entries] == names
-    assert len(worker.calls) == LISTING_AHEAD  # not asked again after it failed
+    assert len(worker.calls) == AHEAD + 1  # not asked again after it failed
+    assert all(pending.discarded for pending in worker.pending[2:])
 
 
 def test_a_listing_cut_short_forgets_what_it_asked_for(root):
-    worker = FakeWorker(root)
+    worker = FakeWorker(root, speed=0)
     jail = Jail(root, os.getuid(), os.getgid())
     listing = jail.open_listing("/big")
     body = server_files(worker)._listing_body(VIEW, "/big", listing)
@@ -119,8 +166,8 @@ def test_a_listing_cut_short_forgets_what_it_asked_for(root):
     assert next(body).startswith(b'{"name":"sub"')
     body.close()  # the client went away
     assert listing.dir_fd is None
-    assert len(worker.pending) == LISTING_AHEAD
-    assert all(pending.discarded for pending in worker.pending)  # none was read yet
+    assert len(worker.pending) == AHEAD
+    assert all(pending.discarded for pending in worker.pending[1:])  # never read
 
 
 def test_a_small_directory_is_listed_without_the_worker(root):
@@ -149,4 +196,4 @@ def test_an_answer_without_entries_counts_as_a_failure(root):
     worker = Empty(root)
     entries, names = listed(root, worker)
     assert [entry["name"] for entry in entries] == names
-    assert len(worker.calls) == LISTING_AHEAD
+    assert len(worker.calls) == AHEAD

@@ -71,7 +71,8 @@ def test_request_reaches_the_named_worker_and_back(rig):
 
 def test_asked_requests_are_in_flight_together_and_can_be_discarded(rig):
     """``ask`` sends at once: both requests reach the worker before either result is read,
-    each result comes back to its own caller, and a discarded one is forgotten."""
+    each result comes back to its own caller (``ready`` once it is in), and a discarded
+    one is forgotten."""
     sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"s2")
     sock.connect(rig.endpoints.workers)
     rig.states["s2"] = child.RUNNING
@@ -80,10 +81,13 @@ def test_asked_requests_are_in_flight_together_and_can_be_discarded(rig):
     second = rig.client.ask("server.ping", "s2", {"n": 2})
     third = rig.client.ask("server.ping", "s2", {"n": 3})
     received = [sock.recv_multipart() for _ in range(3)]
+    assert not first.ready()
     for client, body in reversed(received):  # answered last first
         req = envelope.load(body)
         sock.send_multipart([client, envelope.dump(envelope.reply_ok(req, req["args"]))])
     third.discard()
+    gevent.sleep(0.05)
+    assert first.ready() and second.ready()
     assert second.result() == {"n": 2}
     assert first.result() == {"n": 1}
     gevent.sleep(0.05)
