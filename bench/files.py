@@ -367,12 +367,13 @@ def transfer_figures(node, uuid, root):
     """Rounds interleave the three transfers: this disk's speed drifts a lot over a run,
     and each median's figures then come from the same stretch of time.
 
-    The copy and the upload each write a new 2 GiB file, and each starts right after the
-    other's file was removed. This VM hands memory freed for a few seconds back to its
-    host (virtio-balloon free page reporting), and writing into pages the host must fault
-    in again halves the speed of either transfer: measured here, ``shutil.copyfile`` runs
-    at 2.2-2.4 GiB/s right after a removal and at 1.0-1.4 GiB/s six seconds after one.
-    With one order for both, neither gets the freshly freed memory and the other not."""
+    The copy and the upload each write a new 2 GiB file, and each starts the same way:
+    right after the other's file was removed. This VM hands memory freed for a few seconds
+    back to its host (virtio-balloon free page reporting), and writing into pages the host
+    must fault in again can halve the speed of either transfer (``shutil.copyfile`` here:
+    2.2-2.4 GiB/s right after removing its last copy, 1.0-1.4 GiB/s six seconds after).
+    A fixed order that let one of them always follow a removal and the other never would
+    measure the memory, not the transfer."""
     daemon = node.daemon
     source = os.path.join(root, "big.bin")
     copy = os.path.join(daemon.base_dir, "baseline-copy.bin")
