@@ -186,29 +186,30 @@ def disk_usage_fd(top_fd):
 
 _S_IFMT = 0o170000
 _S_IFREG = stat.S_IFREG
+_S_IFDIR = stat.S_IFDIR
 
 
 def _scan_sizes(fd):
     """The regular-file bytes directly in ``fd`` and the names of its subdirectories."""
     total = 0
     subdirs = []
-    add_subdir = subdirs.append
     try:
         with os.scandir(fd) as entries:
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    add_subdir(entry.name)
-                    continue
-                # Every other entry is lstat'ed and only regular files count: one test for
-                # symlinks, sockets and entries swapped since the scan. DirEntry.stat is
-                # fstatat on the scanned descriptor, without os.stat's argument parsing;
-                # the bit test is inline because a call per file costs a tenth of the walk.
+                # Every entry is lstat'ed and its kind taken from that one answer: no second
+                # call per file to read the scan's type, and an entry swapped since the scan
+                # counts as what it is now. DirEntry.stat is fstatat on the scanned
+                # descriptor without os.stat's argument parsing; the bit tests are inline
+                # because a call per file costs a tenth of the walk.
                 try:
                     info = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                if info.st_mode & _S_IFMT == _S_IFREG:
+                kind = info.st_mode & _S_IFMT
+                if kind == _S_IFREG:
                     total += info.st_size
+                elif kind == _S_IFDIR:
+                    subdirs.append(entry.name)
     except OSError as e:
         log.warning("disk usage: skipping an unreadable directory: %s", e)
     return total, subdirs
