@@ -217,17 +217,23 @@ class CommandRegistry:
 
     def handle(self, req):
         """The frames of the reply to ``req`` (:func:`envelope.reply_frames`)."""
-        handler = self._handlers.get(req.get("cmd"))
-        if handler is None:
-            return envelope.reply_frames(envelope.reply_error(req["id"], errors.UnknownCommand(
-                detail="unknown command %r" % req.get("cmd"))))
         try:
-            result = handler(req.get("args") or {})
+            result = self._run(req)
         except errors.WingspanError as e:
             return envelope.reply_frames(envelope.reply_error(req["id"], e))
-        except Exception:  # a bug in a handler must answer, not hang the caller
-            log.exception("command %s failed (req=%s)", req.get("cmd"), req["id"][:8])
-            return envelope.reply_frames(envelope.reply_error(req["id"], errors.WingspanError()))
         if isinstance(result, envelope.Attached):
             return envelope.reply_frames(envelope.reply_ok(req, result.result), result.data)
         return envelope.reply_frames(envelope.reply_ok(req, result))
+
+    def _run(self, req):
+        """The handler's result; every failure comes out as a WingspanError."""
+        handler = self._handlers.get(req.get("cmd"))
+        if handler is None:
+            raise errors.UnknownCommand(detail="unknown command %r" % req.get("cmd"))
+        try:
+            return handler(req.get("args") or {})
+        except errors.WingspanError:
+            raise
+        except Exception as e:  # a bug in a handler must answer, not hang the caller
+            log.exception("command %s failed (req=%s)", req.get("cmd"), req["id"][:8])
+            raise errors.WingspanError() from e
