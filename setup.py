@@ -1,6 +1,6 @@
 """wingspan: a drop-in, wire-compatible replacement for Pterodactyl Wings."""
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 from wingspan import __version__
 
@@ -11,6 +11,10 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["wingspan", "wingspan.*", "supervisor", "supervisor.*",
                                     "worker", "worker.*", "api", "api.*"]),
+    # The disk-usage walk's per-directory loop; building it needs a C compiler and
+    # Python's headers (Debian: gcc, python3-dev).
+    ext_modules=[Extension("wingspan.filesystem._sizes", ["wingspan/filesystem/_sizes.c"],
+                           extra_compile_args=["-O2", "-Wall", "-Werror"])],
     install_requires=[
         "gevent>=24.2",
         "gevent-websocket>=0.10.1",

@@ -14,6 +14,9 @@ need_packages=()
 command -v docker >/dev/null || need_packages+=(docker.io)
 [ -x /bin/busybox ] || need_packages+=(busybox-static)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_packages+=(python3-venv)
+command -v cc >/dev/null || need_packages+=(gcc)
+python3 -c 'import os, sysconfig; os.stat(sysconfig.get_paths()["include"] + "/Python.h")' \
+    2>/dev/null || need_packages+=(python3-dev)
 if [ ${#need_packages[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"
