@@ -13,8 +13,7 @@ setup(
                                     "worker", "worker.*", "api", "api.*"]),
     # The disk-usage walk's per-directory loop; building it needs a C compiler and
     # Python's headers (Debian: gcc, python3-dev).
-    ext_modules=[Extension("wingspan.filesystem._sizes", ["wingspan/filesystem/_sizes.c"],
-                           extra_compile_args=["-O2", "-Wall", "-Werror"])],
+    ext_modules=[Extension("wingspan.filesystem._sizes", ["wingspan/filesystem/_sizes.c"])],
     install_requires=[
         "gevent>=24.2",
         "gevent-websocket>=0.10.1",

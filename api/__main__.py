@@ -22,13 +22,14 @@ from wingspan.cli import load_config_or_exit, runtime_flags  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(prog="wingspan-api")
     parser.add_argument("--config", required=True)
+    parser.add_argument("--supervisor-pidfd", type=int, required=True)
     parser.add_argument("--ignore-certificate-errors", action="store_true")
     args = parser.parse_args()
     setproctitle.setproctitle("wingspan: api")
     cfg = load_config_or_exit(args.config)
     debug, _ = runtime_flags()
     logs.configure("api", debug or cfg.debug)
-    serve(cfg, args.config, zmq.Context())
+    serve(cfg, args.config, zmq.Context(), args.supervisor_pidfd)
     gevent.wait()
 
 

@@ -2,7 +2,6 @@
 
 import gc
 import logging
-import os
 import socket
 import time
 
@@ -14,7 +13,7 @@ from api.app import ApiContext, make_app
 from api.hub import Hub
 from api.registry import Registry
 from api.routes.websocket import WebsocketGate
-from wingspan import bus, envelope
+from wingspan import bus, envelope, lifeline
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
@@ -30,27 +29,21 @@ def pump_events(context, endpoints, registry, hub):
             registry.remove(uuid)
 
 
-def watch_parent(parent):
-    """Exit when the supervisor is gone, so no API process outlives it."""
-    while os.getppid() == parent:
-        gevent.sleep(1.0)
-    log.warning("supervisor is gone; exiting")
-    os._exit(0)
-
-
 def ssl_arguments(cfg):
     if not cfg.api.ssl.enabled:
         return {}
     return {"certfile": cfg.api.ssl.cert, "keyfile": cfg.api.ssl.key}
 
 
-def serve(cfg, config_path, context):
+def serve(cfg, config_path, context, supervisor_pidfd):
+    """Start serving; the process exits as soon as the supervisor behind
+    ``supervisor_pidfd`` does (wingspan/lifeline.py)."""
     endpoints = bus.Endpoints(cfg.wingspan.run_directory)
     client = bus.BusClient(context, endpoints.control)
     registry = Registry(cfg, client)
     hub = Hub()
     ctx = ApiContext(cfg, config_path, client, registry, hub, Denylist(time.time()))
-    gevent.spawn(watch_parent, os.getppid())
+    lifeline.exit_with(supervisor_pidfd)
     gevent.spawn(pump_events, context, endpoints, registry, hub)
     registry.load()
     app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)

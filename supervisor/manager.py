@@ -45,12 +45,15 @@ class Manager:
         cfg: the loaded ``wingspan.config.Config``.
         config_path: where the config lives (children load it themselves).
         zygote: a started ``supervisor.zygote.Zygote``.
+        own_pidfd: a pidfd of this process, handed to the API process so that it exits
+            with us (``wingspan.lifeline``).
     """
 
-    def __init__(self, cfg, config_path, zygote, verify_tls=True):
+    def __init__(self, cfg, config_path, zygote, own_pidfd, verify_tls=True):
         self.cfg = cfg
         self.config_path = config_path
         self.zygote = zygote
+        self.own_pidfd = own_pidfd
         self.endpoints = bus.Endpoints(cfg.wingspan.run_directory)
         self.engine = Engine()
         self.panel = panel_client(cfg, verify_tls=verify_tls)
@@ -232,8 +235,11 @@ class Manager:
 
     def _start_api(self):
         def spawn():
-            proc = subprocess.Popen([sys.executable, "-m", "api", "--config", self.config_path]
-                                    + ([] if self.verify_tls else ["--ignore-certificate-errors"]))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "api", "--config", self.config_path,
+                 "--supervisor-pidfd", str(self.own_pidfd)]
+                + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
+                pass_fds=[self.own_pidfd])
             return proc.pid
 
         self.api = child.Child("api", spawn, self._policy())

@@ -16,7 +16,8 @@ at once, so the worker is re-parented to the supervisor, which is a child subrea
 supervisor reaps its workers and sees their exit status directly.
 
 The zygote never creates a gevent hub, thread or ZeroMQ context; those would be unsafe to
-fork. It dies with the supervisor (parent-death signal).
+fork. It dies with the supervisor (parent-death signal); the workers inherit its pidfd of
+the supervisor and exit when it does (wingspan/lifeline.py).
 """
 
 import ctypes
@@ -44,18 +45,12 @@ def become_subreaper():
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def die_with_parent(expected_parent, sig=signal.SIGTERM):
-    """Get ``sig`` when the parent dies; exit now if it already has."""
-    prctl(PR_SET_PDEATHSIG, sig)
-    if os.getppid() != expected_parent:
-        os._exit(0)
-
-
 class Zygote:
     """The supervisor's handle on its zygote process."""
 
-    def __init__(self, config_path):
+    def __init__(self, config_path, supervisor_pidfd):
         self.config_path = config_path
+        self.supervisor_pidfd = supervisor_pidfd
         self.process = None
         self._sock = None
         self._reader = None
@@ -63,8 +58,9 @@ class Zygote:
     def start(self):
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.zygote", str(theirs.fileno()), self.config_path],
-            pass_fds=[theirs.fileno()], close_fds=True)
+            [sys.executable, "-m", "supervisor.zygote", str(theirs.fileno()), self.config_path,
+             str(self.supervisor_pidfd)],
+            pass_fds=[theirs.fileno(), self.supervisor_pidfd], close_fds=True)
         theirs.close()
         self._sock = ours
 
@@ -141,34 +137,33 @@ def _read_lines(fd):
         yield from lines
 
 
-def _serve(fd, config_path):
-    supervisor_pid = os.getppid()
-    die_with_parent(supervisor_pid, signal.SIGKILL)
+def _serve(fd, config_path, supervisor):
+    # The zygote has no hub to watch the supervisor's pidfd with: it is killed with it. If
+    # the supervisor died before the signal was armed, its end of the socket is closed and
+    # the read loop ends at once.
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     for line in _read_lines(fd):
-        _fork_worker(fd, json.loads(line), config_path, supervisor_pid)
+        _fork_worker(fd, json.loads(line), config_path, supervisor)
     os._exit(0)
 
 
-def _fork_worker(fd, request, config_path, supervisor_pid):
+def _fork_worker(fd, request, config_path, supervisor):
     fork = _original("fork")
     intermediate = fork()
     if intermediate == 0:
         worker_pid = fork()
         if worker_pid == 0:
-            _become_worker(fd, request, config_path, supervisor_pid)
+            _become_worker(fd, request, config_path, supervisor)
         os.write(fd, json.dumps({"uuid": request["uuid"], "pid": worker_pid}).encode() + b"\n")
         os._exit(0)
     _original("waitpid")(intermediate, 0)
 
 
-def _become_worker(fd, request, config_path, supervisor_pid):
+def _become_worker(fd, request, config_path, supervisor):
     os.close(fd)
-    parent = os.getppid()
-    while os.getppid() == parent and parent != supervisor_pid:
-        os.sched_yield()  # the intermediate is about to exit; wait for the re-parenting
-    die_with_parent(supervisor_pid)
     from worker import runtime
-    code = runtime.main(request["uuid"], request["payload"], config_path, _preloaded)
+    code = runtime.main(request["uuid"], request["payload"], config_path, supervisor,
+                        _preloaded)
     os._exit(code)
 
 
@@ -181,9 +176,9 @@ def main():
     import setproctitle
     setproctitle.setproctitle("wingspan: zygote")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fd, config_path = int(sys.argv[1]), sys.argv[2]
+    fd, config_path, supervisor = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     _preload(config_path)
-    _serve(fd, config_path)
+    _serve(fd, config_path, supervisor)
 
 
 if __name__ == "__main__":

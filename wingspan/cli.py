@@ -76,8 +76,10 @@ def run_daemon(args):
     # The zygote must be forked before this process has a ZeroMQ context, a thread or a
     # gevent hub; nothing above this line creates one.
     from supervisor import zygote
+    from wingspan import lifeline
     zygote.become_subreaper()
-    forker = zygote.Zygote(config_path)
+    supervisor_pidfd = lifeline.open_own_pidfd()
+    forker = zygote.Zygote(config_path, supervisor_pidfd)
     forker.start()
 
     from gevent import monkey
@@ -90,7 +92,7 @@ def run_daemon(args):
     setproctitle.setproctitle("wingspan: supervisor")
     debug, verify_tls = runtime_flags()
     logs.configure("supervisor", debug or cfg.debug, log_directory=cfg.system.log_directory)
-    return Manager(cfg, config_path, forker, verify_tls=verify_tls).run()
+    return Manager(cfg, config_path, forker, supervisor_pidfd, verify_tls=verify_tls).run()
 
 
 def main(argv=None):

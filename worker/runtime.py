@@ -4,8 +4,8 @@ Forked from the zygote (already gevent-patched, modules preloaded). It connects 
 supervisor's bus, re-attaches to its running container (or starts it again if it was
 running before the host went down), tells the supervisor it is ready, and then serves
 commands until SIGTERM, which detaches and leaves the container running. The supervisor
-sends SIGTERM to stop it; the kernel sends it when the supervisor dies (the parent-death
-signal the zygote sets), so no worker outlives the daemon.
+sends SIGTERM to stop it. When the supervisor dies, its pidfd (opened by the zygote) turns
+readable and the worker exits at once, so no worker outlives the daemon.
 """
 
 import logging
@@ -16,7 +16,7 @@ import gevent
 import gevent.event
 import zmq.green as zmq
 
-from wingspan import bus, envelope, errors, logs
+from wingspan import bus, envelope, errors, lifeline, logs
 from wingspan.cli import runtime_flags
 from wingspan.config import ConfigError, load
 from wingspan.engine import Engine
@@ -80,9 +80,10 @@ class WorkerRuntime:
         self.cfg = self.server.cfg = cfg
         self.panel = self.preboot.panel = panel_client(cfg, verify_tls=self.verify_tls)
 
-    def run(self, payload):
+    def run(self, payload, supervisor):
         gevent.signal_handler(signal.SIGTERM, self._stop.set)
         gevent.signal_handler(signal.SIGINT, self._stop.set)
+        lifeline.exit_with(supervisor)
         self._sock = bus.make_socket(self.context, zmq.DEALER,
                                      IDENTITY=self.server.uuid.encode(),
                                      MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
@@ -142,11 +143,11 @@ def current_config(config_path, preloaded):
     return load(config_path)
 
 
-def main(uuid, payload, config_path, preloaded=None):
+def main(uuid, payload, config_path, supervisor, preloaded=None):
     """Entry point in a freshly forked worker. Returns the process exit code.
 
-    ``preloaded`` is what the zygote learned once for all workers: ``config``
-    (mtime, Config) and ``docker_api_version``.
+    ``supervisor`` is a pidfd of the supervisor process. ``preloaded`` is what the zygote
+    learned once for all workers: ``config`` (mtime, Config) and ``docker_api_version``.
     """
     preloaded = preloaded or {}
     import setproctitle
@@ -167,4 +168,4 @@ def main(uuid, payload, config_path, preloaded=None):
         return envelope.EXIT_CONFIG
     runtime = WorkerRuntime(cfg, definition, bus.Endpoints(payload["endpoints"]), verify_tls,
                             config_path, preloaded.get("docker_api_version", "auto"))
-    return runtime.run(payload)
+    return runtime.run(payload, supervisor)

@@ -144,6 +144,31 @@ def test_no_process_outlives_the_supervisor(panel, daemon):
                                for p in pids), timeout=10, what="every child to exit")
 
 
+def test_no_worker_outlives_a_supervisor_killed_while_it_forks_them(panel, daemon):
+    """Killed while the zygote forks the booted servers' workers: a worker whose fork was
+    under way then is re-parented away from the dying supervisor, yet must exit too."""
+    uuids = [str(uuidlib.uuid4()) for _ in range(12)]
+    for uuid in uuids:
+        panel.add_server(uuid)
+    daemon.start(wait=False)
+    wait_until(lambda: any(title.startswith("wingspan: worker") for title in daemon.processes()),
+               timeout=60, interval=0.02, what="the first worker")
+    daemon.process.kill()
+    daemon.process.wait()
+    titles = {"wingspan: worker %s" % uuid for uuid in uuids}
+    wait_until(lambda: not live_processes_titled(titles), timeout=10,
+               what="every worker, forked or being forked, to exit")
+
+
+def live_processes_titled(titles):
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or []).strip()
+        if cmdline in titles and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc.pid)
+    return found
+
+
 def test_servers_running_before_a_reboot_are_started_again(panel, daemon, containers):
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
