@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+from logging.handlers import WatchedFileHandler
 
 FORMAT = "%(asctime)s %(levelname)s %(role)s[%(process)d]%(server)s %(name)s: %(message)s"
 
@@ -19,6 +20,25 @@ class _RoleFilter(logging.Filter):
         return True
 
 
+class LogFile(WatchedFileHandler):
+    """``wings.log``, reopened when logrotate moves it, and re-created with its directory
+    when someone removes them. A line that still cannot be written goes to
+    :meth:`handleError` (a note on stderr): a log file must never stop the daemon."""
+
+    def _open(self):
+        os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
+        return super()._open()
+
+    def emit(self, record):
+        # WatchedFileHandler reopens outside the error handling of FileHandler.emit.
+        try:
+            self.reopenIfNeeded()
+        except OSError:
+            self.handleError(record)
+            return
+        logging.FileHandler.emit(self, record)
+
+
 def configure(role, debug=False, server=None, log_directory=None):
     """Send this process's logs to stderr (and to ``wings.log`` when a directory is given)."""
     root = logging.getLogger()
@@ -26,9 +46,7 @@ def configure(role, debug=False, server=None, log_directory=None):
         root.removeHandler(handler)
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_directory:
-        from logging.handlers import WatchedFileHandler
-        os.makedirs(log_directory, exist_ok=True)
-        handlers.append(WatchedFileHandler(os.path.join(log_directory, "wings.log")))
+        handlers.append(LogFile(os.path.join(log_directory, "wings.log")))
     role_filter = _RoleFilter(role, server)
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))

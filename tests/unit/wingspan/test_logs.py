@@ -1,0 +1,56 @@
+"""The daemon's log file (wingspan/logs.py): it must never stop the daemon."""
+
+import logging
+import os
+import shutil
+
+import pytest
+
+from wingspan import logs
+
+
+@pytest.fixture
+def logger():
+    """The root logger configured by ``logs.configure``; pytest's own handlers come back."""
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    yield logging.getLogger("wingspan.test")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def test_lines_go_to_wings_log_with_role_and_server(tmp_path, logger):
+    logs.configure("worker", server="5f6b6a4e-3c2d", log_directory=str(tmp_path / "log"))
+    logger.info("hello")
+    line = read(tmp_path / "log" / "wings.log")
+    assert " INFO worker[%d] 5f6b6a4e wingspan.test: hello\n" % os.getpid() in line
+
+
+def test_a_log_directory_removed_under_the_daemon_is_created_again(tmp_path, logger):
+    directory = tmp_path / "log"
+    logs.configure("supervisor", log_directory=str(directory))
+    logger.info("before")
+    shutil.rmtree(directory)
+    logger.info("after")
+    assert read(directory / "wings.log").endswith("after\n")
+
+
+def test_a_log_file_that_cannot_be_reopened_does_not_raise(tmp_path, logger, capsys):
+    directory = tmp_path / "log"
+    logs.configure("supervisor", log_directory=str(directory))
+    logger.info("before")
+    os.remove(directory / "wings.log")
+    os.mkdir(directory / "wings.log")  # in the way of the reopen
+    logger.warning("dropped from the file")
+    err = capsys.readouterr().err
+    assert "dropped from the file" in err
+    assert "Logging error" in err
