@@ -4,8 +4,9 @@ Forked from the zygote (already gevent-patched, modules preloaded). It connects 
 supervisor's bus, re-attaches to its running container (or starts it again if it was
 running before the host went down), tells the supervisor it is ready, and then serves
 commands until SIGTERM, which detaches and leaves the container running. The supervisor
-sends SIGTERM to stop it. When the supervisor dies, its pidfd (opened by the zygote) turns
-readable and the worker exits at once, so no worker outlives the daemon.
+sends SIGTERM to stop it. When the supervisor dies, the pidfd of it that the worker
+inherits through the zygote turns readable and the worker exits at once, so no worker
+outlives the daemon (wingspan/lifeline.py).
 """
 
 import logging
