@@ -311,6 +311,17 @@ def test_signed_url_refusals_are_403_invalid_token(denylist, case):
     assert caught.value.body("rid") == {"error": "The provided token is invalid or has expired."}
 
 
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_time_claims_that_are_not_finite_are_refused(denylist, claim, value):
+    """NaN is not JSON, and no comparison with it is ever true: an ``exp`` of NaN would
+    never expire, an ``iat`` of NaN would pass the issued-before-boot check."""
+    raw = file_token(claims=[(claim, value)])
+    with pytest.raises(errors.InvalidToken):
+        tokens.parse_download_token(raw, KEY, denylist, now=T + 1)
+    assert refusal(ws_token(claims=[(claim, value)])).jwt_error is False
+
+
 def test_denying_the_jti_revokes_signed_urls_too(denylist):
     raw = file_token()
     denylist.deny([segment(raw, 1)["jti"]], at=T + 0.5)
