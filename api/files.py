@@ -112,15 +112,15 @@ class ServerFiles:
     def receive(self, writer, read, length):
         """Copy ``length`` bytes from ``read(n)`` (the request body, read on the hub) into
         ``writer`` (a ``WriteStream``, written off the hub), then commit; a failure on
-        either side aborts and leaves the old file as it was. A body shorter than
-        ``length`` makes a shorter file, as in Wings."""
+        either side aborts and leaves the old file as it was, and so does a body that
+        ends before ``length`` bytes (Wings would leave a shorter file)."""
         sink = WriteBehind(writer)
         left = length
         try:
             while left > 0:
                 chunk = read(min(TRANSFER_CHUNK, left))
                 if not chunk:
-                    break
+                    raise errors.IncompleteBody(detail="%d bytes short" % left)
                 sink.write(chunk)
                 left -= len(chunk)
             sink.commit()

@@ -12,7 +12,7 @@ import uuid
 
 import bottle
 
-from wingspan import errors
+from wingspan import errors, gojson
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,26 @@ def error_response(error, request_id):
     return response
 
 
+class CheckedBody:
+    """``wsgi.input`` for the routes: a body that ends before its Content-Length is an
+    ``IncompleteBody`` (a 400) wherever it is read, not an ``OSError`` from the server."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, *args):
+        try:
+            return self._stream.read(*args)
+        except OSError as e:
+            raise errors.IncompleteBody(detail=str(e)) from e
+
+    def readline(self, *args):
+        try:
+            return self._stream.readline(*args)
+        except OSError as e:
+            raise errors.IncompleteBody(detail=str(e)) from e
+
+
 class ErrorsAndHeaders:
     """WSGI middleware: request id + CORS on every response; OPTIONS answered here.
 
@@ -69,6 +89,7 @@ class ErrorsAndHeaders:
     def __call__(self, environ, start_response):
         request_id = str(uuid.uuid4())
         environ[REQUEST_ID] = request_id
+        environ["wsgi.input"] = CheckedBody(environ["wsgi.input"])
         extra = [("X-Request-Id", request_id)]
         extra += cors_headers(self.config(), environ.get("HTTP_ORIGIN"))
         if environ.get("REQUEST_METHOD") == "OPTIONS":
@@ -88,7 +109,8 @@ def request_id():
 
 
 def json_body(limit):
-    """The request's JSON object; ``null`` counts as ``{}`` as in Wings.
+    """The request's JSON object, decoded as Go does (``wingspan.gojson``); ``null``
+    counts as ``{}`` as in Wings.
 
     Raises:
         BadRequest: empty body (Wings' EOF message).
@@ -104,8 +126,8 @@ def json_body(limit):
     if not raw.strip():
         raise errors.BadRequest()
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+        data = gojson.loads(raw)
+    except ValueError as e:
         raise errors.UnparsableBody(detail="invalid JSON: %s" % e) from e
     if data is None:
         return {}
@@ -151,6 +173,11 @@ def attachment(filename):
 
 
 def query(name, default=None):
-    """A query-string value; the first one wins when repeated, as in Go (§1.7)."""
+    """A query-string value; the first one wins when repeated, as in Go (§1.7).
+
+    Bottle unquotes ``%XX`` into latin-1 text; the bytes are UTF-8, as in Go, and a byte
+    that is not becomes U+FFFD (a name the Panel can show and send back)."""
     values = bottle.request.query.getall(name)
-    return values[0] if values else default
+    if not values:
+        return default
+    return values[0].encode("latin-1").decode("utf-8", "replace")

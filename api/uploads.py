@@ -75,7 +75,7 @@ class Upload:
                         self._on_event(event)
                     if not chunk:
                         break
-        except multipart.MultipartError as e:
+        except (multipart.MultipartError, errors.IncompleteBody) as e:
             self._settle(keep=lambda uploaded: False)
             raise errors.BadRequest(NOT_MULTIPART, detail=str(e)) from e
         except errors.BadRequest:

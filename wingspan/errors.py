@@ -78,6 +78,13 @@ class UnparsableBody(WingspanError):
     code = "unparsable_body"
 
 
+class IncompleteBody(UnparsableBody):
+    """The request body ended before its Content-Length: the client went away or lied."""
+
+    code = "incomplete_body"
+    message = "The request body ended before the length given in its Content-Length header."
+
+
 class ValidationFailed(WingspanError):
     status = 422
     code = "validation_failed"
@@ -232,6 +239,15 @@ class FileExists(WingspanError):
     status = 400
     code = "file_exists"
     message = "Cannot perform that action: a file with that name already exists."
+
+
+class DirectoryBeingWritten(WingspanError):
+    """A directory written into faster than it could be removed (ENOTEMPTY); Wings
+    answers 500."""
+
+    status = 409
+    code = "directory_being_written"
+    message = "Cannot perform that action: the directory is being written to. Please try again."
 
 
 class UnknownArchiveFormat(WingspanError):

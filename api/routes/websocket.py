@@ -24,7 +24,7 @@ from geventwebsocket.websocket import Header, WebSocket
 from api.hub import frame
 from api.outbox import Outbox, send_frames, text_frame
 from api.ratelimit import Limiter
-from wingspan import errors
+from wingspan import errors, gojson
 from wingspan.tokens import TokenError, WebsocketToken
 
 log = logging.getLogger(__name__)
@@ -403,7 +403,7 @@ def wrap_error(message):
 def parse_message(raw):
     """``(event, args)`` from an inbound frame; None when it is not a valid message."""
     try:
-        message = json.loads(raw)
+        message = gojson.loads(raw)
     except (ValueError, TypeError):
         return None
     if not isinstance(message, dict) or not isinstance(message.get("event"), str):

@@ -116,6 +116,8 @@ def translate(error, path=""):
         return errors.NotEnoughDisk(detail=detail)
     if code == errno.EEXIST:
         return errors.FileExists(detail=detail)
+    if code == errno.ENOTEMPTY:
+        return errors.DirectoryBeingWritten(detail=detail)
     return errors.WingspanError(detail=detail)
 
 

@@ -6,6 +6,8 @@ import stat
 import time
 from json.encoder import encode_basestring_ascii as encode_json_string
 
+from wingspan import gojson
+
 # Go's FileMode.String() type letters, in its order, with the lstat bits that set them.
 _TYPE_LETTERS = (
     ("d", stat.S_ISDIR),
@@ -72,7 +74,7 @@ def stat_object(name, info, mime):
     mode = info.st_mode
     directory = stat.S_ISDIR(mode)
     return {
-        "name": name,
+        "name": gojson.text(name),
         "created": timestamp_rfc3339(info.st_ctime),
         "modified": timestamp_rfc3339(info.st_mtime),
         "mode": mode_string(mode),
@@ -98,7 +100,7 @@ _JSON_BOOL = {True: "true", False: "false"}
 def stat_json(name, info, mime):
     """:func:`stat_object` encoded as JSON (what ``json.dumps`` would give, keys in order)."""
     mode = info.st_mode
-    return _STAT_JSON % (encode_json_string(name),
+    return _STAT_JSON % (encode_json_string(gojson.text(name)),
                          _times_and_mode_json(int(info.st_ctime), int(info.st_mtime), mode,
                                               time.tzname),
                          info.st_size, _kind_json(mode), mime)

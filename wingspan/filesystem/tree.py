@@ -17,6 +17,10 @@ from wingspan.filesystem.resolve import DIR_FLAGS, close_fd
 
 log = logging.getLogger(__name__)
 
+# How often a directory written into while it is removed is emptied again before the
+# removal gives up (ENOTEMPTY).
+RMDIR_RETRIES = 3
+
 Node = collections.namedtuple("Node", "parent_fd name path info after")
 Node.__doc__ = """One entry met by :func:`walk`.
 
@@ -104,15 +108,22 @@ def remove(dir_fd, name):
         return 0
     if not stat.S_ISDIR(info.st_mode):
         return _unlink(dir_fd, name, info)
+    freed = _empty_child(dir_fd, name)
+    if freed is None:
+        return remove(dir_fd, name)
+    return freed + _rmdir(dir_fd, name)
+
+
+def _empty_child(dir_fd, name):
+    """Empty the subdirectory ``name``; returns the bytes of regular files removed, or None
+    when it is gone or no longer a directory."""
     child = open_child(dir_fd, name)
     if child is None:
-        return remove(dir_fd, name)
+        return None
     try:
-        freed = remove_contents(child)
+        return remove_contents(child)
     finally:
         close_fd(child)
-    _rmdir(dir_fd, name)
-    return freed
 
 
 def remove_contents(dir_fd):
@@ -120,7 +131,7 @@ def remove_contents(dir_fd):
     freed = 0
     for node in walk(dir_fd):
         if node.after:
-            _rmdir(node.parent_fd, node.name)
+            freed += _rmdir(node.parent_fd, node.name)
         elif not stat.S_ISDIR(node.info.st_mode):
             freed += _unlink(node.parent_fd, node.name, node.info)
     return freed
@@ -135,6 +146,27 @@ def _unlink(dir_fd, name, info):
 
 
 def _rmdir(dir_fd, name):
+    """Remove the emptied directory ``name``. Returns the bytes of regular files written
+    into it meanwhile, which had to be removed too.
+
+    Raises:
+        OSError: ENOTEMPTY when something keeps writing into it.
+    """
+    freed = 0
+    for _ in range(RMDIR_RETRIES):
+        try:
+            _rmdir_once(dir_fd, name)
+            return freed
+        except OSError as e:
+            if e.errno != errno.ENOTEMPTY:
+                raise
+        # Written into while we emptied it (by the game, by another request): again.
+        freed += _empty_child(dir_fd, name) or 0
+    _rmdir_once(dir_fd, name)
+    return freed
+
+
+def _rmdir_once(dir_fd, name):
     try:
         os.rmdir(name, dir_fd=dir_fd)
     except FileNotFoundError:

@@ -42,7 +42,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from wingspan import errors
+from wingspan import errors, gojson
 from worker.configfiles import text as textio
 from worker.configfiles.placeholders import json_text
 
@@ -81,7 +81,7 @@ def apply_json(content, replacements):
     """The edited bytes of a JSON file (None: the file does not exist yet)."""
     text, had_bom = textio.decode(content)
     try:
-        root = json.loads(text, parse_constant=_refuse_constant) if text.strip() else {}
+        root = gojson.loads(text) if text.strip() else {}
         apply_replacements(root, replacements, _JSON)
         written = json.dumps(root, indent=4, ensure_ascii=False)
     except (ValueError, RecursionError) as e:
@@ -335,10 +335,6 @@ def guess_indent(text):
             mapping = indent - parent
         parent = indent if stripped.endswith(":") and not is_item else None
     return mapping or 2, offset or 0
-
-
-def _refuse_constant(name):
-    raise ValueError("%s is not JSON" % name)
 
 
 def _unparsable(detail):
