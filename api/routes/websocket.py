@@ -132,6 +132,14 @@ class WebsocketGate:
         gate = self
 
         class GatedHandler(WebSocketHandler):
+            def read_request(self, raw_requestline):
+                accepted = super().read_request(raw_requestline)
+                # Two different lengths, which a proxy in front may read otherwise than we
+                # do (request smuggling), are a 400 before any route runs, as in Go.
+                if len(set(self.headers.get_all("Content-Length") or ())) > 1:
+                    raise ValueError("conflicting Content-Length headers")
+                return accepted
+
             def run_application(self):
                 if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket" \
                         and refusal(gate.ctx, self.environ) is not None:

@@ -15,11 +15,12 @@ NOT_MULTIPART = "Failed to get multipart form data from request."
 
 
 def raw_request(node, method, path, headers, body, content_length):
-    """Send ``body`` under a ``Content-Length`` that promises more, half-close, and return
-    the response's status and body (the client went away mid-body)."""
+    """Send ``body`` under ``Content-Length`` header(s) (a list: each one sent), half-close,
+    and return the response's status and body."""
     host, port = node.daemon.url.rsplit("/", 1)[-1].split(":")
+    lengths = content_length if isinstance(content_length, list) else [content_length]
     head = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%s" % (host, port),
-            "Connection: close", "Content-Length: %d" % content_length]
+            "Connection: close"] + ["Content-Length: %d" % length for length in lengths]
     head += ["%s: %s" % item for item in headers.items()]
     with socket.create_connection((host, int(port)), timeout=15) as sock:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
@@ -142,3 +143,17 @@ def test_an_upload_cut_short_writes_nothing(node):
     assert json.loads(body)["error"] == NOT_MULTIPART
     assert os.listdir(node.root()) == []
 
+
+
+def test_conflicting_content_lengths_are_refused_before_any_route(node):
+    status, _ = raw_request(node, "POST", "/api/servers/%s/files/write?file=smuggled.txt"
+                            % node.uuid(), auth(node), b"abcde", content_length=[3, 5])
+    assert status == 400
+    assert os.listdir(node.root()) == []
+
+
+def test_a_repeated_content_length_of_one_value_is_fine(node):
+    status, _ = raw_request(node, "POST", "/api/servers/%s/files/write?file=twice.txt"
+                            % node.uuid(), auth(node), b"abc", content_length=[3, 3])
+    assert status == 204
+    assert node.read("twice.txt") == b"abc"
