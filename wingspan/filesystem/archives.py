@@ -33,7 +33,7 @@ import rarfile
 
 from wingspan import errors
 from wingspan.filesystem import resolve
-from wingspan.filesystem.naming import archive_name
+from wingspan.filesystem.naming import archive_names
 from wingspan.filesystem.paths import join_path, split_path
 
 try:
@@ -103,16 +103,28 @@ def compress(jail, root, files, level="best_speed", now=None):
     if not jail.stat(root)["directory"]:
         raise errors.FileNotFound(detail="compress: %s is not a directory" % root)
     base = jail.split(root)
-    target = "/".join(base + [archive_name(now)])
-    with _translated(), jail.open_write(target, check_denylist=False) as out:
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=out,
-                           compresslevel=GZIP_LEVELS.get(level, 1), mtime=0)
-        with gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for entry in _top_entries(jail, base, files):
-                _add_entry(jail, tar, base, entry)
+    target = jail.reserve(root, archive_names(now))
+    try:
+        with _translated(), jail.open_write(target, check_denylist=False) as out:
+            gz = gzip.GzipFile(filename="", mode="wb", fileobj=out,
+                               compresslevel=GZIP_LEVELS.get(level, 1), mtime=0)
+            with gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for entry in _top_entries(jail, base, files):
+                    _add_entry(jail, tar, base, entry)
+    except BaseException:
+        _remove_quietly(jail, target)
+        raise
     info = jail.stat(target)
     info["mime"] = ARCHIVE_MIME
     return info
+
+
+def _remove_quietly(jail, path):
+    """Take back a reserved archive name after a failed compress."""
+    try:
+        jail.delete("/", [path])
+    except (OSError, errors.WingspanError) as e:
+        log.warning("could not remove the unfinished archive %s: %s", path, e)
 
 
 def _top_entries(jail, base, files):

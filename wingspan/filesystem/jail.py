@@ -262,6 +262,25 @@ class Jail:
             return WriteStream(target, self.quota, enforce_quota)
 
     @os_errors
+    def reserve(self, directory, candidates):
+        """Create an empty file, owned by the server user, under the first free name of
+        ``candidates`` in the existing ``directory``; returns its server path. A writer
+        that then replaces it keeps a name no concurrent request can take."""
+        parts = self.split(directory)
+        with self._root() as root_fd:
+            dir_fd = self._open_directory(root_fd, parts)
+        try:
+            name, fd = _create_first_free(dir_fd, candidates)
+            try:
+                os.fchmod(fd, DEFAULT_FILE_MODE)
+                os.fchown(fd, self.uid, self.gid)
+            finally:
+                resolve.close_fd(fd)
+        finally:
+            resolve.close_fd(dir_fd)
+        return server_path(parts + [name])
+
+    @os_errors
     def copy(self, location):
         """Copy the regular file ``location`` next to itself under the first free name of
         wings-behaviour.md §9.6, with its mode and the server's ownership.
@@ -284,7 +303,7 @@ class Jail:
         return server_path(parts[:-1] + [copy_name])
 
     def _copy_next_to(self, dir_fd, name, source, info):
-        copy_name, fd = _create_copy(dir_fd, name)
+        copy_name, fd = _create_first_free(dir_fd, copy_names(name))
         try:
             copied = _copy_data(source, fd, info.st_size)
             os.fchmod(fd, info.st_mode & 0o777)
@@ -462,13 +481,15 @@ def _open_copy_source(dir_fd, name):
         raise errors.FileNotFound(detail=e.detail) from e
 
 
-def _create_copy(dir_fd, name):
-    for candidate in copy_names(name):
+def _create_first_free(dir_fd, candidates):
+    """``(name, fd)`` of a new file under the first of ``candidates`` that is free; taken
+    atomically, so concurrent requests never get the same name."""
+    for candidate in candidates:
         try:
             return candidate, os.open(candidate, NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             continue
-    raise errors.FileExists(detail="no free name for a copy of %s" % name)
+    raise errors.FileExists(detail="no free name left, the last tried being %s" % candidate)
 
 
 def _copy_data(source, target, size):

@@ -35,6 +35,12 @@ def copy_names(name, now=None):
     yield "%scopy.%s%s" % (base, rfc3339(now or now_local()), ext)
 
 
-def archive_name(now=None):
-    """``archive-2024-03-17T145830-0600.tar.gz`` (local time, every ``:`` removed, ``Z`` on UTC)."""
-    return "archive-%s.tar.gz" % rfc3339(now or now_local()).replace(":", "")
+def archive_names(now=None):
+    """Candidate names for an archive, first free one wins:
+    ``archive-2024-03-17T145830-0600.tar.gz`` (local time, every ``:`` removed, ``Z`` on
+    UTC), then ``archive-2024-03-17T145830-0600-1.tar.gz`` ... for more archives made in
+    the same second (Wings would write them all over one another)."""
+    stamp = rfc3339(now or now_local()).replace(":", "")
+    yield "archive-%s.tar.gz" % stamp
+    for number in range(1, MAX_COPY_NUMBER + 1):
+        yield "archive-%s-%d.tar.gz" % (stamp, number)

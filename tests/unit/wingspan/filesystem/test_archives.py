@@ -115,6 +115,20 @@ def test_compress_relative_to_a_subdirectory(jail, server):
         assert sorted(bundle.getnames()) == ["a/b.txt", "c.txt"]
 
 
+def test_archives_made_in_the_same_second_each_keep_their_own_name(jail, server):
+    """Wings would write the second over the first; each request here gets its own file."""
+    server.put("a.txt", b"a")
+    server.put("b.txt", b"b")
+    moment = datetime.datetime(2024, 3, 17, 14, 58, 30, tzinfo=datetime.UTC)
+    first = archives.compress(jail, "/", ["a.txt"], now=moment)
+    second = archives.compress(jail, "/", ["b.txt"], now=moment)
+    assert (first["name"], second["name"]) == ("archive-2024-03-17T145830Z.tar.gz",
+                                               "archive-2024-03-17T145830Z-1.tar.gz")
+    for result, member in ((first, "a.txt"), (second, "b.txt")):
+        with tarfile.open(server.path(result["name"]), "r:gz") as bundle:
+            assert bundle.getnames() == [member]
+
+
 def test_compress_over_quota(make_jail, server):
     """§5.9: already over quota → 409; archive outgrowing the quota → 400 and removed."""
     jail = make_jail(limit=100)

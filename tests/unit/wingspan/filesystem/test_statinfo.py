@@ -17,7 +17,7 @@ import zipfile
 import pytest
 
 from wingspan.filesystem import mime
-from wingspan.filesystem.naming import archive_name, copy_names, split_extension
+from wingspan.filesystem.naming import archive_names, copy_names, split_extension
 from wingspan.filesystem.statinfo import (
     mode_bits,
     mode_string,
@@ -199,10 +199,15 @@ def test_copy_names_sequence_and_timestamp_fallback():
     assert next(copy_names("noext", moment)) == "noext copy"
 
 
-def test_archive_name():
-    """§5.9: ``archive-2024-03-17T145830-0600.tar.gz``; ``Z`` on a UTC host."""
+def test_archive_names():
+    """§5.9: ``archive-2024-03-17T145830-0600.tar.gz``; ``Z`` on a UTC host; numbered
+    after that for more archives in the same second."""
     west = datetime.datetime(2024, 3, 17, 14, 58, 30,
                              tzinfo=datetime.timezone(datetime.timedelta(hours=-6)))
     utc = datetime.datetime(2024, 3, 17, 14, 58, 30, tzinfo=datetime.UTC)
-    assert archive_name(west) == "archive-2024-03-17T145830-0600.tar.gz"
-    assert archive_name(utc) == "archive-2024-03-17T145830Z.tar.gz"
+    assert next(archive_names(west)) == "archive-2024-03-17T145830-0600.tar.gz"
+    names = list(archive_names(utc))
+    assert names[:3] == ["archive-2024-03-17T145830Z.tar.gz",
+                         "archive-2024-03-17T145830Z-1.tar.gz",
+                         "archive-2024-03-17T145830Z-2.tar.gz"]
+    assert len(set(names)) == len(names) == 51
