@@ -490,7 +490,10 @@ def _extract_rar(extraction, archive, name):
     need an external unrar-capable program, checked for before anything is written."""
     # The external program reads the very inode we opened, by its descriptor, not by name
     # (given a file object instead, rarfile would copy the archive to /tmp first).
-    with rarfile.RarFile("/proc/%d/fd/%d" % (os.getpid(), archive.fileno())) as bundle:
+    # errors="strict": by default rarfile stops quietly at a damaged header, and a damaged
+    # archive would extract as an empty one.
+    with rarfile.RarFile("/proc/%d/fd/%d" % (os.getpid(), archive.fileno()),
+                         errors="strict") as bundle:
         members = bundle.infolist()
         files = [m for m in members if m.is_file() and extraction.wanted(m.filename)]
         if any(m.compress_type != rarfile.RAR_M0 for m in files):

@@ -210,7 +210,8 @@ def test_single_compressed_file_without_its_suffix(jail, server):
         extract(jail, server, "blob", gzip.compress(b"x"))
 
 
-@pytest.mark.parametrize("content", [b"hello world\n", b"", b"PK\x03\x04broken", b"\x1f\x8bnope"])
+@pytest.mark.parametrize("content", [b"hello world\n", b"", b"PK\x03\x04broken", b"\x1f\x8bnope",
+                                     b"Rar!\x1a\x07\x00" + b"garbage" * 50])
 def test_unknown_or_damaged_archives_are_400(jail, server, content):
     """§18 test 43: not an archive → 400 ``The archive provided is in a format Wings does
     not understand.``; a damaged one → 400 too, never a 500."""
