@@ -106,9 +106,12 @@ def _number_claim(claims, name):
     value = claims.get(name)
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UnverifiableToken(MALFORMED)
     # NaN and Infinity are not JSON (Go refuses them), yet Python's decoder reads them, and
-    # every comparison with NaN is false: an exp of NaN would never expire.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # every comparison with NaN is false: an exp of NaN would never expire. (An int is
+    # finite however large; isfinite would overflow converting it.)
+    if isinstance(value, float) and not math.isfinite(value):
         raise UnverifiableToken(MALFORMED)
     return value
 

@@ -342,14 +342,14 @@ class Session:
         """A worker event for this server (called by the hub; never blocks)."""
         if self.token is None or self._closing:
             return
-        if delivery.name == "power error":
-            self._send_error(errors.WingspanError.from_wire(delivery.data))
-            return
         if delivery.name == "definition":
             if delivery.data.get("settings", {}).get("suspended"):
                 self.close(*CLOSE_SUSPENDED)
             return
         if not self._token_ok():
+            return
+        if delivery.name == "power error":
+            self._send_error(errors.WingspanError.from_wire(delivery.data))
             return
         if delivery.permission and not self.token.has_permission(delivery.permission):
             return

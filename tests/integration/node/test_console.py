@@ -193,6 +193,29 @@ def test_denied_jti_turns_events_into_jwt_errors(node):
     assert message["args"] == ["jwt: created too far in past (denylist)"]
 
 
+def test_a_revoked_socket_gets_no_daemon_errors(panel, daemon):
+    """§10.4: every outbound event is checked against the token first; a power failure is
+    no exception (its text once reached a revoked admin socket)."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid, image="~wingspan-test/doesnotexist:latest")
+    daemon.start()
+    time.sleep(1.1)
+    sock = connect(daemon, uuid, ("*", "admin.websocket.errors"))
+    sock.recv_event("status")
+    time.sleep(1.1)
+    jti = hashlib.md5(("1" + uuid).encode()).hexdigest()
+    assert daemon.post("/api/servers/%s/ws/deny" % uuid, {"jtis": [jti]}).status_code == 204
+    assert daemon.post("/api/servers/%s/power" % uuid, {"action": "start"}).status_code == 202
+    sock.recv_event("jwt error")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            sock.recv(0.5)
+        except (websocket.WebSocketTimeoutException, SocketClosed):
+            continue
+    assert sock.events("daemon error") == []
+
+
 def test_foreign_origin_is_refused(node):
     daemon, uuid = node
     with pytest.raises(websocket.WebSocketBadStatusException) as caught:

@@ -322,6 +322,20 @@ def test_time_claims_that_are_not_finite_are_refused(denylist, claim, value):
     assert refusal(ws_token(claims=[(claim, value)])).jwt_error is False
 
 
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_huge_integer_time_claims_are_judged_not_crashed_on(denylist, claim):
+    """An integer beyond any float is still a number: compared, never converted."""
+    for raw in (file_token(claims=[(claim, 10**400)]), ws_token(claims=[(claim, 10**400)])):
+        try:
+            tokens.parse_download_token(raw, KEY, denylist, now=T + 1)
+        except errors.InvalidToken:
+            pass
+        try:
+            parse_ws(raw).check(SERVER, denylist, now=T + 1)
+        except tokens.TokenError:
+            pass
+
+
 def test_denying_the_jti_revokes_signed_urls_too(denylist):
     raw = file_token()
     denylist.deny([segment(raw, 1)["jti"]], at=T + 0.5)
