@@ -54,7 +54,7 @@ class ApiPlugin:
         def wrapper(*args, **kwargs):
             try:
                 if needs_auth:
-                    http.check_node_token(ctx.cfg, bottle.request.get_header("Authorization"))
+                    http.check_node_token(ctx.cfg, http.authorization())
                 if "server" in kwargs:
                     kwargs["server"] = ctx.registry.get(kwargs["server"])
                 return callback(*args, **kwargs)

@@ -146,6 +146,12 @@ def field(body, name, kind, default=None):
     return value
 
 
+def authorization():
+    """The ``Authorization`` header as WSGI's latin-1 text: bottle's ``get_header``
+    decodes it again as UTF-8 and raises on a byte that is not, which must be a 403."""
+    return bottle.request.environ.get("HTTP_AUTHORIZATION")
+
+
 def check_node_token(cfg, header):
     """Bearer auth with the node token, compared in constant time (§1.5)."""
     scheme, _, token = (header or "").partition(" ")

@@ -69,7 +69,7 @@ def install(app, ctx):
     @app.get("/metrics", auth=False)
     def metrics():
         if not ctx.cfg.wingspan.metrics_public:
-            http.check_node_token(ctx.cfg, bottle.request.get_header("Authorization"))
+            http.check_node_token(ctx.cfg, http.authorization())
         response = bottle.HTTPResponse(body=generate_latest(registry))
         response.content_type = CONTENT_TYPE_LATEST
         return response

@@ -38,9 +38,12 @@ def test_missing_and_malformed_authorization_is_401(node):
 
 def test_wrong_token_is_403(node):
     daemon, _ = node
-    response = requests.get(daemon.url + "/api/system", headers={"Authorization": "Bearer nope"})
-    assert response.status_code == 403
-    assert response.json() == {"error": "You are not authorized to access this endpoint."}
+    # a byte that is not UTF-8 (é and \xff as latin-1) is a wrong token too, not a 500
+    for token in ("nope", daemon.token + "\u00e9", "\xff\xfe"):
+        response = requests.get(daemon.url + "/api/system",
+                                headers={"Authorization": "Bearer " + token})
+        assert response.status_code == 403
+        assert response.json() == {"error": "You are not authorized to access this endpoint."}
 
 
 def test_unknown_server_is_404_after_auth(node):
