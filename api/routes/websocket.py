@@ -7,6 +7,8 @@ Panel-minted JWT, the per-message token check, permission-gated inbound events, 
 limits, bounded frames, and worker events fanned out by the hub.
 """
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -35,6 +37,7 @@ GENERIC_ERROR = "an unexpected error was encountered while handling this request
 LOCKED_ERROR = ("another power action is currently being processed for this server, "
                 "please try again later")
 TOO_MANY = "Too many open websocket connections."
+BAD_HANDSHAKE = "A websocket upgrade needs Sec-WebSocket-Version 13 and a valid Sec-WebSocket-Key."
 # A viewer's backlog: about 2,500 console lines; beyond it console lines are skipped.
 OUTBOX_BYTES = 256 * 1024
 # What one write takes from the outbox: the rest stays where it can still be shed.
@@ -74,9 +77,23 @@ def refusal(ctx, environ):
         return errors.ServerNotFound()
     if not origin_allowed(ctx.cfg, environ.get("HTTP_ORIGIN")):
         return errors.Forbidden("Forbidden")
+    if environ.get("HTTP_UPGRADE", "").lower() == "websocket" and not valid_handshake(environ):
+        # checked here: geventwebsocket's own answers to these are broken or a 500
+        return errors.BadRequest(BAD_HANDSHAKE)
     if ctx.hub.count(view.uuid) >= ctx.cfg.wingspan.websocket.max_connections_per_server:
         return errors.BadRequest(TOO_MANY)
     return None
+
+
+def valid_handshake(environ):
+    """RFC 6455 §4.2.1 as gorilla checks it: version 13, a key of 16 base64 bytes."""
+    if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
+        return False
+    try:
+        key = base64.b64decode(environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(key) == 16
 
 
 class BoundedWebSocket(WebSocket):
@@ -106,9 +123,16 @@ class BoundedWebSocket(WebSocket):
         header = Header.decode_header(self.stream)
         if self.closed:  # closed by the daemon while the header was awaited
             raise WebSocketError("the websocket is closed")
-        if header.length > self.max_bytes:
+        # The message, not only the frame, is bounded: geventwebsocket joins continuation
+        # frames without a limit. The count lives on the handler, one per connection,
+        # because this class must keep the original's slots.
+        if header.opcode == self.OPCODE_CONTINUATION:
+            self.handler.message_bytes += header.length
+        elif header.opcode in (self.OPCODE_TEXT, self.OPCODE_BINARY):
+            self.handler.message_bytes = header.length
+        if header.length > self.max_bytes or self.handler.message_bytes > self.max_bytes:
             self.close(*CLOSE_TOO_BIG)
-            raise WebSocketError("frame too large")
+            raise WebSocketError("message too large")
         return self._read_payload(header)
 
     def _read_payload(self, header):
@@ -155,6 +179,7 @@ class WebsocketGate:
 
             def run_websocket(self):
                 BoundedWebSocket.max_bytes = gate.ctx.cfg.wingspan.websocket.max_message_bytes
+                self.message_bytes = 0
                 self.websocket.__class__ = BoundedWebSocket
                 self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_BYTES)
                 return super().run_websocket()

@@ -12,6 +12,7 @@ import time
 import uuid as uuidlib
 
 import pytest
+import requests
 import websocket
 
 from tests.support.browser import BrowserSocket, SocketClosed, console_token
@@ -214,6 +215,60 @@ def test_a_revoked_socket_gets_no_daemon_errors(panel, daemon):
         except (websocket.WebSocketTimeoutException, SocketClosed):
             continue
     assert sock.events("daemon error") == []
+
+
+def send_fragmented(sock, text, pieces):
+    """``text`` as one message in ``pieces`` frames (a text frame, then continuations)."""
+    data = text.encode()
+    size = -(-len(data) // pieces)
+    chunks = [data[i:i + size] for i in range(0, len(data), size)]
+    for index, chunk in enumerate(chunks):
+        opcode = websocket.ABNF.OPCODE_TEXT if index == 0 else websocket.ABNF.OPCODE_CONT
+        sock.ws.send_frame(websocket.ABNF(int(index == len(chunks) - 1), 0, 0, 0, opcode, 1,
+                                          chunk))
+
+
+def stats_request(padding):
+    return json.dumps({"event": "send stats", "args": ["x" * padding]})
+
+
+def test_a_fragmented_message_within_the_limit_is_read(node):
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.recv_event("status")
+    send_fragmented(sock, stats_request(24 * 1024), pieces=3)
+    sock.recv_event("stats")
+
+
+@pytest.mark.parametrize("pieces", [1, 4], ids=["one frame", "fragments"])
+def test_a_message_over_32_kib_closes_with_1009(node, pieces):
+    """§16: 32 KiB per message, counted after the fragments are joined (else a client
+    streams continuation frames into the API's memory without end)."""
+    daemon, uuid = node
+    sock = connect(daemon, uuid)
+    sock.recv_event("status")
+    send_fragmented(sock, stats_request(40 * 1024), pieces=pieces)
+    assert sock.wait_closed() == 1009
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-WebSocket-Version": "8"},
+    {"Sec-WebSocket-Key": "x"},
+    {"Sec-WebSocket-Key": "\u00e9t\u00e9"},
+    {"Sec-WebSocket-Version": None},
+    {"Sec-WebSocket-Key": None},
+], ids=["version 8", "short key", "non-ascii key", "no version", "no key"])
+def test_a_bad_upgrade_handshake_is_a_json_400(node, headers):
+    """§10.1: version 13 and a valid key, else 400 and no upgrade."""
+    daemon, uuid = node
+    sent = {"Upgrade": "websocket", "Connection": "Upgrade", "Origin": daemon.panel_url,
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    sent.update(headers)
+    response = requests.get(daemon.url + "/api/servers/%s/ws" % uuid, timeout=10,
+                            headers={k: v for k, v in sent.items() if v is not None})
+    assert response.status_code == 400
+    assert response.json() == {"error": "A websocket upgrade needs Sec-WebSocket-Version 13 "
+                                        "and a valid Sec-WebSocket-Key."}
 
 
 def test_foreign_origin_is_refused(node):
