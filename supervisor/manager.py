@@ -60,6 +60,7 @@ class Manager:
         self.verify_tls = verify_tls
         self.definitions = {}
         self.workers = {}
+        self._creating = set()  # uuids whose create request is still asking the Panel
         self.api = None
         self.states = StateFile(os.path.join(cfg.system.root_directory, "states.json"))
         self.commands = bus.CommandRegistry()
@@ -337,14 +338,21 @@ class Manager:
         forks a worker that creates the data directory and container and installs.
         """
         uuid = args.get("uuid")
-        if uuid in self.definitions:
+        # Taken before the Panel is asked: the request yields there, and a second create of
+        # the same uuid meanwhile would fork a second worker for it.
+        if uuid in self.definitions or uuid in self._creating:
             raise errors.Conflict("A server with that identifier already exists on this instance.")
-        doc = dict(self.panel.get_server(uuid), uuid=uuid)
-        if self._add_definition(doc) is None:
-            raise errors.PanelError(detail="the Panel sent an invalid configuration for %s" % uuid)
-        self._add_worker(uuid, {"create": {"start_on_completion":
-                                           bool(args.get("start_on_completion"))}},
-                         time.monotonic())
+        self._creating.add(uuid)
+        try:
+            doc = dict(self.panel.get_server(uuid), uuid=uuid)
+            if self._add_definition(doc) is None:
+                raise errors.PanelError(
+                    detail="the Panel sent an invalid configuration for %s" % uuid)
+            self._add_worker(uuid, {"create": {"start_on_completion":
+                                               bool(args.get("start_on_completion"))}},
+                             time.monotonic())
+        finally:
+            self._creating.discard(uuid)
         return self._summary(uuid)
 
     def _cmd_reload_config(self, args):

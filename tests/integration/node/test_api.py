@@ -3,6 +3,7 @@
 Spec: wings-api.md §1.3–1.8 (transport, auth, errors, lookup), §3.1, §3.3–3.4, §4.1–4.5, §15.3.
 """
 
+import concurrent.futures
 import json
 import os
 import re
@@ -162,6 +163,21 @@ def test_create_then_delete(node, panel, containers, daemon_factory):
     assert daemon.get("/api/servers/%s" % uuid).status_code == 404
     assert not containers.containers.list(all=True, filters={"name": "^/%s$" % uuid})
     wait_until(lambda: not os.path.exists(data_dir), what="the server's files to go")
+
+
+def test_concurrent_creates_of_one_server_make_one_worker(node, panel):
+    """While the first create waits for the Panel, the others are 409s, not second workers."""
+    daemon, _ = node
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid, skip_egg_scripts=True)
+    panel.delay("GET", r"/api/remote/servers/%s$" % uuid, 1.0)
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(lambda _: daemon.post("/api/servers", {"uuid": uuid})
+                                   .status_code, range(6)))
+    assert statuses == [202, 409, 409, 409, 409, 409]
+    panel.wait_for_call("POST", r"/api/remote/servers/%s/install" % uuid)
+    with open(daemon.log_path, errors="replace") as log:
+        assert log.read().count("worker %s started" % uuid) == 1
 
 
 def test_logs_size_bounds(node):
