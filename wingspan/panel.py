@@ -63,6 +63,12 @@ class RetryPolicy:
         return random.uniform(base - spread, base + spread)
 
 
+def longest_call(cfg):
+    """Seconds one Panel call may take with its retries: the retry window, then one last
+    attempt. A caller waiting on another process's Panel call waits this long at least."""
+    return RetryPolicy.max_elapsed + cfg.remote_query.timeout
+
+
 class _RetryableStatus(Exception):
     """A 5xx or unfollowable 3xx answer: worth another attempt."""
 

@@ -5,7 +5,7 @@ import logging
 import re
 
 from api import http
-from wingspan import errors
+from wingspan import errors, panel
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def install(app, ctx):
         start = http.field(body, "start_on_completion", bool, False)
         if not UUID_V4.match(uuid):
             raise errors.ValidationFailed()
-        timeout = ctx.cfg.remote_query.timeout * 2 + CREATE_TIMEOUT
+        timeout = panel.longest_call(ctx.cfg) + CREATE_TIMEOUT
         summary = ctx.client.call("servers.create", args={
             "uuid": uuid, "start_on_completion": start}, timeout=timeout)
         ctx.registry.add(summary)
@@ -108,8 +108,10 @@ def install(app, ctx):
 
     @app.post("/api/servers/<server>/sync")
     def sync_server(server):
-        timeout = ctx.cfg.remote_query.timeout * 2 + 5
-        result = ctx.client.call("server.sync", server.uuid, timeout=timeout)
+        # the worker's Panel call fails as a 500 within this; a bus timeout (504) would
+        # only mean the worker is stuck
+        result = ctx.client.call("server.sync", server.uuid,
+                                 timeout=panel.longest_call(ctx.cfg) + 5)
         ctx.registry.apply_event(server.uuid, "definition", result["definition"])
         return http.empty_response(204)
 

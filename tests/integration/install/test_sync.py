@@ -98,3 +98,15 @@ def test_sync_of_a_server_the_panel_no_longer_knows(daemon, fake_panel):
     response = daemon.sync(uuid)
     assert response.status_code == 500
     assert set(response.json()) == {"error", "request_id"}
+
+
+def test_sync_while_the_panel_keeps_failing_is_a_500_after_its_retries(daemon, fake_panel):
+    """§4.8: any failure is a 500; the API waits out the worker's Panel retries (about
+    30 s) rather than answering 504 as if the worker were stuck."""
+    uuid = str(uuidlib.uuid4())
+    fake_panel.add_server(uuid)
+    helpers.boot(daemon)
+    fake_panel.fail("GET", r"/api/remote/servers/%s$" % uuid, status=500, times=1000)
+    response = daemon.post("/api/servers/%s/sync" % uuid, timeout=(5, 60))
+    assert response.status_code == 500
+    assert set(response.json()) == {"error", "request_id"}
