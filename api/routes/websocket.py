@@ -56,6 +56,9 @@ POWER_PERMISSIONS = {"start": "control.start", "stop": "control.stop",
 CLOSE_DELETED = (1001, "server deleted")
 CLOSE_SUSPENDED = (4409, "server is suspended")
 CLOSE_TOO_BIG = (1009, "message too big")
+# What is read and dropped after a 1009, before the connection is closed.
+LINGER_BYTES = 1024 * 1024
+LINGER_SECONDS = 2.0
 CLOSE_SLOW = (1008, "client too slow")
 CLOSE_AUTH_TIMEOUT = (1008, "authentication timed out")
 
@@ -117,6 +120,23 @@ class BoundedWebSocket(WebSocket):
             self.closed = True
             self.stream = self.raw_write = self.raw_read = self.environ = None
 
+    def _close_too_big(self):
+        """Close with 1009, then read and drop, briefly, what the client is still sending:
+        a socket closed with unread bytes is reset, and the reset can destroy the close
+        frame, code and all, before the client reads it."""
+        sock = self.handler.socket
+        self.close(*CLOSE_TOO_BIG)
+        left = LINGER_BYTES
+        with gevent.Timeout(LINGER_SECONDS, False):
+            while left > 0:
+                try:
+                    data = sock.recv(min(left, 65536))
+                except OSError:
+                    return
+                if not data:
+                    return
+                left -= len(data)
+
     def read_frame(self):
         if self.closed:
             raise WebSocketError("the websocket is closed")
@@ -131,7 +151,7 @@ class BoundedWebSocket(WebSocket):
         elif header.opcode in (self.OPCODE_TEXT, self.OPCODE_BINARY):
             self.handler.message_bytes = header.length
         if header.length > self.max_bytes or self.handler.message_bytes > self.max_bytes:
-            self.close(*CLOSE_TOO_BIG)
+            self._close_too_big()
             raise WebSocketError("message too large")
         return self._read_payload(header)
 
