@@ -62,14 +62,15 @@ class CheckedBody:
         self._stream = stream
 
     def read(self, *args):
-        try:
-            return self._stream.read(*args)
-        except OSError as e:
-            raise errors.IncompleteBody(detail=str(e)) from e
+        return self._checked(self._stream.read, args)
 
     def readline(self, *args):
+        return self._checked(self._stream.readline, args)
+
+    @staticmethod
+    def _checked(method, args):
         try:
-            return self._stream.readline(*args)
+            return method(*args)
         except OSError as e:
             raise errors.IncompleteBody(detail=str(e)) from e
 

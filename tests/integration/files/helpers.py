@@ -44,6 +44,8 @@ BAD_URL_PREFIX = "An error occurred while parsing that URL: "
 TOKEN_NOT_FOUND = "The requested resource was not found on this server."
 BACKUP_NOT_FOUND = "The requested backup was not found on this server."
 NOT_MULTIPART = "Failed to get multipart form data from request."
+# The generic captured error of §1.6 (bind errors among others).
+GENERIC = "An unexpected error was encountered while processing this request"
 NO_UPLOAD_FILES = "No files were found on the request body."
 UPLOAD_TOO_LARGE = "File %s is larger than the maximum file upload size of %d MB."
 

@@ -7,11 +7,9 @@ import json
 import os
 import socket
 
-from tests.integration.files.helpers import assert_captured
+from tests.integration.files.helpers import GENERIC, NOT_MULTIPART, assert_captured
 
-GENERIC = "An unexpected error was encountered while processing this request"
 INCOMPLETE = "The request body ended before the length given in its Content-Length header."
-NOT_MULTIPART = "Failed to get multipart form data from request."
 
 
 def raw_request(node, method, path, headers, body, content_length):

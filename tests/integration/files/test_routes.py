@@ -20,6 +20,7 @@ from tests.integration.files.helpers import (
     ARCHIVE_NAME,
     BAD_URL_PREFIX,
     DENYLISTED,
+    GENERIC,
     INVALID_MODE,
     IS_DIRECTORY,
     MISSING_LENGTH,
@@ -46,7 +47,6 @@ from tests.integration.files.helpers import (
 from tests.support.daemon import CONTAINER_GID, CONTAINER_UID
 
 SERVERS = {"main": {"file_denylist": ["config.yml", "/locked", "*.jar"]}}
-GENERIC = "An unexpected error was encountered while processing this request"
 JAN_2020 = 1577836800
 
 
