@@ -11,6 +11,10 @@ Websocket tokens fail with the exact texts the Panel's browser console reacts to
 ``wingspan.errors`` (403 for a token that does not verify or was revoked, 404 for a replay).
 Both websocket and signed-URL tokens need an ``iat`` no earlier than the daemon's boot or
 the denial of their ``jti`` (:class:`Denylist`).
+
+A token is good only for the purpose it was minted for (§16, peers.md advisory #14): the
+one its ``scope`` claim names, or, from a Panel that sends no ``scope``, the one its shape
+shows (:func:`purposes`).
 """
 
 import logging
@@ -48,6 +52,17 @@ MALFORMED = "jwt: malformed token"
 BAD_SIGNATURE = "jwt: HMAC verification failed"
 BAD_ALGORITHM = "jwt: algorithm is not HS256"
 NBF_INVALID = "jwt: nbf claim is invalid"
+
+# The purposes of §16, as the ``scope`` claim spells them.
+WEBSOCKET = "websocket"
+FILE_UPLOAD = "file-upload"
+FILE_DOWNLOAD = "file-download"
+BACKUP_DOWNLOAD = "backup-download"
+TRANSFER = "transfer"
+# Without ``scope``, the claim only the Panel's token of one purpose carries
+# (panel-contract.md §3.2); a token with none of them is an upload token.
+_PURPOSE_MARKS = {"sub": TRANSFER, "permissions": WEBSOCKET, "file_path": FILE_DOWNLOAD,
+                  "backup_uuid": BACKUP_DOWNLOAD}
 
 _DECODE_OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False,
                    "verify_aud": False, "verify_iss": False}
@@ -94,6 +109,25 @@ def verify(raw, key, now=None):
     if nbf is not None and nbf > now + NBF_LEEWAY:
         raise UnverifiableToken(NBF_INVALID)
     return claims
+
+
+def purposes(claims):
+    """The purposes a verified token was minted for (§16).
+
+    ``scope`` decides when present (space-separated, as Wings splits it). Without it the
+    shape does: the one purpose whose mark the token carries, upload when it carries none,
+    and none at all when it carries the marks of two (a websocket token that also names a
+    ``file_path`` is neither a websocket nor a download token).
+    """
+    scope = claims.get("scope")
+    if scope is not None:
+        if not isinstance(scope, str):
+            raise UnverifiableToken(MALFORMED)
+        return frozenset(scope.split(" ")) - {""}
+    marked = {purpose for claim, purpose in _PURPOSE_MARKS.items() if claim in claims}
+    if not marked:
+        return frozenset((FILE_UPLOAD,))
+    return frozenset(marked) if len(marked) == 1 else frozenset()
 
 
 def _check_expiry(exp, now):
@@ -161,6 +195,7 @@ class WebsocketToken:
         self.iat = _number_claim(claims, "iat")
         self.exp = _number_claim(claims, "exp")
         self.permissions = _permissions(claims.get("permissions"))
+        self.purposes = purposes(claims)
 
     @classmethod
     def parse(cls, raw, key, now=None):
@@ -178,7 +213,8 @@ class WebsocketToken:
         _check_expiry(self.exp, time.time() if now is None else now)
         if denylist.is_denied(self.jti, self.iat):
             raise TokenError(DENYLISTED)
-        if not self.has_permission(CONNECT):
+        # Wings answers a token minted for another purpose as one without the permission
+        if not self.has_permission(CONNECT) or WEBSOCKET not in self.purposes:
             raise TokenError(NO_CONNECT)
         if self.server_uuid != server_uuid:
             raise TokenError(UUID_MISMATCH)
@@ -231,32 +267,44 @@ class BackupToken:
 
 
 def parse_download_token(raw, key, denylist, now=None):
-    claims = _signed_url_claims(raw, key, denylist, now)
+    claims = _signed_url_claims(raw, key, denylist, now, FILE_DOWNLOAD)
     file_path = _required(claims, "file_path")
     return DownloadToken(file_path=file_path, **_signed_url_fields(claims))
 
 
 def parse_upload_token(raw, key, denylist, now=None):
-    return UploadToken(**_signed_url_fields(_signed_url_claims(raw, key, denylist, now)))
+    claims = _signed_url_claims(raw, key, denylist, now, FILE_UPLOAD)
+    return UploadToken(**_signed_url_fields(claims))
 
 
 def parse_backup_token(raw, key, denylist, now=None):
-    claims = _signed_url_claims(raw, key, denylist, now)
+    claims = _signed_url_claims(raw, key, denylist, now, BACKUP_DOWNLOAD)
     backup_uuid = _required(claims, "backup_uuid")
     if not _UUID.match(backup_uuid):
         raise errors.InvalidToken(detail="backup_uuid %r is not a UUID" % backup_uuid)
     return BackupToken(backup_uuid=backup_uuid, **_signed_url_fields(claims))
 
 
-def _signed_url_claims(raw, key, denylist, now):
-    """Verified claims of a signed URL, issued after boot and after any denial of its jti
-    (§16); raises InvalidToken."""
+def _signed_url_claims(raw, key, denylist, now, purpose):
+    """Verified claims of a signed URL minted for ``purpose``, issued after boot and after
+    any denial of its jti (§16); raises InvalidToken, or TokenResourceNotFound (§16: 404)
+    for a token minted for another purpose, whose one-time id stays unspent."""
     claims = _verified_or_invalid(raw, key, now)
+    _check_purpose(claims, purpose, errors.TokenResourceNotFound)
     iat = _claim_or_invalid(_number_claim, claims, "iat")
     jti = _claim_or_invalid(_string_claim, claims, "jti")
     if denylist.is_denied(jti, iat):
         raise errors.InvalidToken(detail="signed URL token issued before boot or revoked")
     return claims
+
+
+def _check_purpose(claims, purpose, error):
+    try:
+        minted_for = purposes(claims)
+    except TokenError as e:
+        raise errors.InvalidToken(detail="scope: %s" % e.message) from e
+    if purpose not in minted_for:
+        raise error(detail="token was not minted for %s" % purpose)
 
 
 def _signed_url_fields(claims):
@@ -334,6 +382,7 @@ def parse_transfer_token(raw, key, now=None):
     """Signed with this (target) node's token; not one-time and not bound to boot, so a
     restart of this node does not break a transfer in flight. Raises InvalidToken."""
     claims = _verified_or_invalid(raw, key, now)
+    _check_purpose(claims, TRANSFER, errors.InvalidToken)
     subject = _claim_or_invalid(_string_claim, claims, "sub")
     if not _UUID.match(subject):
         raise errors.InvalidToken(detail="transfer token subject %r is not a UUID" % subject)

@@ -1,9 +1,10 @@
 """Signed-URL endpoints: the browser downloads and uploads files with a Panel-minted JWT
 instead of the node token (wings-api.md §7).
 
-Every token is verified (HS256 with the node token, expiry), issued after this boot and
-not revoked, then its server must exist here, then its ``unique_id`` is spent, in that
-order (§7.3). A bad token is 403 and serves nothing.
+Every token is verified (HS256 with the node token, expiry), minted for this endpoint's
+purpose (§16), issued after this boot and not revoked, then its server must exist here,
+then its ``unique_id`` is spent, in that order (§7.3). A bad token is 403 and serves
+nothing; one minted for another purpose is 404 and spends nothing.
 """
 
 import logging

@@ -149,24 +149,30 @@ def test_a_token_for_one_server_does_not_open_another(node):
 
 # -- §7.1 token verification (download and upload alike) ------------------------------------
 
-def bad_tokens(node):
-    """``{label: token}``: each must be refused with nothing served or written."""
+def bad_tokens(node, upload=False):
+    """``{label: token}``: each must be refused with nothing served or written. Download
+    tokens, or upload tokens (no ``file_path``: §16, a token serves only its purpose)."""
     now = time.time()
-    good = {"claims": [("file_path", "/hello.txt"), ("server_uuid", node.uuid())]}
+
+    def mint(**options):
+        return node.token(**options) if upload else node.download_token("/hello.txt",
+                                                                        **options)
+
+    good = [("server_uuid", node.uuid())] + ([] if upload else [("file_path", "/hello.txt")])
     other_key = "x" * 64
     return {
-        "wrong key": panel_jwt(other_key, node.daemon.url, "1", user=USER, **good),
-        "expired": node.download_token("/hello.txt", now=now - 1000, ttl=900),
-        "exp a second ago": node.download_token("/hello.txt", ttl=-2),
-        "no exp": node.download_token("/hello.txt", omit=("exp",)),
-        "alg none": node.download_token("/hello.txt", alg="none"),
-        "alg HS512": node.download_token("/hello.txt", alg="HS512"),
-        "alg HS384": node.download_token("/hello.txt", alg="HS384"),
-        "alg RS256 header": node.download_token("/hello.txt", alg="RS256"),
-        "issued before boot": node.download_token("/hello.txt", now=now - 3600, ttl=7200),
-        "no iat": node.download_token("/hello.txt", omit=("iat",)),
-        "no server_uuid": node.download_token("/hello.txt", omit=("server_uuid",)),
-        "tampered payload": tamper(node.download_token("/hello.txt")),
+        "wrong key": panel_jwt(other_key, node.daemon.url, "1", user=USER, claims=good),
+        "expired": mint(now=now - 1000, ttl=900),
+        "exp a second ago": mint(ttl=-2),
+        "no exp": mint(omit=("exp",)),
+        "alg none": mint(alg="none"),
+        "alg HS512": mint(alg="HS512"),
+        "alg HS384": mint(alg="HS384"),
+        "alg RS256 header": mint(alg="RS256"),
+        "issued before boot": mint(now=now - 3600, ttl=7200),
+        "no iat": mint(omit=("iat",)),
+        "no server_uuid": mint(omit=("server_uuid",)),
+        "tampered payload": tamper(mint()),
         "garbage": "not.a.jwt",
         "empty": "",
     }
@@ -195,7 +201,7 @@ def test_bad_download_tokens_serve_nothing(node, label):
 @pytest.mark.parametrize("label", BAD_TOKEN_LABELS)
 def test_bad_upload_tokens_write_nothing(node, label):
     """§7.1, §18 #55: nothing is written."""
-    response = node.upload(bad_tokens(node)[label], [("%s.txt" % MARK, b"x")])
+    response = node.upload(bad_tokens(node, upload=True)[label], [("%s.txt" % MARK, b"x")])
     assert response.status_code == INVALID_TOKEN_STATUS, (response.status_code, response.text)
     assert os.listdir(node.root()) == []
 

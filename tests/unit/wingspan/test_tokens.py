@@ -293,7 +293,7 @@ def test_backup_uuid_must_be_a_uuid(denylist, backup_uuid):
     {"omit": ("exp",)},
     {"omit": ("iat",)},
     {"omit": ("user_uuid", "user_id"), "user": None},
-    {"omit": ("file_path",)},
+    {"scope": "file-download", "omit": ("file_path",)},
     {"omit": ("server_uuid",)},
     {"now": BOOT - 1},
 ])
@@ -302,9 +302,10 @@ def test_signed_url_refusals_are_403_invalid_token(denylist, case):
     server_uuid or user_uuid ⇒ denied."""
     user = case.pop("user", USER)
     key = case.pop("key", KEY)
+    scope = [("scope", case.pop("scope"))] if "scope" in case else []
     case.setdefault("now", T)
     raw = panel_jwt(key, NODE, "1" + SERVER, ttl=case.pop("ttl", 900), user=user,
-                    claims=[("file_path", "/a"), ("server_uuid", SERVER)], **case)
+                    claims=[("file_path", "/a"), ("server_uuid", SERVER)] + scope, **case)
     with pytest.raises(errors.InvalidToken) as caught:
         tokens.parse_download_token(raw, KEY, denylist, now=T + 1)
     assert caught.value.status == 403
@@ -325,15 +326,15 @@ def test_time_claims_that_are_not_finite_are_refused(denylist, claim, value):
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
 def test_huge_integer_time_claims_are_judged_not_crashed_on(denylist, claim):
     """An integer beyond any float is still a number: compared, never converted."""
-    for raw in (file_token(claims=[(claim, 10**400)]), ws_token(claims=[(claim, 10**400)])):
-        try:
-            tokens.parse_download_token(raw, KEY, denylist, now=T + 1)
-        except errors.InvalidToken:
-            pass
-        try:
-            parse_ws(raw).check(SERVER, denylist, now=T + 1)
-        except tokens.TokenError:
-            pass
+    try:
+        tokens.parse_download_token(file_token(claims=[(claim, 10**400)]), KEY, denylist,
+                                    now=T + 1)
+    except errors.InvalidToken:
+        pass
+    try:
+        parse_ws(ws_token(claims=[(claim, 10**400)])).check(SERVER, denylist, now=T + 1)
+    except tokens.TokenError:
+        pass
 
 
 def test_denying_the_jti_revokes_signed_urls_too(denylist):
@@ -385,6 +386,114 @@ def test_one_time_store_uses_its_clock():
         store.claim("x")
     now[0] = 10.0
     store.claim("x")
+
+
+# -- purposes (§16 scope, peers.md advisory #14) ----------------------------------------------
+
+PURPOSES = ["websocket", "file-upload", "file-download", "backup-download", "transfer"]
+# What each purpose's token needs to pass the other checks of a use (added to a token of
+# another purpose to show that only its purpose refuses it).
+NEEDS = {"websocket": [("server_uuid", SERVER), ("permissions", ["*"])],
+         "file-upload": [("server_uuid", SERVER)],
+         "file-download": [("server_uuid", SERVER), ("file_path", "/world/level.dat")],
+         "backup-download": [("server_uuid", SERVER), ("backup_uuid", BACKUP)],
+         "transfer": [("sub", SERVER)]}
+
+
+def minted_for(purpose, scope=True, added=()):
+    """The Panel's exact token of ``purpose`` (panel-contract.md §3.2), with ``scope`` as
+    §16 adds it, then ``added`` claims the Panel never puts there."""
+    claims = list(NEEDS[purpose]) if purpose != "transfer" else []
+    if scope:
+        claims.append(("scope", purpose))
+    claims += [c for c in added if c[0] not in dict(claims)]
+    if purpose == "transfer":
+        return panel_jwt(KEY, NODE, SERVER, algo="sha256", ttl=900, subject=SERVER,
+                         claims=claims, now=T)
+    return panel_jwt(KEY, NODE, "1" + SERVER, ttl=900, user=USER, claims=claims, now=T)
+
+
+def use(purpose, raw, denylist):
+    """Present ``raw`` where ``purpose`` is needed; raises what the daemon answers."""
+    if purpose == "websocket":
+        parse_ws(raw).check(SERVER, denylist, now=T + 1)
+    elif purpose == "file-upload":
+        tokens.parse_upload_token(raw, KEY, denylist, now=T + 1)
+    elif purpose == "file-download":
+        tokens.parse_download_token(raw, KEY, denylist, now=T + 1)
+    elif purpose == "backup-download":
+        tokens.parse_backup_token(raw, KEY, denylist, now=T + 1)
+    else:
+        tokens.parse_transfer_token(raw, KEY, now=T + 1)
+
+
+def refusal_of(purpose):
+    """§16: a websocket answers ``missing connect permission``, a signed URL 404, a
+    transfer 403."""
+    return {"websocket": tokens.TokenError, "transfer": errors.InvalidToken}.get(
+        purpose, errors.TokenResourceNotFound)
+
+
+@pytest.mark.parametrize("scope", [True, False], ids=["scope", "shape"])
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_a_token_serves_the_purpose_it_was_minted_for(denylist, purpose, scope):
+    use(purpose, minted_for(purpose, scope), denylist)
+
+
+@pytest.mark.parametrize("scope", [True, False], ids=["scope", "shape"])
+@pytest.mark.parametrize("presented_at", PURPOSES)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_a_token_serves_no_other_purpose_whatever_claims_were_added(denylist, purpose,
+                                                                    presented_at, scope):
+    """Advisory #14: every pair, with the claims the other use needs added. Without
+    ``scope`` an upload token is the shape without marks, so one that gained the mark of
+    another purpose is that purpose's token: those pairs are judged on the Panel's exact
+    upload token instead."""
+    if purpose == presented_at:
+        return
+    added = NEEDS[presented_at] if scope or purpose != "file-upload" else ()
+    raw = minted_for(purpose, scope, added)
+    with pytest.raises(refusal_of(presented_at)) as caught:
+        use(presented_at, raw, denylist)
+    if presented_at == "websocket":
+        assert (caught.value.jwt_error, caught.value.message) == (
+            True, "jwt: missing connect permission")
+    elif presented_at != "transfer":
+        assert caught.value.body("rid") == {
+            "error": "The requested resource was not found on this server."}
+
+
+@pytest.mark.parametrize("scope, purpose", [
+    ("websocket file-upload", "file-upload"), ("file-upload websocket", "websocket"),
+    ("file-download ", "file-download")])
+def test_scope_is_space_separated(denylist, scope, purpose):
+    """§16: a space-separated list, as Wings splits it."""
+    use(purpose, minted_for(purpose, scope=False, added=[("scope", scope)]), denylist)
+
+
+@pytest.mark.parametrize("scope", ["", " ", "File-Upload", "file-upload,websocket",
+                                   "file_upload"])
+def test_a_scope_naming_no_purpose_opens_nothing(denylist, scope):
+    raw = minted_for("file-upload", scope=False, added=[("scope", scope)])
+    with pytest.raises(errors.TokenResourceNotFound):
+        use("file-upload", raw, denylist)
+
+
+@pytest.mark.parametrize("scope", [["file-upload"], 1, {"file-upload": True}])
+def test_a_scope_that_is_not_a_string_is_malformed(denylist, scope):
+    raw = minted_for("file-upload", scope=False, added=[("scope", scope)])
+    with pytest.raises(errors.InvalidToken):
+        use("file-upload", raw, denylist)
+    assert refusal(minted_for("websocket", scope=False, added=[("scope", scope)])) \
+        .jwt_error is False
+
+
+def test_a_wrong_purpose_is_judged_before_revocation(denylist):
+    """404 even for a token from before boot: it spends nothing either way."""
+    raw = panel_jwt(KEY, NODE, "1" + SERVER, ttl=900, user=USER, now=BOOT - 10,
+                    claims=NEEDS["file-download"])
+    with pytest.raises(errors.TokenResourceNotFound):
+        tokens.parse_upload_token(raw, KEY, denylist, now=BOOT)
 
 
 # -- transfers (§7.2, §9.3) ------------------------------------------------------------------
