@@ -382,3 +382,11 @@ class BackupNotFound(FileNotFound):
     code = "backup_not_found"
     message = "The requested backup was not found on this server."
     with_request_id = False
+
+
+class JobCancelled(WingspanError):
+    """A long file job (backup, restore, transfer) was cancelled before it finished."""
+
+    status = 409
+    code = "job_cancelled"
+    message = "The operation was cancelled."

@@ -4,8 +4,9 @@ Modules: ``paths`` (lexical cleaning of user paths), ``resolve`` (descriptors be
 root, openat2 or a component walk), ``jail`` (every file operation of the files API),
 ``streams`` (reading and writing one file), ``tree`` (walks, removal, chown, disk
 usage), ``quota`` (limit, usage counter, cached walks), ``denylist`` (egg patterns),
-``statinfo`` and ``mime`` (the Stat object), ``naming`` (copy and archive names) and
-``archives`` (compress and decompress).
+``statinfo`` and ``mime`` (the Stat object), ``naming`` (copy and archive names),
+``archives`` (compress and decompress, whole-root archives streamed both ways) and
+``pgzip`` (gzip on every core, rate limit, running hash).
 
 The names below are the package's public face for the rest of wingspan.
 """

@@ -1,6 +1,7 @@
 """Archives of server files: compress entries to a tar.gz and extract archives, every byte
 through the server's :class:`~wingspan.filesystem.jail.Jail` (wings-api.md §5.9, §5.10,
-wings-behaviour.md §9.8, §9.9).
+wings-behaviour.md §9.8, §9.9); and the whole-root tar.gz of backups and transfers,
+streamed into any sink and extracted from any stream (§10, §11) by the same rules.
 
 Extraction never trusts the archive: each entry name is cleaned and resolved beneath the
 root like a user path (an entry climbing out of the root aborts the extraction; ``..``
@@ -25,6 +26,7 @@ import time
 import zipfile
 import zlib
 
+import pathspec
 import py7zr
 import py7zr.exceptions
 import py7zr.helpers
@@ -32,9 +34,10 @@ import py7zr.io
 import rarfile
 
 from wingspan import errors
-from wingspan.filesystem import resolve
+from wingspan.filesystem import resolve, tree
 from wingspan.filesystem.naming import archive_names
 from wingspan.filesystem.paths import join_path, split_path
+from wingspan.filesystem.pgzip import ParallelGzipWriter
 
 try:
     from compression import zstd
@@ -73,6 +76,9 @@ _DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, lzma.LZMAError, zlib
             py7zr.exceptions.UnsupportedCompressionMethodError, rarfile.Error,
             NotImplementedError)
 _HEAD_BYTES = 512
+IGNORE_FILE = ".pteroignore"
+IGNORE_FILE_MAX_BYTES = 32 * 1024
+COPY_BUFFER_BYTES = 1024 * 1024
 
 
 # -- compress ---------------------------------------------------------------------------
@@ -105,12 +111,11 @@ def compress(jail, root, files, level="best_speed", now=None):
     base = jail.split(root)
     target = jail.reserve(root, archive_names(now))
     try:
-        with _translated(), jail.open_write(target, check_denylist=False) as out:
-            gz = gzip.GzipFile(filename="", mode="wb", fileobj=out,
-                               compresslevel=GZIP_LEVELS.get(level, 1), mtime=0)
-            with gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for entry in _top_entries(jail, base, files):
-                    _add_entry(jail, tar, base, entry)
+        with _translated(), jail.open_write(target, check_denylist=False) as out, \
+                ParallelGzipWriter(out, GZIP_LEVELS.get(level, 1)) as gz, \
+                _tar_writer(gz) as tar:
+            for entry in _top_entries(jail, base, files):
+                _add_entry(jail, tar, base, entry)
     except BaseException:
         _remove_quietly(jail, target)
         raise
@@ -189,6 +194,160 @@ class _Exactly:
         return data
 
 
+# -- whole-root archives (backups, transfers) ---------------------------------------------
+
+def ignore_rules(jail, requested):
+    """The ignore text of a backup (wings-behaviour.md §10.1 step 1): the request's when
+    it is not empty, else the root's ``.pteroignore`` if it is a regular file (a symlink is
+    refused) of at most 32 KiB, else nothing."""
+    if requested and requested.strip():
+        return requested
+    try:
+        data = jail.read_bytes(IGNORE_FILE, IGNORE_FILE_MAX_BYTES)
+    except errors.WingspanError as e:
+        log.info("%s not used: %s", IGNORE_FILE, e.detail or e.public_message)
+        return ""
+    return data.decode("utf-8", "replace") if data else ""
+
+
+class IgnoreRules:
+    """gitignore lines matched against paths relative to the root (no leading slash)."""
+
+    def __init__(self, text):
+        lines = [line for line in (text or "").splitlines() if line.strip()]
+        self._spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+
+    def ignores(self, path, directory=False):
+        if self._spec is None:
+            return False
+        return self._spec.match_file(path + "/" if directory else path)
+
+
+def write_tree(jail, sink, ignore="", level="best_speed", whole_tree=False, threads=None,
+               cancelled=None):
+    """Stream a tar.gz of the whole server root into ``sink`` (anything with ``write``),
+    compressed on every core (wings-behaviour.md §10.1, §11.1).
+
+    Nothing is followed: entries are read beneath the root's descriptor with
+    ``O_NOFOLLOW``; sockets, FIFOs and devices are left out; a file changing meanwhile is
+    stored with the size it had when its header was written.
+
+    Args:
+        ignore: gitignore text (see :func:`ignore_rules`); an ignored directory is not
+            entered.
+        level: ``system.backups.compression_level`` (``none``, ``best_speed``,
+            ``best_compression``).
+        whole_tree: False (backups): regular files only, as Wings stores them, so Wings can
+            restore them. True (transfers): directories and symlinks too (a symlink is
+            stored as a link, its target as written).
+        threads: compression threads (default: every core).
+        cancelled: a callable; when it returns true the job stops with JobCancelled.
+
+    Returns:
+        The number of entries written.
+    """
+    rules = IgnoreRules(ignore)
+    gz = ParallelGzipWriter(sink, GZIP_LEVELS.get(level, 1), threads)
+    try:
+        with jail_root(jail) as root_fd:
+            tar = _tar_writer(gz)
+            count = 0
+            for node in tree.walk(root_fd, lambda node: not rules.ignores(node.path, True)):
+                if cancelled is not None and cancelled():
+                    raise errors.JobCancelled(detail="archive of %s cancelled" % jail.root)
+                if node.after or rules.ignores(node.path, stat.S_ISDIR(node.info.st_mode)):
+                    continue
+                count += _add_node(tar, node, whole_tree)
+            tar.close()
+        gz.close()
+    except BaseException:
+        gz.abort()
+        raise
+    return count
+
+
+def _tar_writer(gz):
+    """A tar writer straight onto ``gz`` (not tarfile's stream mode, which re-buffers every
+    write in small records)."""
+    return tarfile.TarFile(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT,
+                           copybufsize=COPY_BUFFER_BYTES)
+
+
+@contextlib.contextmanager
+def jail_root(jail):
+    """A descriptor on the jail's root directory (never a symlink)."""
+    try:
+        fd = os.open(jail.root, resolve.DIR_FLAGS)
+    except OSError as e:
+        raise resolve.translate(e, "server root") from e
+    try:
+        yield fd
+    finally:
+        resolve.close_fd(fd)
+
+
+def _add_node(tar, node, whole_tree):
+    """Write one walked entry; returns 1 when it was stored."""
+    info = node.info
+    if stat.S_ISREG(info.st_mode):
+        try:
+            fd, info = resolve.open_regular(node.parent_fd, node.name)
+        except errors.WingspanError as e:
+            log.debug("archive: %s skipped: %s", node.path, e.detail)
+            return 0
+        with os.fdopen(fd, "rb") as source:
+            tar.addfile(_member(node.path, info, tarfile.REGTYPE), _Exactly(source, info.st_size))
+        return 1
+    if not whole_tree:
+        return 0
+    if stat.S_ISDIR(info.st_mode):
+        tar.addfile(_member(node.path, info, tarfile.DIRTYPE))
+        return 1
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.readlink(node.name, dir_fd=node.parent_fd)
+        except OSError as e:
+            log.debug("archive: symlink %s skipped: %s", node.path, e)
+            return 0
+        member = _member(node.path, info, tarfile.SYMTYPE)
+        member.linkname = target
+        tar.addfile(member)
+        return 1
+    return 0
+
+
+def _member(name, info, kind):
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.size = info.st_size if kind == tarfile.REGTYPE else 0
+    member.mode = info.st_mode & 0o777
+    member.mtime = int(info.st_mtime)
+    member.uid, member.gid = info.st_uid, info.st_gid
+    return member
+
+
+def extract_stream(jail, source, root="/", links=False, on_entry=None, cancelled=None):
+    """Extract a tar.gz read from ``source`` (anything with ``read``, not seekable) into
+    ``root``, by the rules of :func:`decompress` (restore, incoming transfer).
+
+    Args:
+        links: create symlink entries as symlinks (wingspan's own whole-tree archives);
+            otherwise they are skipped like other special entries.
+        on_entry: called with each entry's name before it is written (restore's
+            ``(restoring): <entry>`` messages).
+        cancelled: a callable; when it returns true the job stops with JobCancelled.
+
+    Raises:
+        UnknownArchiveFormat: not a tar.gz, or a damaged one.
+        NotEnoughDisk: the quota was reached (what was written so far stays).
+        PathOutsideRoot: an entry climbs out of the root (extraction stops there).
+    """
+    extraction = _Extraction(jail, jail.split(root), links, on_entry, cancelled)
+    with _translated(), _STREAMS["gz"](source) as stream, \
+            tarfile.open(fileobj=stream, mode="r|") as tar:
+        _extract_tar(extraction, tar)
+
+
 # -- decompress -------------------------------------------------------------------------
 
 def decompress(jail, root, file):
@@ -260,9 +419,19 @@ def _translated():
 class _Extraction:
     """Where the entries of one archive go: the jail, below ``destination``."""
 
-    def __init__(self, jail, destination):
+    def __init__(self, jail, destination, links=False, on_entry=None, cancelled=None):
         self.jail = jail
         self.destination = destination
+        self.links = links
+        self.on_entry = on_entry
+        self.cancelled = cancelled
+
+    def begin(self, name):
+        """Before each entry: stop if the job was cancelled, tell whoever watches."""
+        if self.cancelled is not None and self.cancelled():
+            raise errors.JobCancelled(detail="extraction cancelled before %s" % name)
+        if self.on_entry is not None:
+            self.on_entry(name)
 
     def target(self, name):
         """The server path of entry ``name``, or None when it is skipped (the destination
@@ -291,6 +460,11 @@ class _Extraction:
         path = self.target(name)
         if path is not None:
             self.jail.mkdir(path, "")
+
+    def symlink(self, name, target):
+        path = self.target(name)
+        if path is not None:
+            self.jail.symlink(path, target)
 
     def hard_link(self, name, link_name, mode, mtime):
         """A copy of ``link_name`` (relative to the destination, looked up in the jail)."""
@@ -322,6 +496,7 @@ def _extract_tar(extraction, tar):
         if member is None:
             return
         tar.members.clear()  # stream mode: keep memory flat on archives of millions of entries
+        extraction.begin(member.name)
         mtime = int(member.mtime)
         if member.isreg():
             extraction.file(member.name, tar.extractfile(member), member.size,
@@ -330,6 +505,8 @@ def _extract_tar(extraction, tar):
             extraction.directory(member.name)
         elif member.islnk():
             extraction.hard_link(member.name, member.linkname, member.mode & 0o777, mtime)
+        elif member.issym() and extraction.links:
+            extraction.symlink(member.name, member.linkname)
         else:
             _skip(member.name, "symlink or special file")
 

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import stat
 
 from wingspan import errors
@@ -260,6 +261,30 @@ class Jail:
                 mode = existing.st_mode if existing is not None else DEFAULT_FILE_MODE
             target = Target(dir_fd, name, old_size, mode & 0o777, mtime, (self.uid, self.gid))
             return WriteStream(target, self.quota, enforce_quota)
+
+    @os_errors
+    def symlink(self, path, target):
+        """Create or replace the symlink ``path`` pointing to ``target`` (stored as given:
+        a link is never followed when it is made, and every later lookup through it is
+        confined to the root). Parents are created; a directory in the way is refused."""
+        parts = self.split(path)
+        self._check_denied(parts)
+        if not parts:
+            raise errors.IsADirectory(detail="the server root")
+        with self._parent(parts, create=True) as (dir_fd, name):
+            existing = _lstat(dir_fd, name)
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                raise errors.DirectoryInTheWay(detail="%s is a directory" % path)
+            temp = ".wingspan-%s.tmp" % secrets.token_hex(8)
+            os.symlink(target, temp, dir_fd=dir_fd)
+            try:
+                os.chown(temp, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
+                os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                unlink_quietly(dir_fd, temp)
+                raise
+        if existing is not None and stat.S_ISREG(existing.st_mode):
+            self.quota.add(-existing.st_size)
 
     @os_errors
     def reserve(self, directory, candidates):

@@ -29,9 +29,12 @@ directory; ``info`` is the entry's lstat; ``after`` is true for the second visit
 directory, once everything in it has been visited."""
 
 
-def walk(top_fd):
+def walk(top_fd, descend=None):
     """Every entry beneath ``top_fd``, depth first: each entry once in pre-order, and each
-    directory a second time (``after=True``) once its content has been visited."""
+    directory a second time (``after=True``) once its content has been visited.
+
+    ``descend(node)``, when given, decides whether a directory's content is visited; a
+    directory it refuses is not visited a second time either."""
     top = os.dup(top_fd)
     stack = [(top, _scandir(top), "", None)]
     try:
@@ -51,7 +54,7 @@ def walk(top_fd):
                 continue
             node = Node(fd, entry.name, prefix + entry.name, info, False)
             yield node
-            if stat.S_ISDIR(info.st_mode):
+            if stat.S_ISDIR(info.st_mode) and (descend is None or descend(node)):
                 child = open_child(fd, entry.name)
                 post = node._replace(after=True)
                 if child is None:
