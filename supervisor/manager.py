@@ -1,6 +1,7 @@
 """The supervisor: boots the node from the Panel and keeps every child process alive.
 
-Boot order (wings-behaviour.md §14.1, adapted to our processes): bus sockets and event
+Boot order (wings-behaviour.md §14.1, adapted to our processes): directories -> system
+user (its ids reach the children through the rewritten config) -> bus sockets and event
 proxy -> servers from the Panel (paged, retried) -> Docker network -> config rewritten ->
 saved states -> API process -> one worker per server -> ``POST /servers/reset``.
 
@@ -23,10 +24,11 @@ import gevent.event
 import gevent.lock
 import zmq.green as zmq
 
-from supervisor import broker, child, network
+from supervisor import broker, child, network, system_user
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
 from wingspan import bus, envelope, errors
+from wingspan.config import ConfigError, load
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
@@ -84,6 +86,8 @@ class Manager:
             return self._run()
         except errors.WingspanError as e:
             log.error("cannot run: %s", e.detail or e.public_message)
+        except ConfigError as e:
+            log.error("cannot run: %s", e)
         except Exception:
             log.exception("the supervisor failed; stopping (game servers keep running)")
         self._stop.set()
@@ -96,6 +100,7 @@ class Manager:
         self._adopt_zygote()
         self._watch_children()
         self._prepare_directories()
+        system_user.apply(self.cfg)
         context = zmq.Context()
         self.endpoints.prepare()
         gevent.get_hub().threadpool.spawn(broker.run_event_proxy, self.endpoints)
@@ -357,7 +362,6 @@ class Manager:
 
     def _cmd_reload_config(self, args):
         """``{}`` -> ``{}``: re-read config.yml after ``POST /api/update``."""
-        from wingspan.config import ConfigError, load
         try:
             cfg = load(self.config_path)
         except ConfigError as e:

@@ -310,6 +310,11 @@ def is_valid_timezone(name):
     return True
 
 
+def _is_user_name(text):
+    # useradd gets the name as an argument: one starting with "-" would be read as an option
+    return re.fullmatch(r"[^\x00-\x20\x7f:/,\-][^\x00-\x20\x7f:/,]*", text) is not None
+
+
 def _is_remote(text):
     if text == "":
         return True
@@ -382,9 +387,10 @@ class Rootless:
 @dataclass
 class User:
     rootless: Rootless = section(Rootless, "Rootless container daemon settings.")
-    uid: int = setting(0, "Owner of server files and container user; set at boot from the "
-                          "system user.", Integer(0))
-    gid: int = setting(0, "Group of server files and containers; set at boot.", Integer(0))
+    uid: int = setting(0, "Owner of server files and container user; 0: set at boot from "
+                          "system.username, any other value is kept.", Integer(0))
+    gid: int = setting(0, "Group of server files and containers; set at boot with uid.",
+                       Integer(0))
 
 
 @dataclass
@@ -433,7 +439,8 @@ class System:
     tmp_directory: str = setting("/tmp/pterodactyl", "Installer scripts, <tmp>/<uuid>/.",
                                  json_name="TmpDirectory")
     username: str = setting("pterodactyl", "System user owning server files (created if "
-                            "missing).")
+                            "missing).", Text("a user name: no leading -, no spaces, colons, "
+                                              "commas or slashes", _is_user_name))
     timezone: str = setting("", "Time zone given to containers; empty: detected at load.",
                             Text("a time zone name such as Europe/Berlin, or empty",
                                  lambda name: name == "" or is_valid_timezone(name)))

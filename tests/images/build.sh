@@ -2,7 +2,10 @@
 # Build the local test images without any registry, from a static busybox:
 #   wingspan-test/game:latest       yolks-like game image (game/)
 #   wingspan-test/installer:latest  installer image, sh/ash and no entrypoint (installer/)
-# An image whose wingspan.test.hash label matches its inputs is kept as it is.
+#   wingspan-test/game-refuses-root:latest  the game image, exiting at once as root
+#                                   (game-refuses-root/)
+# An image whose wingspan.test.hash label matches its inputs (its directory, busybox and the
+# image it is built on) is kept as it is.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 busybox="${BUSYBOX:-/bin/busybox}"
@@ -18,8 +21,10 @@ if [[ "$linkage" != *"not a dynamic executable"* ]]; then
 fi
 
 build() {
-    local name="$1" dir="$here/$2" work hash current
-    hash="$( (cd "$dir" && sha256sum -- * && sha256sum < "$busybox") | sha256sum | cut -c1-64)"
+    local name="$1" dir="$here/$2" base="${3:-}" work hash current
+    hash="$( (cd "$dir" && sha256sum -- * && sha256sum < "$busybox" &&
+              if [ -n "$base" ]; then docker image inspect -f '{{.Id}}' "$base"; fi) |
+             sha256sum | cut -c1-64)"
     current="$(docker image inspect -f '{{index .Config.Labels "wingspan.test.hash"}}' \
         "$name" 2>/dev/null || true)"
     if [ "$current" = "$hash" ]; then
@@ -41,3 +46,4 @@ build() {
 
 build wingspan-test/game:latest game
 build wingspan-test/installer:latest installer
+build wingspan-test/game-refuses-root:latest game-refuses-root wingspan-test/game:latest
