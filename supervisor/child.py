@@ -10,6 +10,7 @@ States::
 import logging
 import os
 import signal
+import sys
 
 from supervisor.policy import RestartPolicy
 
@@ -21,6 +22,16 @@ RUNNING = "running"
 BACKOFF = "backoff"
 FAILED = "failed"
 STOPPING = "stopping"
+
+
+def module_command(module, *args):
+    """The command line that runs the installed ``module`` in a fresh interpreter.
+
+    ``-I`` keeps the working directory (and PYTHON* variables) off ``sys.path``: the
+    daemon runs as root, and a file named ``api.py`` or ``wingspan/`` in the directory it
+    was started from must never be imported in place of the installed code.
+    """
+    return [sys.executable, "-I", "-m", module, *args]
 
 
 def describe_status(status):

@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import gevent
@@ -242,8 +241,8 @@ class Manager:
     def _start_api(self):
         def spawn():
             proc = subprocess.Popen(
-                [sys.executable, "-m", "api", "--config", self.config_path,
-                 "--supervisor-pidfd", str(self.own_pidfd)]
+                child.module_command("api", "--config", self.config_path,
+                                     "--supervisor-pidfd", str(self.own_pidfd))
                 + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
                 pass_fds=[self.own_pidfd])
             return proc.pid

@@ -29,6 +29,8 @@ import socket
 import subprocess
 import sys
 
+from supervisor.child import module_command
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -58,8 +60,8 @@ class Zygote:
     def start(self):
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.zygote", str(theirs.fileno()), self.config_path,
-             str(self.supervisor_pidfd)],
+            module_command("supervisor.zygote", str(theirs.fileno()), self.config_path,
+                           str(self.supervisor_pidfd)),
             pass_fds=[theirs.fileno(), self.supervisor_pidfd], close_fds=True)
         theirs.close()
         self._sock = ours

@@ -107,9 +107,10 @@ class Daemon(PanelDriver):
         with open(self.config_path, "w") as f:
             yaml.safe_dump(self.config, f, default_flow_style=False)
 
-    def start(self, wait=True, debug=False):
+    def start(self, wait=True, debug=False, cwd=None):
         """Run the daemon (writing config.yml first if it does not exist yet: on a restart
-        the daemon's own rewrite of it is kept), then wait for its API unless told not to."""
+        the daemon's own rewrite of it is kept) in ``cwd`` (default: the tests' own), then
+        wait for its API unless told not to."""
         if not os.path.exists(self.config_path):
             self.write_config()
         command = [WINGSPAN, "--config", self.config_path] + (["--debug"] if debug else [])
@@ -117,7 +118,8 @@ class Daemon(PanelDriver):
             log.write(("\n=== %s\n" % " ".join(command)).encode())
             log.flush()
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            cwd=cwd)
         if wait:
             self.wait_ready()
         return self
