@@ -22,7 +22,7 @@ from tests.support.polling import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-INSTALL_TIMEOUT = 600
+INSTALL_TIMEOUT = 240
 
 
 @pytest.fixture
@@ -67,6 +67,7 @@ def output(env):
         return f.read()
 
 
+@pytest.mark.timeout(INSTALL_TIMEOUT + 120)
 def test_the_quick_start_from_a_fresh_clone_serves_the_api(demo):
     env, process = demo
     url = "http://127.0.0.1:%s/api/servers" % env["PORT"]
