@@ -29,7 +29,8 @@ PANEL_USER = {"uuid": "0b7c33c4-3b0f-4d6c-8c1e-5a0c2f3e9d11", "id": 7}
 
 @pytest.fixture
 def new_user_name():
-    """A user name no host has; the daemon creates the user, the test removes it."""
+    """A user name no host has; the daemon creates the user, the test removes it (ask for
+    this fixture before ``daemon_factory``: the daemons stop first)."""
     name = "wst%s" % uuidlib.uuid4().hex[:8]
     yield name
     subprocess.run(["userdel", name], capture_output=True)
@@ -80,7 +81,7 @@ def tar_gz(members):
     return gzip.compress(out.getvalue())
 
 
-def test_boot_creates_the_missing_user_and_saves_its_ids(panel, daemon_factory, new_user_name):
+def test_boot_creates_the_missing_user_and_saves_its_ids(panel, new_user_name, daemon_factory):
     """§14.1 step 5: the user is created as Wings creates it; §15.1: its ids are written
     back into config.yml, where every child process reads them."""
     daemon = named_user_only(daemon_factory, new_user_name)
@@ -94,10 +95,11 @@ def test_boot_creates_the_missing_user_and_saves_its_ids(panel, daemon_factory, 
     assert system["user"]["uid"] == entry.pw_uid and system["user"]["gid"] == entry.pw_gid
 
 
-def test_files_written_uploaded_and_extracted_belong_to_the_user(panel, daemon_factory,
-                                                                  new_user_name):
-    """§9.3: the file owner is the system user for API writes, uploads, extracted archives
-    and created directories, and the server root is theirs too."""
+def test_files_written_uploaded_and_extracted_belong_to_the_user(panel, new_user_name,
+                                                                  daemon_factory):
+    """§9.3: the file owner is the system user for API writes (and the parents they create,
+    as Pelican does), uploads, extracted archives and created directories, and the server
+    root is theirs too."""
     uuid = panel.add_server()["settings"]["uuid"]
     daemon = named_user_only(daemon_factory, new_user_name)
     daemon.start()
@@ -112,7 +114,7 @@ def test_files_written_uploaded_and_extracted_belong_to_the_user(panel, daemon_f
     assert daemon.write(uuid, "pack.tar.gz", archive).status_code == 204
     assert daemon.decompress(uuid, "/", "pack.tar.gz").status_code == 204
 
-    for relative in ("", "notes/written.txt", "made", "uploaded.txt", "pack.tar.gz",
+    for relative in ("", "notes", "notes/written.txt", "made", "uploaded.txt", "pack.tar.gz",
                      "pack", "pack/inner.txt", "top.txt"):
         assert owner(os.path.join(root, relative)) == ids, relative
 
