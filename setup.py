@@ -10,7 +10,7 @@ setup(
     description="Game-server node daemon, wire-compatible with Pterodactyl Wings",
     python_requires=">=3.11",
     packages=find_packages(include=["wingspan", "wingspan.*", "supervisor", "supervisor.*",
-                                    "worker", "worker.*", "api", "api.*"]),
+                                    "worker", "worker.*", "api", "api.*", "sftp", "sftp.*"]),
     # The disk-usage walk's per-directory loop; building it needs a C compiler and
     # Python's headers (Debian: gcc, python3-dev).
     ext_modules=[Extension("wingspan.filesystem._sizes", ["wingspan/filesystem/_sizes.c"])],
@@ -36,9 +36,11 @@ setup(
         "rarfile>=4.2",
         "multipart>=1.2",
         "urllib3>=2.0",
+        "asyncssh>=2.24,<3",
     ],
     extras_require={
-        "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3", "ruff>=0.17,<0.18"],
+        "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3", "ruff>=0.17,<0.18",
+                 "paramiko>=3.4"],
     },
     entry_points={"console_scripts": ["wingspan = wingspan.cli:main"]},
 )

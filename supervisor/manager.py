@@ -3,7 +3,7 @@
 Boot order (wings-behaviour.md §14.1, adapted to our processes): directories -> system
 user (its ids reach the children through the rewritten config) -> bus sockets and event
 proxy -> servers from the Panel (paged, retried) -> Docker network -> config rewritten ->
-saved states -> API process -> one worker per server -> ``POST /servers/reset``.
+saved states -> API and SFTP processes -> one worker per server -> ``POST /servers/reset``.
 
 The supervisor is the single owner of the server list. It learns about state changes and
 configuration updates from the workers' events, persists states, and answers the API's
@@ -63,6 +63,7 @@ class Manager:
         self.workers = {}
         self._creating = set()  # uuids whose create request is still asking the Panel
         self.api = None
+        self.sftp = None
         self.states = StateFile(os.path.join(cfg.system.root_directory, "states.json"))
         self.commands = bus.CommandRegistry()
         self._register_commands()
@@ -134,6 +135,7 @@ class Manager:
             self._add_definition(doc)
         saved = self.states.load(set(self.definitions))
         self._start_api()
+        self._start_sftp()
         now = time.monotonic()
         # The API answers from here on: a server the Panel creates or deletes while the
         # workers are forked (each fork waits on the zygote) changes the list under us.
@@ -185,8 +187,7 @@ class Manager:
     def _children(self):
         procs = list(self.workers.values())
         procs.append(self.zygote_child)
-        if self.api is not None:
-            procs.append(self.api)
+        procs.extend(proc for proc in (self.api, self.sftp) if proc is not None)
         return procs
 
     def _adopt_zygote(self):
@@ -249,6 +250,20 @@ class Manager:
 
         self.api = child.Child("api", spawn, self._policy())
         self.api.start(time.monotonic())
+
+    def _start_sftp(self):
+        """The SFTP server, a process of its own: a hostile handshake or a busy transfer
+        in the SSH stack never stalls the API or a worker (wings-behaviour.md §12)."""
+        def spawn():
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sftp", "--config", self.config_path,
+                 "--supervisor-pidfd", str(self.own_pidfd)]
+                + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
+                pass_fds=[self.own_pidfd])
+            return proc.pid
+
+        self.sftp = child.Child("sftp", spawn, self._policy())
+        self.sftp.start(time.monotonic())
 
     def _add_worker(self, uuid, extra, now):
         def spawn():

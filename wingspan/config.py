@@ -398,6 +398,8 @@ class Sftp:
     bind_address: str = setting("0.0.0.0", "Address the SFTP server binds to.")
     bind_port: int = setting(2022, "Port the SFTP server listens on.", Integer(1, 65535))
     read_only: bool = setting(False, "Refuse every SFTP write.", json_name="ReadOnly")
+    key_only: bool = setting(False, "Refuse SFTP password logins: public keys only.",
+                             json_name=None)
 
 
 @dataclass
@@ -576,6 +578,24 @@ class WebsocketLimits:
 
 
 @dataclass
+class SftpLimits:
+    login_timeout: float = setting(30, "Seconds an SSH connection has to log in.", Number())
+    window: float = setting(60, "Seconds over which failed SFTP logins are counted.", Number())
+    failures_per_user: int = setting(3, "Failed password logins per username in a window "
+                                     "before that username cools down.", Integer(1))
+    failures_per_ip: int = setting(20, "Failed logins per client IP in a window before that "
+                                   "IP cools down.", Integer(1))
+    connections_per_user: int = setting(20, "SFTP connections one Panel user may hold open.",
+                                        Integer(1))
+    channels_per_connection: int = setting(4, "SFTP sessions on one SSH connection.",
+                                           Integer(1))
+    handles_per_session: int = setting(256, "Open files and directories per SFTP session.",
+                                       Integer(1))
+    handles_per_server: int = setting(1024, "Open files and directories per game server, "
+                                      "over all its SFTP sessions.", Integer(1))
+
+
+@dataclass
 class WorkerLimits:
     boot_timeout: float = setting(30, "Seconds a server worker has to report ready.", Number())
     stop_timeout: float = setting(10, "Seconds a server worker has to exit when asked.",
@@ -603,6 +623,7 @@ class Wingspan:
                                       Integer(0))
     websocket: WebsocketLimits = section(WebsocketLimits, "Websocket limits.")
     worker: WorkerLimits = section(WorkerLimits, "Server worker supervision.")
+    sftp: SftpLimits = section(SftpLimits, "SFTP login throttling and limits.")
     panelless_directory: str = setting(
         "", "On-disk server definitions, used when remote is empty.",
         Text("an absolute path or empty", lambda path: path == "" or os.path.isabs(path)))

@@ -35,6 +35,12 @@ def exit_with(pidfd):
     gevent.get_hub().loop.io(pidfd, READABLE).start(_exit_orphaned)
 
 
+def exit_with_loop(pidfd, loop):
+    """:func:`exit_with` for a process that runs an asyncio loop instead of gevent's hub."""
+    os.set_inheritable(pidfd, False)
+    loop.add_reader(pidfd, _exit_orphaned)
+
+
 def _exit_orphaned():
     log.warning("the supervisor is gone; exiting (game containers keep running)")
     os._exit(0)

@@ -410,6 +410,133 @@ class Jail:
             os.fchmod(root_fd, 0o755)
         self.quota.set_usage(0)
 
+    # -- single entries, as a file-transfer protocol sees them ---------------------------
+
+    @os_errors
+    def follow(self, path):
+        """The server path ``path`` names once its final symlinks are followed; a link
+        whose target is absolute or climbs out of the root is an escape (PathOutsideRoot).
+        Targets are read relative to the link's directory and cleaned lexically, like
+        every user path; the directories on the way are resolved beneath the root."""
+        parts = self.split(path)
+        for _ in range(resolve.MAX_SYMLINKS):
+            if not parts:
+                return "/"
+            with self._parent(parts) as (dir_fd, name):
+                info = _lstat(dir_fd, name)
+                if info is None or not stat.S_ISLNK(info.st_mode):
+                    return server_path(parts)
+                parts = self._link_parts(parts, resolve.link_target(dir_fd, name))
+        raise errors.PathOutsideRoot(detail="too many levels of symbolic links: %s" % path)
+
+    def _link_parts(self, link_parts, target):
+        if target.startswith("/"):
+            raise errors.PathOutsideRoot(detail="%s -> %s is absolute"
+                                         % (server_path(link_parts), target))
+        return split_path("/".join(link_parts[:-1] + [target]))
+
+    @os_errors
+    def lstat(self, path):
+        """The ``os.stat_result`` of ``path`` itself (a final symlink is not followed)."""
+        parts = self.split(path)
+        with self._root() as root_fd:
+            if not parts:
+                return os.fstat(root_fd)
+        with self._parent(parts) as (dir_fd, name):
+            info = _lstat(dir_fd, name)
+        if info is None:
+            raise errors.FileNotFound(detail="%s does not exist" % path)
+        return info
+
+    @os_errors
+    def readlink(self, path):
+        """The server path a symlink points to; a target outside the root is refused (its
+        host path is no business of the client)."""
+        parts = self.split(path)
+        if not parts:
+            raise errors.BadRequest(detail="the server root is not a symlink")
+        with self._parent(parts) as (dir_fd, name):
+            info = _lstat(dir_fd, name)
+            if info is None or not stat.S_ISLNK(info.st_mode):
+                raise errors.FileNotFound(detail="%s is not a symlink" % path)
+            return server_path(self._link_parts(parts, resolve.link_target(dir_fd, name)))
+
+    @os_errors
+    def symlink(self, target, link):
+        """Create the symlink ``link`` to the server path ``target``, stored relative to
+        the link's directory so that it resolves inside the root (and only there)."""
+        link_parts = self.split(link)
+        target_parts = self.split(target)
+        self._check_denied(link_parts)
+        if not link_parts:
+            raise errors.FileExists(detail="the server root exists")
+        relative = os.path.relpath(server_path(target_parts), server_path(link_parts[:-1]))
+        with self._parent(link_parts, create=True) as (dir_fd, name):
+            os.symlink(relative, name, dir_fd=dir_fd)
+            os.chown(name, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
+
+    @os_errors
+    def open_file(self, path, flags, mode=DEFAULT_FILE_MODE):
+        """``(fd, old_size, created)``: the regular file ``path`` opened in place with
+        ``flags`` (``os.O_*``: access, ``O_CREAT``, ``O_EXCL``, ``O_TRUNC``, ``O_APPEND``).
+        A final symlink, directory or device is refused; a new file gets ``mode`` (masked
+        to 0777) and the server user, its missing parent directories are created.
+        ``old_size`` is the size before an ``O_TRUNC`` (0 for a new file)."""
+        parts = self.split(path)
+        if not parts:
+            raise errors.IsADirectory(detail="the server root")
+        create = bool(flags & os.O_CREAT)
+        with self._parent(parts, create=create) as (dir_fd, name):
+            existing = _lstat(dir_fd, name)
+            if existing is not None:
+                if flags & os.O_EXCL:
+                    raise errors.FileExists(detail="%s exists" % path)
+                resolve.check_regular(existing, name)
+                fd, info = resolve.open_regular(dir_fd, name, flags & ~(os.O_CREAT | os.O_EXCL))
+                return fd, info.st_size, False
+            if not create:
+                raise errors.FileNotFound(detail="%s does not exist" % path)
+            fd = os.open(name, (flags & ~os.O_TRUNC) | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, mode & 0o777, dir_fd=dir_fd)
+            try:
+                os.fchmod(fd, mode & 0o777)
+                os.fchown(fd, self.uid, self.gid)
+                return fd, 0, True
+            except BaseException:
+                resolve.close_fd(fd)
+                raise
+
+    @os_errors
+    def replace(self, source, target):
+        """Move ``source`` over ``target`` (POSIX rename: an existing file is replaced).
+        Both ends are checked against the denylist; a symlink is moved, not followed.
+
+        Returns:
+            The size of the regular file replaced (0 if none), for the quota."""
+        source_parts, target_parts = self.split(source), self.split(target)
+        self._check_denied(source_parts)
+        self._check_denied(target_parts)
+        if not source_parts or not target_parts:
+            raise errors.PathOutsideRoot(detail="cannot rename the server root")
+        if source_parts == target_parts:
+            return 0
+        with self._parent(source_parts) as (source_dir, source_name):
+            if _lstat(source_dir, source_name) is None:
+                raise errors.FileNotFound(detail="%s does not exist" % source)
+            with self._parent(target_parts, create=True) as (target_dir, target_name):
+                replaced = _lstat(target_dir, target_name)
+                try:
+                    os.rename(source_name, target_name, src_dir_fd=source_dir,
+                              dst_dir_fd=target_dir)
+                except OSError as e:
+                    if e.errno == errno.EINVAL:
+                        raise errors.BadRequest(MOVE_INTO_ITSELF, detail=str(e)) from e
+                    raise
+        if replaced is not None and stat.S_ISREG(replaced.st_mode):
+            self.quota.add(-replaced.st_size)
+            return replaced.st_size
+        return 0
+
     # -- whole tree ---------------------------------------------------------------------
 
     @os_errors

@@ -73,6 +73,7 @@ WINGS_DEFAULTS = {
     "system.sftp.bind_address": "0.0.0.0",
     "system.sftp.bind_port": 2022,
     "system.sftp.read_only": False,
+    "system.sftp.key_only": False,
     "system.crash_detection.enabled": True,
     "system.crash_detection.detect_clean_exit_as_crash": True,
     "system.crash_detection.timeout": 60,
@@ -136,6 +137,14 @@ WINGSPAN_DEFAULTS = {
     "wingspan.worker.stable_after": 60,
     "wingspan.worker.backoff_initial": 0.5,
     "wingspan.worker.backoff_max": 60,
+    "wingspan.sftp.login_timeout": 30,
+    "wingspan.sftp.window": 60,
+    "wingspan.sftp.failures_per_user": 3,
+    "wingspan.sftp.failures_per_ip": 20,
+    "wingspan.sftp.connections_per_user": 20,
+    "wingspan.sftp.channels_per_connection": 4,
+    "wingspan.sftp.handles_per_session": 256,
+    "wingspan.sftp.handles_per_server": 1024,
     "wingspan.panelless_directory": "",
 }
 

@@ -1,0 +1,89 @@
+"""The SFTP process: the SSH listener, its bus clients and its lifeline.
+
+One asyncio loop serves every connection; the Panel is asked in threads (its client is
+blocking), as are the long file operations. The process exits with the supervisor.
+"""
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+
+import asyncssh
+
+from sftp import hostkey
+from sftp.handler import ServerSession
+from sftp.login import LoginGate
+from sftp.registry import Registry
+from sftp.throttle import LoginThrottle
+from wingspan import aiobus, bus, lifeline
+from wingspan.panel import panel_client
+
+log = logging.getLogger(__name__)
+
+# wings-behaviour.md §12.1: only these
+KEX_ALGS = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
+            "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256"]
+ENCRYPTION_ALGS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr",
+                   "aes192-ctr", "aes256-ctr"]
+MAC_ALGS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-256"]
+KEEPALIVE_INTERVAL = 60
+PANEL_THREADS = 8
+
+
+class Node:
+    """What every connection of the process shares."""
+
+    def __init__(self, cfg, panel, registry):
+        self.cfg = cfg
+        self.panel = panel
+        self.registry = registry
+        self.throttle = LoginThrottle(cfg.wingspan.sftp)
+        self._panel_pool = concurrent.futures.ThreadPoolExecutor(
+            PANEL_THREADS, thread_name_prefix="panel")
+
+    async def ask_panel(self, body):
+        """``POST /api/remote/sftp/auth`` in a thread: the Panel client blocks."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._panel_pool, self.panel.validate_sftp_credentials, body)
+
+    def sftp_server(self, chan, login):
+        return ServerSession(chan, self, login)
+
+
+async def listen(cfg, node):
+    sftp = cfg.system.sftp
+    key = hostkey.load_or_create(cfg.system.data)
+    server = await asyncssh.listen(
+        sftp.bind_address, sftp.bind_port, server_factory=lambda: LoginGate(node),
+        server_host_keys=[key], kex_algs=KEX_ALGS, encryption_algs=ENCRYPTION_ALGS,
+        mac_algs=MAC_ALGS, compression_algs=["none"], allow_pty=False,
+        agent_forwarding=False, x11_forwarding=False, kbdint_auth=False,
+        login_timeout=cfg.wingspan.sftp.login_timeout, keepalive_interval=KEEPALIVE_INTERVAL,
+        server_version="wingspan")
+    log.info("SFTP listening on %s:%d", sftp.bind_address, sftp.bind_port)
+    return server
+
+
+async def serve(cfg, supervisor_pidfd, verify_tls=True):
+    """Run until SIGTERM; the process exits as soon as the supervisor does."""
+    loop = asyncio.get_running_loop()
+    lifeline.exit_with_loop(supervisor_pidfd, loop)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    endpoints = bus.Endpoints(cfg.wingspan.run_directory)
+    context = aiobus.context()
+    client = aiobus.AsyncBusClient(context, endpoints.control)
+    feed = aiobus.AsyncEventFeed(context, endpoints.events_out)
+    registry = Registry(cfg, client, feed)
+    follower = loop.create_task(registry.follow())
+    await registry.load()
+    node = Node(cfg, panel_client(cfg, verify_tls=verify_tls), registry)
+    server = await listen(cfg, node)
+    await stop.wait()
+    log.info("stopping")
+    server.close()
+    follower.cancel()
+    for login in list(registry.logins):
+        login.close()
