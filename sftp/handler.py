@@ -16,6 +16,7 @@ import functools
 import inspect
 import logging
 import os
+import posixpath
 import stat
 
 import asyncssh
@@ -421,7 +422,10 @@ class ServerSession(asyncssh.SFTPServer):
         """``oldpath`` is the target; the link is stored relative, inside the root."""
         self.require(CREATE)
         self.require_writable()
-        self.jail.symlink(self.path(oldpath), self.path(newpath))
+        link, target = self.path(newpath), self.path(oldpath)
+        if _exists(self.jail, link):
+            raise asyncssh.SFTPFileAlreadyExists("File already exists")
+        self.jail.symlink(link, posixpath.relpath(target, posixpath.dirname(link)))
 
     @translated
     def link(self, oldpath, newpath):

@@ -240,30 +240,27 @@ class Manager:
         return None
 
     def _start_api(self):
+        self.api = self._start_process("api")
+
+    def _start_sftp(self):
+        """The SFTP server, a process of its own: a hostile handshake or a busy transfer
+        in the SSH stack never stalls the API or a worker (wings-behaviour.md §12)."""
+        self.sftp = self._start_process("sftp")
+
+    def _start_process(self, module):
+        """Start and supervise ``python -m <module>`` (the installed one), which exits with
+        this process (``wingspan.lifeline``)."""
         def spawn():
             proc = subprocess.Popen(
-                child.module_command("api", "--config", self.config_path,
+                child.module_command(module, "--config", self.config_path,
                                      "--supervisor-pidfd", str(self.own_pidfd))
                 + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
                 pass_fds=[self.own_pidfd])
             return proc.pid
 
-        self.api = child.Child("api", spawn, self._policy())
-        self.api.start(time.monotonic())
-
-    def _start_sftp(self):
-        """The SFTP server, a process of its own: a hostile handshake or a busy transfer
-        in the SSH stack never stalls the API or a worker (wings-behaviour.md §12)."""
-        def spawn():
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "sftp", "--config", self.config_path,
-                 "--supervisor-pidfd", str(self.own_pidfd)]
-                + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
-                pass_fds=[self.own_pidfd])
-            return proc.pid
-
-        self.sftp = child.Child("sftp", spawn, self._policy())
-        self.sftp.start(time.monotonic())
+        proc = child.Child(module, spawn, self._policy())
+        proc.start(time.monotonic())
+        return proc
 
     def _add_worker(self, uuid, extra, now):
         def spawn():

@@ -462,20 +462,6 @@ class Jail:
             return server_path(self._link_parts(parts, resolve.link_target(dir_fd, name)))
 
     @os_errors
-    def symlink(self, target, link):
-        """Create the symlink ``link`` to the server path ``target``, stored relative to
-        the link's directory so that it resolves inside the root (and only there)."""
-        link_parts = self.split(link)
-        target_parts = self.split(target)
-        self._check_denied(link_parts)
-        if not link_parts:
-            raise errors.FileExists(detail="the server root exists")
-        relative = os.path.relpath(server_path(target_parts), server_path(link_parts[:-1]))
-        with self._parent(link_parts, create=True) as (dir_fd, name):
-            os.symlink(relative, name, dir_fd=dir_fd)
-            os.chown(name, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
-
-    @os_errors
     def open_file(self, path, flags, mode=DEFAULT_FILE_MODE):
         """``(fd, old_size, created)``: the regular file ``path`` opened in place with
         ``flags`` (``os.O_*``: access, ``O_CREAT``, ``O_EXCL``, ``O_TRUNC``, ``O_APPEND``).
