@@ -12,7 +12,7 @@ import bottle
 
 from api import http
 from api.files import ServerFiles
-from wingspan import errors
+from wingspan import activity, errors
 from wingspan.engine import Engine
 from wingspan.tokens import OneTimeStore
 
@@ -33,6 +33,7 @@ class ApiContext:
         self.registry = registry
         self.hub = hub
         self.denylist = denylist
+        self.activity = activity.Sender(client)
         self.one_time = OneTimeStore()
         self.files = ServerFiles(self)
         self.engine = Engine()

@@ -6,6 +6,7 @@ wings-api.md §1.3–1.4, and so that every ``WingspanError`` becomes its one JS
 """
 
 import hmac
+import ipaddress
 import json
 import logging
 import uuid
@@ -188,3 +189,39 @@ def query(name, default=None):
     if not values:
         return default
     return values[0].encode("latin-1").decode("utf-8", "replace")
+
+
+def client_ip(environ, trusted_proxies):
+    """The address of the user behind a request, as gin's ``ClientIP`` finds it (Wings uses
+    it for activity): the TCP peer, unless the peer is one of ``api.trusted_proxies``; then
+    the last address in ``X-Forwarded-For`` that is not a trusted proxy (or its first),
+    else ``X-Real-IP``."""
+    peer = environ.get("REMOTE_ADDR", "")
+    networks = _networks(trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    hops = [hop.strip() for hop in forwarded.split(",")] if forwarded else []
+    for index in range(len(hops) - 1, -1, -1):
+        if _address(hops[index]) is None:
+            break
+        if index == 0 or not _trusted(hops[index], networks):
+            return hops[index]
+    real = environ.get("HTTP_X_REAL_IP", "").strip()
+    return real if _address(real) is not None else peer
+
+
+def _networks(entries):
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
+def _address(text):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _trusted(text, networks):
+    address = _address(text)
+    return address is not None and any(address in network for network in networks)

@@ -24,9 +24,10 @@ import gevent.lock
 import zmq.green as zmq
 
 from supervisor import broker, child, network, system_user
+from supervisor.activity import ActivityLog
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
-from wingspan import bus, envelope, errors
+from wingspan import activity, bus, envelope, errors
 from wingspan.config import ConfigError, load
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
@@ -65,6 +66,7 @@ class Manager:
         self.api = None
         self.sftp = None
         self.states = StateFile(os.path.join(cfg.system.root_directory, "states.json"))
+        self.activity = ActivityLog(lambda: (self.cfg, self.panel))
         self.commands = bus.CommandRegistry()
         self._register_commands()
         self._stop = gevent.event.Event()
@@ -101,6 +103,7 @@ class Manager:
         self._watch_children()
         self._prepare_directories()
         system_user.apply(self.cfg)
+        self.activity.open()
         context = zmq.Context()
         self.endpoints.prepare()
         gevent.get_hub().threadpool.spawn(broker.run_event_proxy, self.endpoints)
@@ -114,6 +117,7 @@ class Manager:
             return 0
         gevent.spawn(self._save_states_periodically)
         gevent.spawn(self._reset_panel_states)
+        self.activity.start_uploads()
         while not self._stop.wait(TICK):
             self._tick(time.monotonic())
         self._shutdown()
@@ -213,6 +217,7 @@ class Manager:
                 log.warning("%s did not stop in time; killing it", proc.name)
                 proc.signal(signal.SIGKILL)
         self._flush_states()
+        self.activity.close()
         self.zygote_child.stop(signal.SIGKILL)
         self.zygote.stop()
 
@@ -337,6 +342,7 @@ class Manager:
         register("servers.create")(self._cmd_create)
         register("servers.delete")(self._cmd_delete)
         register("daemon.reload_config")(self._cmd_reload_config)
+        register(activity.RECORD)(self.activity.record)
 
     def _cmd_list(self, args):
         """``{}`` -> ``{"servers": [{"uuid", "definition", "worker"}]}``"""
@@ -379,6 +385,7 @@ class Manager:
             raise errors.ValidationFailed(detail=str(e)) from e
         self.cfg = cfg
         self.panel = panel_client(cfg, verify_tls=self.verify_tls)
+        self.activity.reconfigure(cfg)
         return {}
 
     def _cmd_delete(self, args):

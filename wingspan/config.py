@@ -609,6 +609,13 @@ class WorkerLimits:
 
 
 @dataclass
+class ActivityLimits:
+    max_stored: int = setting(500000, "Activity events kept while the Panel does not accept "
+                              "them (about 300 bytes each); past it the oldest are dropped.",
+                              Integer(1))
+
+
+@dataclass
 class Wingspan:
     run_directory: str = setting("/run/wingspan", "Sockets between wingspan's processes.",
                                  Text("an absolute path", os.path.isabs))
@@ -624,6 +631,7 @@ class Wingspan:
     websocket: WebsocketLimits = section(WebsocketLimits, "Websocket limits.")
     worker: WorkerLimits = section(WorkerLimits, "Server worker supervision.")
     sftp: SftpLimits = section(SftpLimits, "SFTP login throttling and limits.")
+    activity: ActivityLimits = section(ActivityLimits, "The activity log's local store.")
     panelless_directory: str = setting(
         "", "On-disk server definitions, used when remote is empty.",
         Text("an absolute path or empty", lambda path: path == "" or os.path.isabs(path)))

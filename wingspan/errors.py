@@ -294,6 +294,14 @@ class BusTimeout(WingspanError):
     message = "The server could not process this request in time, please try again."
 
 
+class StoreUnavailable(WingspanError):
+    """The supervisor could not write the activity store (a full or failing disk): the
+    sender keeps the events and offers them again."""
+
+    status = 503
+    code = "store_unavailable"
+
+
 class UnknownCommand(WingspanError):
     status = 500
     code = "unknown_command"

@@ -9,15 +9,24 @@ nothing; one minted for another purpose is 404 and spends nothing.
 
 import logging
 import os
+import posixpath
 
 import bottle
 
 from api import http
 from api.files import open_backup
 from api.uploads import Upload
-from wingspan import errors, tokens
+from wingspan import activity, errors, tokens
 
 log = logging.getLogger(__name__)
+
+
+def go_clean(path):
+    """Go's ``filepath.Clean``: how Wings writes the upload directory in its activity."""
+    if not path:
+        return "."
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("/") else cleaned
 
 
 def install(app, ctx):
@@ -66,7 +75,12 @@ def install(app, ctx):
         with files.jail(view, enforce_quota=True) as jail:
             written = Upload(files, jail, directory, ctx.cfg.api.upload_limit).run(
                 bottle.request.environ)
+        ip = http.client_ip(bottle.request.environ, ctx.cfg.api.trusted_proxies)
         for uploaded in written:
             log.info("server %s: user %s uploaded %s", view.uuid, token.user_uuid,
                      uploaded.path)
+            ctx.activity.send(view.uuid, activity.FILE_UPLOADED,
+                              {"file": uploaded.filename,
+                               "directory": go_clean(http.query("directory") or "")},
+                              token.user_uuid, ip)
         return http.empty_response(200)

@@ -23,10 +23,11 @@ from geventwebsocket.exceptions import WebSocketError
 from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import Header, WebSocket
 
+from api.http import client_ip
 from api.hub import frame
 from api.outbox import Outbox, send_frames, text_frame
 from api.ratelimit import Limiter
-from wingspan import errors, gojson
+from wingspan import activity, errors, gojson
 from wingspan.tokens import TokenError, WebsocketToken
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ class Session:
         self.ctx = ctx
         self.uuid = view.uuid
         self.ws = ws
+        self.ip = client_ip(ws.environ, ctx.cfg.api.trusted_proxies)
         self.token = None
         self.limiter = Limiter()
         self.outbox = Outbox(OUTBOX_BYTES)
@@ -358,8 +360,11 @@ class Session:
             self.ctx.client.call("server.power", self.uuid, {"action": action, "wait_seconds": 0})
         except errors.PowerLocked:
             self._enqueue(frame("daemon error", [wrap_error(LOCKED_ERROR)]))
+            return
         except errors.WingspanError as e:
             self._send_error(e)
+            return
+        self._record(activity.POWER_PREFIX + action)
 
     def _send_command(self, command):
         if not self.token.has_permission("control.console"):
@@ -368,6 +373,12 @@ class Session:
             self.ctx.client.call("server.console_command", self.uuid, {"command": command})
         except errors.WingspanError as e:
             self._send_error(e)
+            return
+        self._record(activity.CONSOLE_COMMAND, {"command": command})
+
+    def _record(self, event, metadata=None):
+        """Activity of the user whose token authorised this message (wings-api.md §10)."""
+        self.ctx.activity.send(self.uuid, event, metadata, self.token.user_uuid, self.ip)
 
     def _send_logs(self):
         if self._view().state == "offline":

@@ -164,6 +164,16 @@ class Daemon(PanelDriver):
         self.process.kill()
         self.process.wait()
 
+    def tree_alive(self):
+        """Whether a process of the daemon's tree (as last seen) still runs."""
+        for proc in self._tree:
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.Error:
+                continue
+        return False
+
     def log_tail(self, lines=80):
         try:
             with open(self.log_path, errors="replace") as f:

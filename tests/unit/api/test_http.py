@@ -136,3 +136,22 @@ def test_error_response_shape():
     assert json.loads(response.body) == {
         "error": "The requested resources was not found on the system.", "request_id": "rid"}
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+# -- client IP (wings-api.md §15.2 api.trusted_proxies; gin's ClientIP) ---------------------
+
+@pytest.mark.parametrize("trusted, headers, expected", [
+    ([], {"HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "10.0.0.2"),
+    (["10.0.0.0/8"], {"HTTP_X_FORWARDED_FOR": "198.51.100.1, 10.0.0.9"}, "198.51.100.1"),
+    (["10.0.0.0/8"], {"HTTP_X_FORWARDED_FOR": "10.0.0.7, 10.0.0.9"}, "10.0.0.7"),
+    (["10.0.0.0/8"], {"HTTP_X_FORWARDED_FOR": "bogus, 10.0.0.9"}, "10.0.0.2"),
+    (["10.0.0.0/8"], {"HTTP_X_FORWARDED_FOR": "bogus", "HTTP_X_REAL_IP": "192.0.2.4"},
+     "192.0.2.4"),
+    (["10.0.0.0/8"], {"HTTP_X_REAL_IP": "192.0.2.4"}, "192.0.2.4"),
+    (["10.0.0.0/8"], {"HTTP_X_REAL_IP": "nope"}, "10.0.0.2"),
+    (["192.168.0.0/16"], {"HTTP_X_FORWARDED_FOR": "198.51.100.1"}, "10.0.0.2"),
+])
+def test_client_ip_trusts_forwarding_headers_only_from_trusted_proxies(trusted, headers,
+                                                                        expected):
+    environ = dict(headers, REMOTE_ADDR="10.0.0.2")
+    assert http.client_ip(environ, trusted) == expected
