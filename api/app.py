@@ -20,16 +20,18 @@ log = logging.getLogger(__name__)
 
 
 class ApiContext:
-    """What the routes share: live config, bus client, server registry, token state.
+    """What the routes share: live config, bus client and publisher, server registry,
+    token state.
 
     The config is replaced as a whole by ``POST /api/update``; routes read ``ctx.cfg``
     on every request so a rotated token applies at once.
     """
 
-    def __init__(self, cfg, config_path, client, registry, hub, denylist):
+    def __init__(self, cfg, config_path, client, publisher, registry, hub, denylist):
         self.cfg = cfg
         self.config_path = config_path
         self.client = client
+        self.publisher = publisher
         self.registry = registry
         self.hub = hub
         self.denylist = denylist

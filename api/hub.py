@@ -100,6 +100,12 @@ class Hub:
     def count(self, uuid):
         return len(self.sessions.get(uuid, ()))
 
+    def members(self, uuids=()):
+        """The sessions of the servers ``uuids`` (any case), of every server when empty."""
+        wanted = {uuid.lower() for uuid in uuids}
+        return [session for uuid, members in list(self.sessions.items())
+                if not wanted or uuid.lower() in wanted for session in list(members)]
+
     def dispatch(self, uuid, name, data, published):
         members = self.sessions.get(uuid)
         if not members:

@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import os
 import socket
 import time
 
@@ -17,6 +18,9 @@ from wingspan import bus, envelope, lifeline
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
+
+# The users' deauthorizations (wings-api.md §16), beside states.json.
+DEAUTHORIZED = "deauthorized.json"
 
 
 def pump_events(context, endpoints, registry, hub):
@@ -40,9 +44,11 @@ def serve(cfg, config_path, context, supervisor_pidfd):
     ``supervisor_pidfd`` does (wingspan/lifeline.py)."""
     endpoints = bus.Endpoints(cfg.wingspan.run_directory)
     client = bus.BusClient(context, endpoints.control)
+    publisher = bus.Publisher(context, endpoints.events_in)
     registry = Registry(cfg, client)
     hub = Hub()
-    ctx = ApiContext(cfg, config_path, client, registry, hub, Denylist(time.time()))
+    denylist = Denylist(time.time(), os.path.join(cfg.system.root_directory, DEAUTHORIZED))
+    ctx = ApiContext(cfg, config_path, client, publisher, registry, hub, denylist)
     lifeline.exit_with(supervisor_pidfd)
     gevent.spawn(pump_events, context, endpoints, registry, hub)
     registry.load()

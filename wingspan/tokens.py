@@ -10,15 +10,17 @@ Websocket tokens fail with the exact texts the Panel's browser console reacts to
 (:class:`TokenError`); signed-URL and transfer tokens fail with the wire errors of
 ``wingspan.errors`` (403 for a token that does not verify or was revoked, 404 for a replay).
 Both websocket and signed-URL tokens need an ``iat`` no earlier than the daemon's boot or
-the denial of their ``jti`` (:class:`Denylist`).
+the denial of their ``jti``, and later than their user's deauthorization (:class:`Denylist`).
 
 A token is good only for the purpose it was minted for (§16, peers.md advisory #14): the
 one its ``scope`` claim names, or, from a Panel that sends no ``scope``, the one its shape
 shows (:func:`purposes`).
 """
 
+import json
 import logging
 import math
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -36,6 +38,11 @@ NBF_LEEWAY = 300
 CONNECT = "websocket.connect"
 WILDCARD = "*"
 ONE_TIME_TTL = 3600
+ALL_SERVERS = "*"
+# A deauthorization outlives every token it refuses: the Panel's live 15 minutes at most,
+# ``wingspan token``'s an hour unless told otherwise.
+DEAUTHORIZATION_RETENTION = 24 * 3600
+MAX_DEAUTHORIZATIONS = 10000
 SWEEP_INTERVAL = 300
 
 # The five websocket texts (§10.3, §10.4); the browser refreshes its token silently on the
@@ -158,29 +165,114 @@ def _string_claim(claims, name):
 
 
 class Denylist:
-    """Revoked websocket and signed-URL tokens (§10.6), for the life of the process.
+    """Revoked websocket and signed-URL tokens (§10.6, §16).
 
-    A token is refused when its ``iat`` is missing, earlier than the daemon's boot, or earlier
-    than the moment its ``jti`` was denied. ``iat`` has whole seconds and those instants do
-    not, so a token issued in the very second of boot or of a denial is refused too, as in
-    Wings.
+    A token is refused when its ``iat`` is missing, earlier than the daemon's boot, earlier
+    than the moment its ``jti`` was denied (``ws/deny``, for the life of the process), or
+    at or before the moment its user was deauthorized for its server or for every server
+    (``deauthorize-user``). ``iat`` has whole seconds and those instants do not, so a token
+    issued in the very second of boot or of a denial is refused too, as in Wings.
+
+    Deauthorizations are written to ``path`` (when given) before :meth:`deauthorize`
+    returns and read back at start: the boot rule alone would forget them should the clock
+    step back across a restart (a host booting before its clock is set). Each is kept
+    :data:`DEAUTHORIZATION_RETENTION` seconds, at most :data:`MAX_DEAUTHORIZATIONS` of them.
     """
 
-    def __init__(self, boot_time):
+    def __init__(self, boot_time, path=None, clock=time.time):
         self.boot_time = boot_time
+        self.path = path
+        self._clock = clock
         self._denied_at = {}
+        self._deauthorized = {}  # (user uuid, server uuid or ALL_SERVERS) -> instant
+        if path:
+            self._load()
 
     def deny(self, jtis, at=None):
         """Revoke every token with one of ``jtis`` issued before ``at`` (default: now)."""
-        at = time.time() if at is None else at
+        at = self._clock() if at is None else at
         for jti in jtis:
             self._denied_at[jti] = at
 
-    def is_denied(self, jti, iat):
+    def deauthorize(self, user_uuid, server_uuids=(), at=None):
+        """Revoke every token of ``user_uuid`` for ``server_uuids`` (every server when
+        empty) issued at or before ``at`` (default: now), and save the lot.
+
+        Raises:
+            OSError: the file could not be written (the revocation holds until restart).
+        """
+        at = self._clock() if at is None else at
+        for server in server_uuids or (ALL_SERVERS,):
+            key = (user_uuid.lower(), server.lower())
+            self._deauthorized[key] = max(at, self._deauthorized.get(key, at))
+        self._forget_expired(self._clock())
+        if self.path:
+            self._save()
+
+    def is_denied(self, jti, iat, server_uuid="", user_uuid=""):
         if iat is None or iat < self.boot_time:
             return True
         denied_at = self._denied_at.get(jti)
-        return denied_at is not None and iat < denied_at
+        if denied_at is not None and iat < denied_at:
+            return True
+        user = user_uuid.lower()
+        for server in (server_uuid.lower(), ALL_SERVERS):
+            deauthorized_at = self._deauthorized.get((user, server))
+            if deauthorized_at is not None and iat <= deauthorized_at:
+                return True
+        return False
+
+    def _forget_expired(self, now):
+        kept = sorted(((at, key) for key, at in self._deauthorized.items()
+                       if at > now - DEAUTHORIZATION_RETENTION), reverse=True)
+        if len(kept) > MAX_DEAUTHORIZATIONS:
+            log.warning("more than %d user deauthorizations in %ds: forgetting the %d oldest",
+                        MAX_DEAUTHORIZATIONS, DEAUTHORIZATION_RETENTION,
+                        len(kept) - MAX_DEAUTHORIZATIONS)
+            del kept[MAX_DEAUTHORIZATIONS:]
+        self._deauthorized = {key: at for at, key in kept}
+
+    def _load(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.error("ignoring unreadable %s: %s", self.path, e)
+            return
+        for entry in saved if isinstance(saved, list) else ():
+            if _is_deauthorization(entry):
+                user, server, at = entry
+                self._deauthorized[(user, server)] = at
+        self._forget_expired(self._clock())
+
+    def _save(self):
+        entries = [[user, server, at] for (user, server), at in self._deauthorized.items()]
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            json.dump(entries, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        directory = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def is_uuid(text):
+    """Whether ``text`` is a UUID in its canonical 8-4-4-4-12 hex form."""
+    return isinstance(text, str) and _UUID.match(text) is not None
+
+
+def _is_deauthorization(entry):
+    return (isinstance(entry, list) and len(entry) == 3
+            and all(isinstance(part, str) for part in entry[:2])
+            and isinstance(entry[2], (int, float)) and not isinstance(entry[2], bool)
+            and math.isfinite(entry[2]))
 
 
 # -- websocket tokens --------------------------------------------------------------------
@@ -211,7 +303,7 @@ class WebsocketToken:
     def check(self, server_uuid, denylist, now=None):
         """The per-message check of §10.4, in Wings' order; raises TokenError."""
         _check_expiry(self.exp, time.time() if now is None else now)
-        if denylist.is_denied(self.jti, self.iat):
+        if denylist.is_denied(self.jti, self.iat, self.server_uuid, self.user_uuid):
             raise TokenError(DENYLISTED)
         # Wings answers a token minted for another purpose as one without the permission
         if not self.has_permission(CONNECT) or WEBSOCKET not in self.purposes:
@@ -267,35 +359,35 @@ class BackupToken:
 
 
 def parse_download_token(raw, key, denylist, now=None):
-    claims = _signed_url_claims(raw, key, denylist, now, FILE_DOWNLOAD)
-    file_path = _required(claims, "file_path")
-    return DownloadToken(file_path=file_path, **_signed_url_fields(claims))
+    claims, fields = _signed_url_claims(raw, key, denylist, now, FILE_DOWNLOAD)
+    return DownloadToken(file_path=_required(claims, "file_path"), **fields)
 
 
 def parse_upload_token(raw, key, denylist, now=None):
-    claims = _signed_url_claims(raw, key, denylist, now, FILE_UPLOAD)
-    return UploadToken(**_signed_url_fields(claims))
+    return UploadToken(**_signed_url_claims(raw, key, denylist, now, FILE_UPLOAD)[1])
 
 
 def parse_backup_token(raw, key, denylist, now=None):
-    claims = _signed_url_claims(raw, key, denylist, now, BACKUP_DOWNLOAD)
+    claims, fields = _signed_url_claims(raw, key, denylist, now, BACKUP_DOWNLOAD)
     backup_uuid = _required(claims, "backup_uuid")
     if not _UUID.match(backup_uuid):
         raise errors.InvalidToken(detail="backup_uuid %r is not a UUID" % backup_uuid)
-    return BackupToken(backup_uuid=backup_uuid, **_signed_url_fields(claims))
+    return BackupToken(backup_uuid=backup_uuid, **fields)
 
 
 def _signed_url_claims(raw, key, denylist, now, purpose):
-    """Verified claims of a signed URL minted for ``purpose``, issued after boot and after
-    any denial of its jti (§16); raises InvalidToken, or TokenResourceNotFound (§16: 404)
-    for a token minted for another purpose, whose one-time id stays unspent."""
+    """``(claims, fields)`` of a signed URL minted for ``purpose``, naming its server and
+    user, issued after boot and after any denial of its jti or its user (§16); raises
+    InvalidToken, or TokenResourceNotFound (§16: 404) for a token minted for another
+    purpose, whose one-time id stays unspent."""
     claims = _verified_or_invalid(raw, key, now)
     _check_purpose(claims, purpose, errors.TokenResourceNotFound)
+    fields = _signed_url_fields(claims)
     iat = _claim_or_invalid(_number_claim, claims, "iat")
     jti = _claim_or_invalid(_string_claim, claims, "jti")
-    if denylist.is_denied(jti, iat):
+    if denylist.is_denied(jti, iat, fields["server_uuid"], fields["user_uuid"]):
         raise errors.InvalidToken(detail="signed URL token issued before boot or revoked")
-    return claims
+    return claims, fields
 
 
 def _check_purpose(claims, purpose, error):

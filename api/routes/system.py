@@ -1,4 +1,5 @@
-"""Node-level routes: ``GET /api/system`` (wings-api.md §3.1) and ``POST /api/update`` (§3.2)."""
+"""Node-level routes: ``GET /api/system`` (wings-api.md §3.1), ``POST /api/update`` (§3.2)
+and ``POST /api/deauthorize-user`` (§16)."""
 
 import functools
 import logging
@@ -8,7 +9,8 @@ import platform
 import gevent
 
 from api import http
-from wingspan import __version__, errors
+from api.routes.websocket import close_sessions_of
+from wingspan import __version__, errors, tokens
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ def system_v2(engine):
 
 def install(app, ctx):
     install_update(app, ctx)
+    install_deauthorize(app, ctx)
 
     @app.get("/api/system")
     def get_system():
@@ -103,3 +106,38 @@ def install_update(app, ctx):
         ctx.cfg = updated
         gevent.spawn(reload_everywhere, ctx)
         return http.json_response({"applied": True})
+
+
+def deauthorization(body):
+    """``(user, servers)`` of a deauthorize-user body, lower case, servers without
+    repeats; no servers means every server (§16). A wrong JSON type is a bind error (400),
+    a value that is not a UUID 422."""
+    user = http.field(body, "user", str, "")
+    servers = http.field(body, "servers", list, [])
+    if not all(isinstance(server, str) for server in servers):
+        raise errors.UnparsableBody(detail="servers must be strings")
+    if not tokens.is_uuid(user):
+        raise errors.ValidationFailed(detail="user %r is not a UUID" % user)
+    for server in servers:
+        if not tokens.is_uuid(server):
+            raise errors.ValidationFailed(detail="server %r is not a UUID" % server)
+    return user.lower(), list(dict.fromkeys(server.lower() for server in servers))
+
+
+def install_deauthorize(app, ctx):
+    @app.post("/api/deauthorize-user")
+    def deauthorize_user():
+        """Revoke the user's tokens (kept across restarts), close their websockets and
+        tell the other processes (SFTP closes their sessions) with ``daemon.deauthorize``.
+        """
+        user, servers = deauthorization(http.json_body(ctx.cfg.wingspan.max_request_body))
+        try:
+            ctx.denylist.deauthorize(user, servers)
+        except OSError as e:
+            log.error("user %s is deauthorized only until the API restarts: could not save "
+                      "%s: %s", user, ctx.denylist.path, e)
+        closed = close_sessions_of(ctx.hub, user, servers)
+        ctx.publisher.publish(None, "deauthorize", {"user": user, "servers": servers})
+        log.info("deauthorized user %s on %s (%d websockets closed)", user,
+                 ", ".join(servers) or "every server", closed)
+        return http.empty_response(204)

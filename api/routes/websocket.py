@@ -62,6 +62,10 @@ LINGER_BYTES = 1024 * 1024
 LINGER_SECONDS = 2.0
 CLOSE_SLOW = (1008, "client too slow")
 CLOSE_AUTH_TIMEOUT = (1008, "authentication timed out")
+# Not 1000, 1001 or 1005: on any other code the Panel's client reconnects (panel-contract.md
+# §4.6), so a user who keeps access gets a fresh token at once, one who lost it the
+# Panel's refusal.
+CLOSE_DEAUTHORIZED = (4401, "user deauthorized")
 
 
 def origin_allowed(cfg, origin):
@@ -241,6 +245,9 @@ class Session:
             gevent.killall(self._greenlets, block=True, timeout=CLOSE_TIMEOUT)
             if not self.ws.closed:
                 self.ws.close()
+
+    def authenticated_as(self, user_uuid):
+        return self.token is not None and self.token.user_uuid.lower() == user_uuid.lower()
 
     def close(self, code=1000, reason=""):
         """Close with ``code``, from any greenlet, without waiting."""
@@ -458,6 +465,15 @@ class Session:
 
     def _view(self):
         return self.ctx.registry.get(self.uuid)
+
+
+def close_sessions_of(hub, user_uuid, server_uuids=()):
+    """Close every socket ``user_uuid`` authenticated on ``server_uuids`` (on any server
+    when empty) at once (wings-api.md §16 deauthorize-user); returns how many."""
+    sessions = [s for s in hub.members(server_uuids) if s.authenticated_as(user_uuid)]
+    for session in sessions:
+        session.close(*CLOSE_DEAUTHORIZED)
+    return len(sessions)
 
 
 def wrap_error(message):

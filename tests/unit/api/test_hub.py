@@ -88,3 +88,15 @@ def test_late_output_is_not_fanned_out_but_state_always_is(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
     assert "late" in messages[0] and "2 late output batches" in messages[1]
+
+
+def test_members_of_some_servers_or_of_all():
+    hub = Hub()
+    a1, a2, b1 = object(), object(), object()
+    hub.join("aaaa", a1)
+    hub.join("aaaa", a2)
+    hub.join("bbbb", b1)
+    assert set(hub.members(["AAAA"])) == {a1, a2}
+    assert set(hub.members(["bbbb", "cccc"])) == {b1}
+    assert set(hub.members()) == {a1, a2, b1}
+    assert hub.members(["cccc"]) == []

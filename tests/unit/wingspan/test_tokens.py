@@ -3,6 +3,8 @@ panel-contract.md §3)."""
 
 import base64
 import json
+import os
+import uuid as uuidlib
 
 import pytest
 
@@ -49,7 +51,7 @@ def segment(raw, index):
 
 @pytest.fixture
 def denylist():
-    return tokens.Denylist(BOOT)
+    return tokens.Denylist(BOOT, clock=lambda: T + 1)
 
 
 def parse_ws(raw, key=KEY, now=T + 1):
@@ -199,6 +201,143 @@ def test_deny_defaults_to_now(denylist):
     denylist.deny(["j"])
     assert denylist.is_denied("j", T)
     assert not denylist.is_denied("k", T)
+
+
+# -- user deauthorization (§16 deauthorize-user, peers.md advisories #9, #12) ---------------
+
+ALICE = "9a1f0c2e-5b7d-4e3a-8c6f-1d2e3f4a5b6c"
+BOB = "2c3d4e5f-6a7b-4c8d-9e0f-a1b2c3d4e5f6"
+AT = T + 0.5  # the deauthorization: in the second of T, as a request's time is
+
+
+def test_deauthorizing_refuses_the_users_tokens_for_the_server_issued_at_or_before(denylist):
+    denylist.deauthorize(ALICE, [SERVER], at=AT)
+    assert denylist.is_denied("j", T, SERVER, ALICE)
+    assert denylist.is_denied("j", T - 60, SERVER, ALICE)
+    assert not denylist.is_denied("j", T + 1, SERVER, ALICE)
+    assert not denylist.is_denied("j", T, OTHER_SERVER, ALICE)
+    assert not denylist.is_denied("j", T, SERVER, BOB)
+    assert not denylist.is_denied("j", T, SERVER, "")
+
+
+def test_no_servers_deauthorizes_the_user_everywhere(denylist):
+    denylist.deauthorize(ALICE, [], at=AT)
+    for server in (SERVER, OTHER_SERVER, str(uuidlib.uuid4())):
+        assert denylist.is_denied("j", T, server, ALICE)
+        assert not denylist.is_denied("j", T + 1, server, ALICE)
+    assert not denylist.is_denied("j", T, SERVER, BOB)
+
+
+def test_deauthorization_ignores_case(denylist):
+    """The Panel writes UUIDs in lower case; a token in upper case is the same user."""
+    denylist.deauthorize(ALICE.upper(), [SERVER.upper()], at=AT)
+    assert denylist.is_denied("j", T, SERVER, ALICE)
+    assert denylist.is_denied("j", T, SERVER.upper(), ALICE.upper())
+
+
+def test_a_later_deauthorization_moves_the_instant_an_earlier_one_does_not(denylist):
+    denylist.deauthorize(ALICE, [SERVER], at=AT + 10)
+    denylist.deauthorize(ALICE, [SERVER], at=AT)
+    assert denylist.is_denied("j", T + 10, SERVER, ALICE)
+
+
+def test_deauthorization_revokes_every_kind_of_token(denylist):
+    """§16: websocket tokens and file, upload and backup tokens alike."""
+    denylist.deauthorize(USER["uuid"], [SERVER], at=AT)
+    with pytest.raises(tokens.TokenError) as caught:
+        parse_ws(ws_token()).check(SERVER, denylist, now=T + 1)
+    assert caught.value.message == "jwt: created too far in past (denylist)"
+    upload = panel_jwt(KEY, NODE, "1" + SERVER, ttl=900, now=T, user=USER,
+                       claims=[("server_uuid", SERVER)])
+    for parse, raw in ((tokens.parse_download_token, file_token()),
+                       (tokens.parse_upload_token, upload),
+                       (tokens.parse_backup_token, backup_token())):
+        with pytest.raises(errors.InvalidToken):
+            parse(raw, KEY, denylist, now=T + 1)
+        parse(panel_jwt(KEY, NODE, "1" + SERVER, ttl=900, now=T + 1, user=USER,
+                        claims=segment_claims(raw)), KEY, denylist, now=T + 2)
+    parse_ws(ws_token(now=T + 1)).check(SERVER, denylist, now=T + 2)
+
+
+def segment_claims(raw):
+    payload = segment(raw, 1)
+    return [(name, payload[name]) for name in ("file_path", "backup_uuid", "server_uuid")
+            if name in payload]
+
+
+def test_deauthorizations_are_saved_and_read_back(tmp_path):
+    path = str(tmp_path / "deauthorized.json")
+    clock = lambda: AT  # noqa: E731
+    tokens.Denylist(BOOT, path, clock=clock).deauthorize(ALICE, [SERVER, OTHER_SERVER])
+    tokens.Denylist(BOOT, path, clock=clock).deauthorize(BOB, [])
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    restarted = tokens.Denylist(T + 0.9, path, clock=lambda: T + 60)
+    # the clock stepped back across the restart: the boot rule no longer covers T
+    restarted.boot_time = T - 100
+    for server, user in ((SERVER, ALICE), (OTHER_SERVER, ALICE), (SERVER, BOB)):
+        assert restarted.is_denied("j", T, server, user)
+        assert not restarted.is_denied("j", T + 1, server, user)
+    assert not tokens.Denylist(T - 100, path, clock=lambda: T).is_denied("j", T, BACKUP, ALICE)
+
+
+def test_deauthorizations_expire_after_every_token_they_refuse(tmp_path):
+    path = str(tmp_path / "deauthorized.json")
+    now = [AT]
+    denylist = tokens.Denylist(BOOT, path, clock=lambda: now[0])
+    denylist.deauthorize(ALICE, [SERVER])
+    now[0] = AT + tokens.DEAUTHORIZATION_RETENTION + 1
+    denylist.deauthorize(BOB, [SERVER])
+    with open(path) as f:
+        assert json.load(f) == [[BOB, SERVER, now[0]]]
+    assert tokens.Denylist(T - 100, path, clock=lambda: now[0]).is_denied(
+        "j", T, SERVER, ALICE) is False
+    later = now[0] + tokens.DEAUTHORIZATION_RETENTION
+    assert tokens.Denylist(T - 100, path, clock=lambda: later - 1).is_denied(
+        "j", T, SERVER, BOB)
+    assert not tokens.Denylist(T - 100, path, clock=lambda: later).is_denied(
+        "j", T, SERVER, BOB)
+
+
+def test_deauthorizations_are_bounded_oldest_forgotten_first(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(tokens, "MAX_DEAUTHORIZATIONS", 3)
+    path = str(tmp_path / "deauthorized.json")
+    denylist = tokens.Denylist(BOOT, path, clock=lambda: AT + 10)
+    users = [str(uuidlib.uuid4()) for _ in range(5)]
+    for i, user in enumerate(users):
+        denylist.deauthorize(user, [SERVER], at=AT + i)
+    with open(path) as f:
+        assert sorted(user for user, _, _ in json.load(f)) == sorted(users[2:])
+    assert "forgetting the 1 oldest" in caplog.text
+
+
+@pytest.mark.parametrize("content", ["", "{", "null", '{"a": 1}', "[1]"])
+def test_an_unreadable_file_is_ignored(tmp_path, content):
+    path = tmp_path / "deauthorized.json"
+    path.write_text(content)
+    assert not tokens.Denylist(BOOT, str(path), clock=lambda: AT).is_denied("j", T, SERVER,
+                                                                           ALICE)
+
+
+@pytest.mark.parametrize("entry", ['["a", "b"]', '["a", "b", "x"]', '["a", "b", NaN]',
+                                   '[1, "b", 3]', '["a", "b", true]', '{"a": 1}'])
+def test_a_broken_entry_is_skipped_the_others_kept(tmp_path, entry):
+    path = tmp_path / "deauthorized.json"
+    path.write_text('[%s, ["%s", "%s", %r]]' % (entry, ALICE, SERVER, AT))
+    assert tokens.Denylist(BOOT, str(path), clock=lambda: AT).is_denied("j", T, SERVER, ALICE)
+
+
+def test_an_unwritable_file_raises_after_the_revocation_holds(tmp_path):
+    denylist = tokens.Denylist(BOOT, str(tmp_path / "missing" / "deauthorized.json"),
+                               clock=lambda: AT)
+    with pytest.raises(OSError):
+        denylist.deauthorize(ALICE, [SERVER])
+    assert denylist.is_denied("j", T, SERVER, ALICE)
+
+
+def test_is_uuid():
+    assert tokens.is_uuid(SERVER) and tokens.is_uuid(SERVER.upper())
+    for text in ("", "*", SERVER + "0", "{%s}" % SERVER, SERVER.replace("-", ""), None, 5):
+        assert not tokens.is_uuid(text)
 
 
 # -- permissions and the per-message check (§10.4, §10.6) ----------------------------------
