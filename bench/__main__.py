@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 
-BENCHMARKS = ("memory", "boot", "console", "fanout", "stats", "power", "files")
+BENCHMARKS = ("memory", "boot", "console", "fanout", "stats", "power", "files", "activity")
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
