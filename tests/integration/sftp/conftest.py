@@ -107,6 +107,8 @@ class SftpNode:
     def reset(self):
         for name in self.uuids:
             root = self.root(name)
+            if not os.path.isdir(root):
+                continue  # a test deleted the server
             for entry in os.listdir(root):
                 path = os.path.join(root, entry)
                 if os.path.isdir(path) and not os.path.islink(path):

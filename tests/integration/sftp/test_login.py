@@ -60,10 +60,9 @@ def test_a_wrong_password_is_refused(node):
 
 def test_a_username_without_a_server_id_never_reaches_the_panel(node):
     """§12.2: the pattern is checked before the Panel is asked."""
-    before = len(auth_calls(node))
     result = node.sftp("alice", ["ls /"])
     assert result.returncode != 0
-    assert len(auth_calls(node)) == before
+    assert [c for c in auth_calls(node) if c.body["username"] == "alice"] == []
 
 
 def test_shell_and_exec_are_refused(node):
@@ -95,3 +94,15 @@ def test_the_sftp_process_is_supervised_and_restarted(node):
                what="SFTP logins after the restart")
     with open(path, "rb") as f:
         assert f.read() == key
+
+
+def test_a_failing_panel_is_an_auth_error_not_a_crash(node):
+    """§12.2: a Panel error other than a 4xx is retried as any Panel call, then refused;
+    the SFTP process goes on serving."""
+    pid = node.daemon.processes()["wingspan: sftp"]
+    node.panel.fail("POST", r"/api/remote/sftp/auth", status=500, times=1)
+    result = node.sftp(node.username(), ["pwd"])
+    assert result.returncode == 0, result.stderr
+    node.panel.fail("POST", r"/api/remote/sftp/auth", status=404, times=1)
+    assert node.sftp(node.username(), ["pwd"]).returncode != 0
+    assert node.daemon.processes()["wingspan: sftp"] == pid
