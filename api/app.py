@@ -12,6 +12,7 @@ import bottle
 
 from api import http
 from api.files import ServerFiles
+from api.transfers import IncomingTransfers
 from wingspan import activity, errors
 from wingspan.engine import Engine
 from wingspan.tokens import OneTimeStore
@@ -39,6 +40,7 @@ class ApiContext:
         self.one_time = OneTimeStore()
         self.files = ServerFiles(self)
         self.engine = Engine()
+        self.incoming = IncomingTransfers(self)
 
 
 class ApiPlugin:
@@ -80,10 +82,10 @@ class ApiPlugin:
 
 def make_app(ctx):
     """Build the WSGI application (without the outer headers middleware)."""
-    from api.routes import files, metrics, servers, signed, system, websocket
+    from api.routes import files, metrics, servers, signed, system, transfers, websocket
     app = bottle.Bottle(catchall=False, autojson=False)
     app.install(ApiPlugin(ctx))
-    for module in (system, servers, files, signed, websocket, metrics):
+    for module in (system, servers, files, signed, websocket, metrics, transfers):
         module.install(app, ctx)
 
     @app.route("/<path:path>", method="ANY")

@@ -42,12 +42,15 @@ class ServerFiles:
         return os.path.join(self.ctx.cfg.system.data, view.uuid)
 
     @contextlib.contextmanager
-    def jail(self, view, enforce_quota=False):
-        """A jail on the server's root whose quota starts from the worker's usage when
-        ``enforce_quota`` (and the server has a limit); usage it changes is reported back."""
+    def jail(self, view, enforce_quota=False, usage=None):
+        """A jail on the server's root whose quota starts from ``usage``, or from the
+        worker's usage when ``enforce_quota`` (and the server has a limit); usage it
+        changes is reported back."""
         definition = view.definition
         quota = _CountingQuota(definition.disk_limit_bytes())
-        if enforce_quota and quota.limit != 0:
+        if usage is not None:
+            quota.set_usage(usage)
+        elif enforce_quota and quota.limit != 0:
             quota.set_usage(self._worker_usage(view))
         user = self.ctx.cfg.system.user
         jail = Jail(self.root_of(view), user.uid, user.gid, definition.file_denylist,

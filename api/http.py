@@ -154,11 +154,21 @@ def authorization():
     return bottle.request.environ.get("HTTP_AUTHORIZATION")
 
 
-def check_node_token(cfg, header):
-    """Bearer auth with the node token, compared in constant time (§1.5)."""
+def bearer(header):
+    """The token of an ``Authorization: Bearer <token>`` header (§1.5).
+
+    Raises:
+        MissingAuthorization: no header, another scheme, or no token.
+    """
     scheme, _, token = (header or "").partition(" ")
     if scheme != "Bearer" or not _:
         raise errors.MissingAuthorization()
+    return token
+
+
+def check_node_token(cfg, header):
+    """Bearer auth with the node token, compared in constant time (§1.5)."""
+    token = bearer(header)
     if not cfg.token or not hmac.compare_digest(token.encode(), cfg.token.encode()):
         raise errors.Forbidden()
 

@@ -25,6 +25,7 @@ import zmq.green as zmq
 
 from supervisor import broker, child, network, system_user
 from supervisor.activity import ActivityLog
+from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
 from wingspan import activity, bus, envelope, errors
@@ -67,6 +68,8 @@ class Manager:
         self.sftp = None
         self.states = StateFile(os.path.join(cfg.system.root_directory, "states.json"))
         self.activity = ActivityLog(lambda: (self.cfg, self.panel))
+        self.incoming = IncomingMarks(os.path.join(cfg.system.root_directory, "incoming"),
+                                      cfg.system.data)
         self.commands = bus.CommandRegistry()
         self._register_commands()
         self._stop = gevent.event.Event()
@@ -137,6 +140,7 @@ class Manager:
         self.cfg.save(self.config_path)
         for doc in docs:
             self._add_definition(doc)
+        self.incoming.sweep(set(self.definitions))
         saved = self.states.load(set(self.definitions))
         self._start_api()
         self._start_sftp()
@@ -341,6 +345,7 @@ class Manager:
         register("servers.list")(self._cmd_list)
         register("servers.create")(self._cmd_create)
         register("servers.delete")(self._cmd_delete)
+        register("servers.transfer_finished")(self._cmd_transfer_finished)
         register("daemon.reload_config")(self._cmd_reload_config)
         register(activity.RECORD)(self.activity.record)
 
@@ -354,10 +359,12 @@ class Manager:
                 "worker": worker.state if worker else child.STOPPED}
 
     def _cmd_create(self, args):
-        """``{"uuid", "start_on_completion"}`` -> the new server's summary.
+        """``{"uuid", "start_on_completion", "transfer"}`` -> the new server's summary.
 
         Fetches the configuration from the Panel (its errors surface to the caller), then
-        forks a worker that creates the data directory and container and installs.
+        forks a worker that creates the data directory and container and installs; with
+        ``transfer``, one that creates the data directory only and marks the server
+        transferring (its files and container come with the transfer, wings-api.md §9.3).
         """
         uuid = args.get("uuid")
         # Taken before the Panel is asked: the request yields there, and a second create of
@@ -370,9 +377,12 @@ class Manager:
             if self._add_definition(doc) is None:
                 raise errors.PanelError(
                     detail="the Panel sent an invalid configuration for %s" % uuid)
-            self._add_worker(uuid, {"create": {"start_on_completion":
-                                               bool(args.get("start_on_completion"))}},
-                             time.monotonic())
+            if args.get("transfer"):
+                self.incoming.begin(uuid)
+                extra = {"incoming_transfer": True}
+            else:
+                extra = {"create": {"start_on_completion": bool(args.get("start_on_completion"))}}
+            self._add_worker(uuid, extra, time.monotonic())
         finally:
             self._creating.discard(uuid)
         return self._summary(uuid)
@@ -393,12 +403,41 @@ class Manager:
         uuid = args.get("uuid")
         if uuid not in self.definitions:
             raise errors.ServerNotFound()
+        self._forget(uuid, remove_container=True)
+        return {}
+
+    def _cmd_transfer_finished(self, args):
+        """``{"uuid", "successful", "created"}`` -> ``{}``: the end of an incoming transfer.
+
+        A failed one loses the server it ``created`` (worker, files; its container, if the
+        worker had made one, the worker removed itself: the name may be the source
+        node's container when both nodes share a Docker engine) and is reported to the
+        Panel in the background (wings-behaviour.md §11.2 step 5, without the quirks)."""
+        uuid = args.get("uuid")
+        if not args.get("successful"):
+            if args.get("created") and uuid in self.definitions:
+                self._publisher.publish(uuid, "transfer status", "failure")
+                self._forget(uuid, remove_container=False)
+            gevent.spawn(self._report_transfer_failure, uuid)
+        self.incoming.end(uuid)
+        return {}
+
+    def _report_transfer_failure(self, uuid):
+        try:
+            self.panel.set_transfer_status(uuid, False)
+        except errors.PanelError as e:
+            log.error("server %s: the failed transfer was not reported to the Panel: %s",
+                      uuid, e)
+
+    def _forget(self, uuid, remove_container):
+        """Stop the worker, drop the server, remove its files in the background."""
         self._publisher.publish(uuid, "deleted", None)
         worker = self.workers.pop(uuid, None)
         if worker is not None:
             # killed before the container goes, so it never mistakes the removal for a crash
             worker.stop(signal.SIGKILL)
-        self.engine.remove(uuid, force=True)
+        if remove_container:
+            self.engine.remove(uuid, force=True)
         del self.definitions[uuid]
         for topic in self._event_topics(uuid):
             self._events.unsubscribe(topic)
@@ -406,4 +445,3 @@ class Manager:
         self._states_dirty = True
         data_dir = os.path.join(self.cfg.system.data, uuid)
         gevent.get_hub().threadpool.spawn(shutil.rmtree, data_dir, ignore_errors=True)
-        return {}

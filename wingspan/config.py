@@ -628,6 +628,8 @@ class Wingspan:
                                       "each server's worker, keeps for re-listing (about "
                                       "70 bytes each; 0: none).",
                                       Integer(0))
+    transfer_idle_timeout: float = setting(60, "Seconds an incoming server transfer may send "
+                                           "nothing before it is abandoned.", Number())
     websocket: WebsocketLimits = section(WebsocketLimits, "Websocket limits.")
     worker: WorkerLimits = section(WorkerLimits, "Server worker supervision.")
     sftp: SftpLimits = section(SftpLimits, "SFTP login throttling and limits.")

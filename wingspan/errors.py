@@ -175,6 +175,37 @@ class ServerBusy(WingspanError):
     with_request_id = False
 
 
+# -- transfers between nodes (wings-api.md §9) -------------------------------------------
+
+class TransferInProgress(Conflict):
+    code = "transfer_in_progress"
+    message = "A transfer is already in progress for this server."
+
+
+class NotTransferring(Conflict):
+    code = "not_transferring"
+    message = "Server is not currently being transferred."
+
+
+class TransferRejected(WingspanError):
+    """The body of ``POST /api/transfers`` is not a transfer we accept: not multipart, parts
+    out of order or missing, a wrong checksum (Wings answers 500 for each)."""
+
+    status = 400
+    code = "transfer_rejected"
+    message = "missing archive or checksum"
+    with_request_id = False
+
+
+class BodyTimeout(WingspanError):
+    """The client stopped sending a request body for longer than we wait."""
+
+    status = 408
+    code = "body_timeout"
+    message = "The request body was not received in time."
+    with_request_id = False
+
+
 # -- filesystem (wings-api.md §1.6 mapping table, hardened per [REC]) -----------------
 
 class FileNotFound(WingspanError):

@@ -21,7 +21,8 @@ def build_registry(runtime):
     handlers = Handlers(runtime)
     for name in ("snapshot", "power", "commands", "console_command", "logs", "sync",
                  "install", "reinstall", "reload_config", "disk_usage", "disk_adjust",
-                 "list_entries", "compress", "decompress", "pull", "pulls", "cancel_pull"):
+                 "list_entries", "compress", "decompress", "pull", "pulls", "cancel_pull",
+                 "transfer_out", "cancel_transfer_out", "transfer_in_complete"):
         registry.register("server." + name)(getattr(handlers, name))
     return registry
 
@@ -151,6 +152,23 @@ class Handlers:
     def cancel_pull(self, args):
         """``{"identifier"}`` -> ``{}``; an unknown id is fine."""
         self.rt.downloads.cancel(args.get("identifier"))
+        return {}
+
+    def transfer_out(self, args):
+        """``{"url", "token"}`` -> ``{}`` once the server is stopped and the transfer to
+        the destination runs in the background (wings-api.md §9.1)."""
+        self.rt.transfers.send(args["url"], args["token"])
+        return {}
+
+    def cancel_transfer_out(self, args):
+        """``{}`` -> ``{}``; 409 when no transfer is going out (§9.2)."""
+        self.rt.transfers.cancel_outgoing()
+        return {}
+
+    def transfer_in_complete(self, args):
+        """``{}`` -> ``{}`` once a received server has its container and the Panel knows
+        it arrived (§9.3)."""
+        self.rt.transfers.complete_incoming()
         return {}
 
     def _send(self, command):

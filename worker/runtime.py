@@ -30,11 +30,13 @@ from worker.environment import Environment
 from worker.files import ServerFiles
 from worker.images import ImageStore
 from worker.install import Installer
+from worker.jobs import Jobs
 from worker.output import ConsoleOutput
 from worker.power import SUSPEND_STOP_TIMEOUT, Power
 from worker.preboot import PreBoot
 from worker.resources import DISK_STOP_TIMEOUT, ResourceMonitor
 from worker.server import Server
+from worker.transfer import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class WorkerRuntime:
                                        on_over_limit=lambda: self.power.stop(DISK_STOP_TIMEOUT))
         self.crash = CrashDetector(self.server, self.environment, self.power)
         self.installer = Installer(self)
+        self.jobs = Jobs(self.server)
+        self.transfers = Transfers(self)
         self.registry = commands.build_registry(self)
         self._stop = gevent.event.Event()
         self._sock = None
@@ -102,7 +106,9 @@ class WorkerRuntime:
             log.info("re-attached to the running container")
             return
         create = payload.get("create")
-        if create is not None:
+        if payload.get("incoming_transfer"):
+            self.transfers.begin_incoming()
+        elif create is not None:
             self.installer.request(reinstall=False,
                                    start_after=bool(create.get("start_on_completion")),
                                    create_container=True)

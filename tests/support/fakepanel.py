@@ -23,8 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 from requests.structures import CaseInsensitiveDict
 
 from tests.support import panel_routes
+from tests.support.driver import PanelDriver
 from tests.support.fakes3 import FakeS3
 from tests.support.loopback import LoopbackServer
+from tests.support.panel_jwt import panel_jwt
 from tests.support.panel_routes import error
 from tests.support.ports import free_port
 
@@ -39,6 +41,7 @@ INSTALL_SCRIPT = "#!/bin/ash\r\necho hello > /mnt/server/installed.txt\r\n"
 DEFAULT_S3_PART_SIZE = 5 * 1024 ** 3
 UUID_IN_PATH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 INJECTED = "An unexpected error was encountered while processing this request, please try again."
+TRANSFER_TOKEN_TTL = 900
 RESET = object()
 
 
@@ -236,6 +239,24 @@ class FakePanel:
         """What the admin transfer page records before it notifies the source node."""
         record = self.servers[server_uuid]
         record["transfer"] = {"old_node": record["node"], "new_node": new_node.uuid}
+
+    def transfer_token(self, server_uuid, new_node, **kwargs):
+        """The JWT the admin transfer page mints for ``new_node`` (panel-contract.md §3.2):
+        signed with that node's token, ``sub`` = the server, jti sha256(uuid), 15 min."""
+        return panel_jwt(new_node.token, new_node.address, server_uuid, algo="sha256",
+                         ttl=TRANSFER_TOKEN_TTL, subject=server_uuid, panel_url=self.url,
+                         **kwargs)
+
+    def transfer(self, server_uuid, new_node, token=None):
+        """Move a server as the Panel does (panel-contract.md §6 item 11): record the
+        transfer, then notify the source node with the destination's address and a transfer
+        JWT (``token`` replaces it). Returns the source's response; from there the source
+        streams to the destination, which reports to this fake."""
+        old_node = self.nodes[self.servers[server_uuid]["node"]]
+        self.start_transfer(server_uuid, new_node)
+        token = token or self.transfer_token(server_uuid, new_node)
+        return PanelDriver(old_node.address, old_node.token).transfer(
+            server_uuid, new_node.address, token)
 
     # -- lookups used by the routes ------------------------------------------------------
 

@@ -224,7 +224,7 @@ class IgnoreRules:
 
 
 def write_tree(jail, sink, ignore="", level="best_speed", whole_tree=False, threads=None,
-               cancelled=None):
+               cancelled=None, progress=None):
     """Stream a tar.gz of the whole server root into ``sink`` (anything with ``write``),
     compressed on every core (wings-behaviour.md §10.1, §11.1).
 
@@ -242,6 +242,8 @@ def write_tree(jail, sink, ignore="", level="best_speed", whole_tree=False, thre
             stored as a link, its target as written).
         threads: compression threads (default: every core).
         cancelled: a callable; when it returns true the job stops with JobCancelled.
+        progress: a callable given the size of each file once it is stored (a transfer's
+            progress bar counts file bytes against the disk usage).
 
     Returns:
         The number of entries written.
@@ -257,7 +259,10 @@ def write_tree(jail, sink, ignore="", level="best_speed", whole_tree=False, thre
                     raise errors.JobCancelled(detail="archive of %s cancelled" % jail.root)
                 if node.after or rules.ignores(node.path, stat.S_ISDIR(node.info.st_mode)):
                     continue
-                count += _add_node(tar, node, whole_tree)
+                stored = _add_node(tar, node, whole_tree)
+                count += stored
+                if stored and progress is not None and stat.S_ISREG(node.info.st_mode):
+                    progress(node.info.st_size)
             tar.close()
         gz.close()
     except BaseException:
@@ -331,8 +336,9 @@ def extract_stream(jail, source, root="/", links=False, on_entry=None, cancelled
     ``root``, by the rules of :func:`decompress` (restore, incoming transfer).
 
     Args:
-        links: create symlink entries as symlinks (wingspan's own whole-tree archives);
-            otherwise they are skipped like other special entries.
+        links: create symlink entries as symlinks and give directories their modes
+            (wingspan's own whole-tree archives); otherwise symlinks are skipped like other
+            special entries.
         on_entry: called with each entry's name before it is written (restore's
             ``(restoring): <entry>`` messages).
         cancelled: a callable; when it returns true the job stops with JobCancelled.
@@ -456,10 +462,13 @@ class _Extraction:
         path = self.target(name)
         return None if path is None else self.jail.open_write(path, mode=mode, mtime=mtime)
 
-    def directory(self, name):
+    def directory(self, name, mode=None):
         path = self.target(name)
         if path is not None:
             self.jail.mkdir(path, "")
+            # wingspan's own whole-tree archives carry the directories' modes too
+            if self.links and mode is not None:
+                self.jail.chmod("/", [{"file": path, "mode": mode}])
 
     def symlink(self, name, target):
         path = self.target(name)
@@ -502,7 +511,7 @@ def _extract_tar(extraction, tar):
             extraction.file(member.name, tar.extractfile(member), member.size,
                             member.mode & 0o777, mtime)
         elif member.isdir():
-            extraction.directory(member.name)
+            extraction.directory(member.name, member.mode & 0o777)
         elif member.islnk():
             extraction.hard_link(member.name, member.linkname, member.mode & 0o777, mtime)
         elif member.issym() and extraction.links:

@@ -128,6 +128,7 @@ WINGSPAN_DEFAULTS = {
     "wingspan.max_request_body": 1024 * 1024,
     "wingspan.config_file_max_bytes": 16 * 1024 * 1024,
     "wingspan.mime_cache_entries": 200000,
+    "wingspan.transfer_idle_timeout": 60,
     "wingspan.websocket.max_connections_per_server": 30,
     "wingspan.websocket.auth_timeout": 30,
     "wingspan.websocket.max_message_bytes": 32768,
