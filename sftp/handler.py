@@ -22,7 +22,7 @@ import stat
 import asyncssh
 from asyncssh.packet import String, UInt32
 
-from wingspan import errors
+from wingspan import activity, errors
 from wingspan.filesystem import Jail
 from wingspan.filesystem.paths import server_path
 from wingspan.filesystem.resolve import translate
@@ -169,6 +169,12 @@ class ServerSession(asyncssh.SFTPServer):
         if self.node.cfg.system.sftp.read_only:
             raise asyncssh.SFTPOpUnsupported("operation unsupported")
 
+    def record(self, event, files):
+        """An activity event of this login (wings-behaviour.md §13.1); the supervisor's
+        uploader merges them per user, server, IP, event and minute (§13.3)."""
+        self.node.activity.send(self.server.uuid, event, {"files": files},
+                                user=self.login.user, ip=self.login.ip)
+
     def _take_handle(self):
         limits = self.node.cfg.wingspan.sftp
         if self.handles >= limits.handles_per_session:
@@ -271,7 +277,9 @@ class ServerSession(asyncssh.SFTPServer):
             flags |= os.O_TRUNC
         if pflags & asyncssh.FXF_APPEND:
             flags |= os.O_APPEND
-        return self._open(target, flags, pflags, attrs)
+        opened = self._open(target, flags, pflags, attrs)
+        self.record(activity.SFTP_CREATE if opened.created else activity.SFTP_WRITE, [target])
+        return opened
 
     def _open(self, target, flags, pflags, attrs):
         self._take_handle()
@@ -377,6 +385,7 @@ class ServerSession(asyncssh.SFTPServer):
         if _exists(self.jail, target):
             raise asyncssh.SFTPFileAlreadyExists("File already exists")
         self.jail.mkdir("", target)
+        self.record(activity.SFTP_CREATE_DIRECTORY, [target])
 
     @translated
     async def remove(self, path):
@@ -396,6 +405,7 @@ class ServerSession(asyncssh.SFTPServer):
         self.jail.lstat(target)
         await asyncio.get_running_loop().run_in_executor(
             None, self.jail.delete, "/", [target])
+        self.record(activity.SFTP_DELETE, [target])
         await self.node.registry.report_usage(self.server)
 
     @translated
@@ -408,13 +418,16 @@ class ServerSession(asyncssh.SFTPServer):
         if _exists(self.jail, target):
             raise asyncssh.SFTPFileAlreadyExists("File already exists")
         self.jail.rename("/", source, target)
+        self.record(activity.SFTP_RENAME, [{"from": source, "to": target}])
 
     @translated
     async def posix_rename(self, oldpath, newpath):
         """``posix-rename@openssh.com``: an existing target is replaced."""
         self.require(UPDATE)
         self.require_writable()
-        self.jail.replace(self.path(oldpath), self.path(newpath))
+        source, target = self.path(oldpath), self.path(newpath)
+        self.jail.replace(source, target)
+        self.record(activity.SFTP_RENAME, [{"from": source, "to": target}])
         await self.node.registry.report_usage(self.server)
 
     @translated

@@ -16,7 +16,7 @@ from sftp.handler import ServerSession
 from sftp.login import LoginGate
 from sftp.registry import Registry
 from sftp.throttle import LoginThrottle
-from wingspan import aiobus, bus, lifeline
+from wingspan import activity, aiobus, bus, lifeline
 from wingspan.panel import panel_client
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,11 @@ PANEL_THREADS = 8
 class Node:
     """What every connection of the process shares."""
 
-    def __init__(self, cfg, panel, registry):
+    def __init__(self, cfg, panel, registry, activity_sender):
         self.cfg = cfg
         self.panel = panel
         self.registry = registry
+        self.activity = activity_sender
         self.throttle = LoginThrottle(cfg.wingspan.sftp)
         self._panel_pool = concurrent.futures.ThreadPoolExecutor(
             PANEL_THREADS, thread_name_prefix="panel")
@@ -79,7 +80,8 @@ async def serve(cfg, supervisor_pidfd, verify_tls=True):
     registry = Registry(cfg, client, feed)
     follower = loop.create_task(registry.follow())
     await registry.load()
-    node = Node(cfg, panel_client(cfg, verify_tls=verify_tls), registry)
+    node = Node(cfg, panel_client(cfg, verify_tls=verify_tls), registry,
+                activity.AsyncSender(client))
     server = await listen(cfg, node)
     await stop.wait()
     log.info("stopping")

@@ -14,6 +14,7 @@ what the Panel's ``ActivityEventRequest`` accepts (panel-contract.md §2.2), so 
 can never make the Panel refuse a whole batch.
 """
 
+import asyncio
 import collections
 import datetime
 import ipaddress
@@ -170,18 +171,9 @@ class Event:
         return "Event(%s %s user=%s ip=%s)" % (self.event, self.server, self.user, self.ip)
 
 
-class Sender:
-    """Hands this process's events to the supervisor, in order, each until it is stored.
-
-    ``send`` never blocks and never fails the action it records: events queue here and one
-    greenlet passes them on in batches. A batch the supervisor did not confirm (it was busy,
-    or is being restarted) is offered again after a pause; the event ids make a repeat
-    harmless. What the supervisor refuses as invalid is logged (there) and never retried. Past
-    ``max_queued`` waiting events the oldest are dropped, with one warning per episode.
-
-    Args:
-        client: a ``wingspan.bus.BusClient`` connected to the supervisor's control endpoint.
-    """
+class _EventQueue:
+    """The events a process made and the supervisor has not confirmed yet: what both
+    senders share (the gevent one and the asyncio one), bounded to ``max_queued``."""
 
     BATCH_EVENTS = 500
     BATCH_BYTES = 1024 * 1024
@@ -189,15 +181,11 @@ class Sender:
     RETRY_INITIAL = 0.5
     RETRY_MAX = 10.0
 
-    def __init__(self, client, max_queued=100000):
-        self._client = client
+    def __init__(self, max_queued):
         self.max_queued = max_queued
         self._queue = collections.deque()
-        self._wake = gevent.event.Event()
-        self._idle = gevent.event.Event()
-        self._idle.set()
         self._overflowing = False
-        self._flusher = gevent.spawn(self._flush_forever)
+        self._failures = 0
 
     def send(self, server, event, metadata=None, user=None, ip=None):
         """Record that ``user`` (a UUID, or None for the system) from ``ip`` caused ``event``
@@ -214,6 +202,68 @@ class Sender:
                 self._overflowing = True
                 log.warning("more than %d activity events wait for the supervisor; dropping "
                             "the oldest", self.max_queued)
+        self._woken()
+
+    def _woken(self):
+        raise NotImplementedError
+
+    def _take_batch(self):
+        batch, size = [], 0
+        while self._queue and len(batch) < self.BATCH_EVENTS and size < self.BATCH_BYTES:
+            item = self._queue.popleft()
+            size += 200 + len(item.metadata_json)
+            batch.append(item)
+        return batch
+
+    @staticmethod
+    def _request(batch):
+        return {"events": [e.to_wire() for e in batch]}
+
+    def _not_stored(self, batch, error):
+        """Put a batch the supervisor did not confirm back; the pause before the retry."""
+        self._queue.extendleft(reversed(batch))
+        self._failures += 1
+        delay = min(self.RETRY_MAX, self.RETRY_INITIAL * 2 ** (self._failures - 1))
+        log.warning("%d activity events not stored yet (%s); retrying in %.1fs",
+                    len(self._queue), error.detail or error.public_message, delay)
+        return delay
+
+    def _answered(self, batch, error=None):
+        if error is not None:
+            # a refusal, not a busy supervisor: the same batch would be refused again
+            log.error("the supervisor refused %d activity events: %s", len(batch),
+                      error.detail or error.public_message)
+        self._failures = 0
+        if len(self._queue) < self.max_queued // 2:
+            self._overflowing = False
+
+
+# the supervisor is busy or restarting: the batch is offered again
+_RETRIED = (errors.BusTimeout, errors.StoreUnavailable)
+
+
+class Sender(_EventQueue):
+    """Hands this process's events to the supervisor, in order, each until it is stored.
+
+    ``send`` never blocks and never fails the action it records: events queue here and one
+    greenlet passes them on in batches. A batch the supervisor did not confirm (it was busy,
+    or is being restarted) is offered again after a pause; the event ids make a repeat
+    harmless. What the supervisor refuses as invalid is logged (there) and never retried. Past
+    ``max_queued`` waiting events the oldest are dropped, with one warning per episode.
+
+    Args:
+        client: a ``wingspan.bus.BusClient`` connected to the supervisor's control endpoint.
+    """
+
+    def __init__(self, client, max_queued=100000):
+        super().__init__(max_queued)
+        self._client = client
+        self._wake = gevent.event.Event()
+        self._idle = gevent.event.Event()
+        self._idle.set()
+        self._flusher = gevent.spawn(self._flush_forever)
+
+    def _woken(self):
         self._idle.clear()
         self._wake.set()
 
@@ -225,36 +275,55 @@ class Sender:
         self._flusher.kill()
 
     def _flush_forever(self):
-        failures = 0
         while True:
             self._wake.wait()
             self._wake.clear()
             while self._queue:
                 batch = self._take_batch()
                 try:
-                    self._client.call(RECORD, None, {"events": [e.to_wire() for e in batch]},
-                                      timeout=self.TIMEOUT)
-                except (errors.BusTimeout, errors.StoreUnavailable) as e:
-                    self._queue.extendleft(reversed(batch))
-                    failures += 1
-                    delay = min(self.RETRY_MAX, self.RETRY_INITIAL * 2 ** (failures - 1))
-                    log.warning("%d activity events not stored yet (%s); retrying in %.1fs",
-                                len(self._queue), e.detail or e.public_message, delay)
-                    gevent.sleep(delay)
+                    self._client.call(RECORD, None, self._request(batch), timeout=self.TIMEOUT)
+                except _RETRIED as e:
+                    gevent.sleep(self._not_stored(batch, e))
                     continue
                 except errors.WingspanError as e:
-                    # a refusal, not a busy supervisor: the same batch would be refused again
-                    log.error("the supervisor refused %d activity events: %s", len(batch),
-                              e.detail or e.public_message)
-                failures = 0
-                if len(self._queue) < self.max_queued // 2:
-                    self._overflowing = False
+                    self._answered(batch, e)
+                    continue
+                self._answered(batch)
             self._idle.set()
 
-    def _take_batch(self):
-        batch, size = [], 0
-        while self._queue and len(batch) < self.BATCH_EVENTS and size < self.BATCH_BYTES:
-            item = self._queue.popleft()
-            size += 200 + len(item.metadata_json)
-            batch.append(item)
-        return batch
+
+class AsyncSender(_EventQueue):
+    """:class:`Sender` for a process that runs an asyncio loop (the SFTP process).
+
+    Args:
+        client: a ``wingspan.aiobus.AsyncBusClient``.
+    """
+
+    def __init__(self, client, max_queued=100000):
+        super().__init__(max_queued)
+        self._client = client
+        self._wake = asyncio.Event()
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    def _woken(self):
+        self._wake.set()
+
+    def close(self):
+        self._flusher.cancel()
+
+    async def _flush_forever(self):
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._take_batch()
+                try:
+                    await self._client.call(RECORD, None, self._request(batch),
+                                            timeout=self.TIMEOUT)
+                except _RETRIED as e:
+                    await asyncio.sleep(self._not_stored(batch, e))
+                    continue
+                except errors.WingspanError as e:
+                    self._answered(batch, e)
+                    continue
+                self._answered(batch)

@@ -40,3 +40,34 @@ def test_deleting_a_server_closes_its_live_sessions(node):
         wait_until(lambda: closed(transport), timeout=15, what="the session to close")
     finally:
         transport.close()
+
+
+def test_deauthorizing_a_user_closes_their_sessions_only(node):
+    """wings-api.md §16: ``POST /api/deauthorize-user`` cancels the user's SFTP sessions
+    on the named servers (advisory #12); another user's session goes on."""
+    bystander = node.user("bob", ["*"], server="other")
+    transport, client = node.paramiko(node.username(server="other"))
+    other, other_client = node.paramiko(bystander)
+    try:
+        assert client.listdir("/") == []
+        alice = node.panel.find_user(OWNER)["uuid"]
+        response = node.daemon.post("/api/deauthorize-user",
+                                    {"user": alice, "servers": [node.uuid("other")]})
+        assert response.status_code == 204
+        wait_until(lambda: closed(transport), timeout=15, what="alice's session to close")
+        assert other_client.listdir("/") == []
+    finally:
+        transport.close()
+        other.close()
+
+
+def test_deauthorizing_a_user_everywhere(node):
+    """No servers named: every server of the node."""
+    transport, client = node.paramiko(node.username(server="other"))
+    try:
+        alice = node.panel.find_user(OWNER)["uuid"]
+        assert node.daemon.post("/api/deauthorize-user",
+                                {"user": alice, "servers": []}).status_code == 204
+        wait_until(lambda: closed(transport), timeout=15, what="the session to close")
+    finally:
+        transport.close()
