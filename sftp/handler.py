@@ -36,6 +36,7 @@ UPDATE = "file.update"
 DELETE = "file.delete"
 
 FX_QUOTA_EXCEEDED = 15
+VFS_BLOCK = 4096
 DIRECTORY_MODE = 0o755
 DEFAULT_FILE_MODE = 0o644
 WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
@@ -439,6 +440,31 @@ class ServerSession(asyncssh.SFTPServer):
         if _exists(self.jail, link):
             raise asyncssh.SFTPFileAlreadyExists("File already exists")
         self.jail.symlink(link, posixpath.relpath(target, posixpath.dirname(link)))
+
+    @translated
+    async def statvfs(self, path):
+        """``statvfs@openssh.com`` answered from the server's disk limit and usage, not the
+        host disk (which is every server's); a server without a limit sees the host's."""
+        self.require(READ)
+        self.jail.lstat(self.jail.follow(self.path(path)))
+        return await self._filesystem()
+
+    @translated
+    async def fstatvfs(self, file):
+        return await self._filesystem()
+
+    async def _filesystem(self):
+        host = os.statvfs(self.jail.root)
+        flags = os.ST_RDONLY if self.node.cfg.system.sftp.read_only else 0
+        quota = await self.node.registry.fresh_quota(self.server)
+        if quota.limit <= 0:
+            attrs = asyncssh.SFTPVFSAttrs.from_local(host)
+            attrs.flags |= flags
+            return attrs
+        blocks = quota.limit // VFS_BLOCK
+        free = max(0, quota.limit - quota.usage) // VFS_BLOCK
+        return asyncssh.SFTPVFSAttrs(VFS_BLOCK, VFS_BLOCK, blocks, free, free, host.f_files,
+                                     host.f_ffree, host.f_favail, 0, flags, host.f_namemax)
 
     @translated
     def link(self, oldpath, newpath):
