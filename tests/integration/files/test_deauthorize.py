@@ -12,6 +12,7 @@ the request refused, all servers when ``servers`` is empty), §10.6 and panel-co
 import json
 import os
 import random
+import time
 import uuid as uuidlib
 
 import pytest
@@ -37,6 +38,10 @@ INVALID_TOKEN = "The provided token is invalid or has expired."
 CLOSE_DEAUTHORIZED = 4401
 EOF_ERROR = "The data passed in the request was not in a parsable format. Please try again."
 NOT_VALID = "The data provided in the request could not be validated."
+# Where the daemon keeps the revocations (api/server.py), and how far the test steps the
+# clock back across a restart.
+DEAUTHORIZED = "deauthorized.json"
+CLOCK_STEP = 60
 
 
 def new_user():
@@ -65,16 +70,17 @@ def files(node):
     os.unlink(path)
 
 
-def mint(node, purpose, user, server="main"):
-    """The Panel's token of ``purpose`` for ``user`` on ``server``, issued now."""
+def mint(node, purpose, user, server="main", now=None):
+    """The Panel's token of ``purpose`` for ``user`` on ``server``, issued ``now``."""
     uuid = node.uuid(server)
     if purpose == "websocket":
-        return console_token(node.daemon, uuid, user_id=user["id"], user_uuid=user["uuid"])
+        return console_token(node.daemon, uuid, user_id=user["id"], user_uuid=user["uuid"],
+                             now=now)
     claims = {"file-download": [("file_path", "/hello.txt"), ("server_uuid", uuid)],
               "file-upload": [("server_uuid", uuid)],
               "backup-download": [("backup_uuid", node.backup), ("server_uuid", uuid)]}
     return panel_jwt(node.panel.token, node.daemon.url, "%d%s" % (user["id"], uuid),
-                     ttl=SIGNED_TTL, claims=claims[purpose], user=user)
+                     ttl=SIGNED_TTL, claims=claims[purpose], user=user, now=now)
 
 
 def assert_accepted(node, purpose, token, server="main"):
@@ -204,8 +210,9 @@ def test_older_tokens_are_refused_newer_ones_accepted(files, purpose):
 
 
 def test_a_deauthorization_survives_a_restart(files):
-    """Advisories #9/#12: the revocation is kept on disk, so a restart of the daemon does
-    not give the user's tokens back; tokens issued after it still work."""
+    """Advisories #9/#12: a restart of the daemon does not give the user's tokens back, and
+    tokens issued after it work (with a steady clock the boot rule refuses these too; the
+    next test is the one only the revocation kept on disk passes)."""
     alice = new_user()
     old = {purpose: mint(files, purpose, alice) for purpose in PURPOSES}
     assert deauthorize(files, alice, ["main"]).status_code == 204
@@ -216,6 +223,30 @@ def test_a_deauthorization_survives_a_restart(files):
         assert_revoked(files, purpose, token)
     for purpose in PURPOSES:
         assert_accepted(files, purpose, mint(files, purpose, alice))
+
+
+def test_a_deauthorization_survives_a_restart_whose_clock_stepped_back(files):
+    """After a restart the boot rule refuses every older token anyway, unless the clock
+    stepped back across it (a host that boots before its clock is set): then only the
+    kept revocation refuses them. The step is made by moving the kept instant a minute
+    ahead while the daemon is down: tokens issued after boot but within that minute are
+    the user's old tokens as the new clock sees them."""
+    alice, bob = new_user(), new_user()
+    assert deauthorize(files, alice, ["main"]).status_code == 204
+    files.daemon.stop()
+    kept = os.path.join(files.daemon.config["system"]["root_directory"], DEAUTHORIZED)
+    with open(kept) as f:
+        entries = json.load(f)
+    with open(kept, "w") as f:
+        json.dump([[user, server, at + CLOCK_STEP] for user, server, at in entries], f)
+    files.daemon.start()
+    wait_for_next_second()
+    for purpose in PURPOSES:
+        assert_revoked(files, purpose, mint(files, purpose, alice))
+        assert_accepted(files, purpose, mint(files, purpose, bob))
+        assert_accepted(files, purpose, mint(files, purpose, alice, "other"), "other")
+        assert_accepted(files, purpose, mint(files, purpose, alice,
+                                             now=time.time() + CLOCK_STEP + 1))
 
 
 # -- the bus event for the other processes ---------------------------------------------
