@@ -73,7 +73,7 @@ class Broker:
 
     def _from_client(self, frames):
         client, body = frames[0], frames[-1]
-        req = envelope.load_or_drop(body, "a request from a client")
+        req = envelope.load_or_drop(body, "a request from a client", envelope.is_request)
         if req is None:
             return
         server = req.get("server")
@@ -102,12 +102,10 @@ class Broker:
         if len(frames) not in (3, 4):  # a reply, with or without its attached frame
             log.warning("dropping malformed reply from worker %r", frames[0])
             return
-        body = frames[2]
-        try:
-            self._inflight.pop(envelope.load(body).get("id"), None)
-        except errors.WingspanError:
-            pass
-        self._front.send_multipart(frames[1:])
+        reply = envelope.load_or_drop(frames[2], "a reply from a worker", envelope.is_reply)
+        if reply is not None:
+            self._inflight.pop(reply["id"], None)
+            self._front.send_multipart(frames[1:])
 
     def worker_ready(self, server):
         """The worker is up: pass on what was held for it."""

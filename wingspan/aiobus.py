@@ -45,7 +45,7 @@ class AsyncBusClient:
     async def _read_replies(self):
         while True:
             frames = await self._sock.recv_multipart()
-            reply = envelope.load_or_drop(frames[0], "a reply")
+            reply = envelope.load_or_drop(frames[0], "a reply", envelope.is_reply)
             if reply is None:
                 continue
             waiter = self._pending.get(reply.get("id"))
@@ -68,7 +68,8 @@ class AsyncEventFeed:
 
     async def __aiter__(self):
         while True:
-            event = envelope.load_or_drop((await self._sock.recv_multipart())[-1], "an event")
+            event = envelope.load_or_drop((await self._sock.recv_multipart())[-1], "an event",
+                                          envelope.is_event)
             if event is not None:
                 yield event["server"], event["event"], event.get("data")
 

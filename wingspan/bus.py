@@ -86,7 +86,7 @@ class BusClient:
     def _read_replies(self):
         while True:
             frames = self._sock.recv_multipart()
-            reply = envelope.load_or_drop(frames[0], "a reply")
+            reply = envelope.load_or_drop(frames[0], "a reply", envelope.is_reply)
             if reply is None:
                 continue
             waiter = self._pending.get(reply.get("id"))
@@ -190,7 +190,8 @@ class EventFeed:
 
     def __iter__(self):
         while True:
-            event = envelope.load_or_drop(self._sock.recv_multipart()[-1], "an event")
+            event = envelope.load_or_drop(self._sock.recv_multipart()[-1], "an event",
+                                          envelope.is_event)
             if event is None:
                 continue
             yield event["server"], event["event"], event.get("data"), event.get("ts", 0.0)

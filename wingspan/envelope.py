@@ -44,7 +44,12 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def dump(obj):
-    return _ENCODER.encode(obj).encode()
+    try:
+        return _ENCODER.encode(obj).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate, which JSON's \ud800 escapes decode to, has no UTF-8 form:
+        # escaped again, it travels as it came instead of failing the sender.
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def load(raw):
@@ -59,14 +64,41 @@ def load(raw):
     return obj
 
 
-def load_or_drop(raw, what):
-    """A received message, or None when it cannot be decoded (logged as ``what``): a bad
+def load_or_drop(raw, what, shape=None):
+    """A received message, or None when it cannot be decoded or fails ``shape`` (one of
+    :func:`is_request`, :func:`is_reply`, :func:`is_event`), logged as ``what``: a bad
     message from a peer is dropped, never answered and never fatal."""
     try:
-        return load(raw)
+        obj = load(raw)
     except errors.WingspanError as e:
         log.warning("dropping %s: %s", what, e.detail or e.public_message)
         return None
+    if shape is not None and not shape(obj):
+        log.warning("dropping %s: fields missing or of the wrong type", what)
+        return None
+    return obj
+
+
+def _string_or_null(value):
+    return value is None or isinstance(value, str)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_request(obj):
+    return (isinstance(obj.get("id"), str) and isinstance(obj.get("cmd"), str)
+            and _string_or_null(obj.get("server")) and _number(obj.get("deadline")))
+
+
+def is_reply(obj):
+    return isinstance(obj.get("id"), str) and isinstance(obj.get("ok"), bool)
+
+
+def is_event(obj):
+    return "server" in obj and _string_or_null(obj["server"]) \
+        and isinstance(obj.get("event"), str)
 
 
 def request(cmd, server=None, args=None, timeout=5.0):

@@ -131,7 +131,7 @@ class WorkerRuntime:
 
     def _handle(self, frames):
         client, body = frames[0], frames[-1]
-        req = envelope.load_or_drop(body, "a request")
+        req = envelope.load_or_drop(body, "a request", envelope.is_request)
         if req is None or envelope.expired(req):
             return
         self._sock.send_multipart([client] + self.registry.handle(req))

@@ -200,3 +200,62 @@ def test_bytes_attached_to_a_reply_travel_in_their_own_frame(rig):
     assert answer.data == b'{"quoted":"\\"}\x00' * 3
     assert rig.client.call("daemon.echo", args={"text": "plain"}) == {"echo": "plain"}
     sock.close()
+
+
+def raw_socket(rig, endpoint):
+    sock = bus.make_socket(rig.context, zmq.DEALER)
+    sock.connect(endpoint)
+    return sock
+
+
+def echo_request(req_id):
+    return envelope.dump({"v": 1, "id": req_id, "server": None, "cmd": "daemon.echo",
+                          "args": {"text": req_id}, "deadline": time.time() + 5})
+
+
+def next_reply(sock, timeout=2.0):
+    with gevent.Timeout(timeout):
+        return envelope.load(sock.recv_multipart()[0])
+
+
+@pytest.mark.parametrize("body", [
+    b'{"v":1,"id":["x"],"server":"s1","cmd":"server.ping","args":{},"deadline":9e9}',
+    b'{"v":1,"id":"x","server":"s1","cmd":"server.ping","args":{}}',
+    b'{"v":1,"id":"x","server":["s1"],"cmd":"server.ping","args":{},"deadline":9e9}',
+    b'{"v":1,"id":"x","server":"s2","cmd":"server.ping","args":{},"deadline":"later"}',
+    b'{"v":1,"id":"x","server":null,"cmd":7,"args":{},"deadline":9e9}',
+])
+def test_a_request_of_the_wrong_shape_is_dropped_and_the_broker_goes_on(rig, body):
+    """Found by the bus fuzzer (issue 19): an unhashable id or server, or a missing or
+    textual deadline, ended the broker's loop, and no request was routed again."""
+    rig.states.update(s1=child.RUNNING, s2=child.STARTING)
+    sock = raw_socket(rig, rig.endpoints.control)
+    sock.send(body)
+    gevent.sleep(0.2)  # a held request would be swept meanwhile
+    sock.send(echo_request("after"))
+    assert next_reply(sock)["result"] == {"echo": "after"}
+    sock.close()
+
+
+def test_a_request_id_with_a_lone_surrogate_is_answered(rig):
+    """Found by the bus fuzzer: ``"\\ud800"`` decodes to a string with no UTF-8 form, and
+    the answer to it ended the broker's loop."""
+    sock = raw_socket(rig, rig.endpoints.control)
+    sock.send(b'{"v":1,"id":"\\ud800","server":"gone","cmd":"x","args":{},"deadline":9e9}')
+    reply = next_reply(sock)
+    assert reply["id"] == "\ud800" and reply["error"]["code"] == "worker_unavailable"
+    sock.send(echo_request("after"))
+    assert next_reply(sock)["result"] == {"echo": "after"}
+    sock.close()
+
+
+def test_a_worker_reply_of_the_wrong_shape_is_dropped(rig):
+    """Found by the bus fuzzer: a reply whose id was a list ended the broker's loop."""
+    worker = raw_socket(rig, rig.endpoints.workers)
+    worker.send_multipart([b"nobody", b'{"v":1,"id":["x"],"ok":true,"result":{}}'])
+    gevent.sleep(0.1)
+    sock = raw_socket(rig, rig.endpoints.control)
+    sock.send(echo_request("after"))
+    assert next_reply(sock)["result"] == {"echo": "after"}
+    sock.close()
+    worker.close()

@@ -68,3 +68,38 @@ def test_event_stamp_numbers_events():
     second = envelope.load(stamp.event("u", "status", "offline")[1])
     assert (first["seq"], second["seq"]) == (1, 2)
     assert first["boot"] == second["boot"] and first["data"] == "running"
+
+
+def test_a_lone_surrogate_travels_escaped():
+    """Found by the bus fuzzer (issue 19): JSON's ``\\ud800`` decodes to a string that has
+    no UTF-8 form; dumping it failed the sender."""
+    message = {"v": 1, "id": "\ud800x\u00e9", "ok": True, "result": None}
+    assert envelope.load(envelope.dump(message)) == message
+
+
+@pytest.mark.parametrize("shape, raw", [
+    (envelope.is_request, b'{"v":1,"id":["x"],"server":null,"cmd":"c","deadline":1}'),
+    (envelope.is_request, b'{"v":1,"id":"x","server":1,"cmd":"c","deadline":1}'),
+    (envelope.is_request, b'{"v":1,"id":"x","server":null,"cmd":null,"deadline":1}'),
+    (envelope.is_request, b'{"v":1,"id":"x","server":null,"cmd":"c"}'),
+    (envelope.is_request, b'{"v":1,"id":"x","server":null,"cmd":"c","deadline":true}'),
+    (envelope.is_reply, b'{"v":1,"id":{},"ok":true}'),
+    (envelope.is_reply, b'{"v":1,"id":"x"}'),
+    (envelope.is_event, b'{"v":1,"event":"status"}'),
+    (envelope.is_event, b'{"v":1,"server":[],"event":"status"}'),
+    (envelope.is_event, b'{"v":1,"server":null,"event":1}'),
+])
+def test_messages_of_the_wrong_shape_are_dropped(shape, raw):
+    """Found by the bus fuzzer: fields of the wrong type or missing ended the loop that
+    read them (the broker's, a worker's, the API's event feed)."""
+    assert envelope.load_or_drop(raw, "a message", shape) is None
+
+
+@pytest.mark.parametrize("shape, raw", [
+    (envelope.is_request, b'{"v":1,"id":"x","server":null,"cmd":"c","deadline":1.5}'),
+    (envelope.is_request, b'{"v":1,"id":"x","server":"u","cmd":"c","deadline":1}'),
+    (envelope.is_reply, b'{"v":1,"id":"x","ok":false,"error":{}}'),
+    (envelope.is_event, b'{"v":1,"server":null,"event":"status"}'),
+])
+def test_messages_of_the_right_shape_are_kept(shape, raw):
+    assert envelope.load_or_drop(raw, "a message", shape) == envelope.load(raw)
