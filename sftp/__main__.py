@@ -6,6 +6,7 @@ sockets carry the bus (wingspan.aiobus).
 
 import argparse
 import asyncio
+import logging
 import warnings
 
 import setproctitle
@@ -31,6 +32,8 @@ def main():
     cfg = load_config_or_exit(args.config)
     debug, _ = runtime_flags()
     logs.configure("sftp", debug or cfg.debug)
+    # a line per connection and per channel otherwise: bots knock on port 2022 all day
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if debug else logging.WARNING)
     asyncio.run(serve(cfg, args.supervisor_pidfd, not args.ignore_certificate_errors))
 
 
