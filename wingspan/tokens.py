@@ -73,7 +73,7 @@ _PURPOSE_MARKS = {"sub": TRANSFER, "permissions": WEBSOCKET, "file_path": FILE_D
 
 _DECODE_OPTIONS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False,
                    "verify_aud": False, "verify_iss": False}
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class TokenError(Exception):
@@ -265,7 +265,7 @@ class Denylist:
 
 def is_uuid(text):
     """Whether ``text`` is a UUID in its canonical 8-4-4-4-12 hex form."""
-    return isinstance(text, str) and _UUID.match(text) is not None
+    return isinstance(text, str) and _UUID.fullmatch(text) is not None
 
 
 def _is_deauthorization(entry):
@@ -370,7 +370,7 @@ def parse_upload_token(raw, key, denylist, now=None):
 def parse_backup_token(raw, key, denylist, now=None):
     claims, fields = _signed_url_claims(raw, key, denylist, now, BACKUP_DOWNLOAD)
     backup_uuid = _required(claims, "backup_uuid")
-    if not _UUID.match(backup_uuid):
+    if not _UUID.fullmatch(backup_uuid):
         raise errors.InvalidToken(detail="backup_uuid %r is not a UUID" % backup_uuid)
     return BackupToken(backup_uuid=backup_uuid, **fields)
 
@@ -476,6 +476,6 @@ def parse_transfer_token(raw, key, now=None):
     claims = _verified_or_invalid(raw, key, now)
     _check_purpose(claims, TRANSFER, errors.InvalidToken)
     subject = _claim_or_invalid(_string_claim, claims, "sub")
-    if not _UUID.match(subject):
+    if not _UUID.fullmatch(subject):
         raise errors.InvalidToken(detail="transfer token subject %r is not a UUID" % subject)
     return TransferToken(server_uuid=subject)

@@ -336,7 +336,8 @@ def test_an_unwritable_file_raises_after_the_revocation_holds(tmp_path):
 
 def test_is_uuid():
     assert tokens.is_uuid(SERVER) and tokens.is_uuid(SERVER.upper())
-    for text in ("", "*", SERVER + "0", "{%s}" % SERVER, SERVER.replace("-", ""), None, 5):
+    for text in ("", "*", SERVER + "0", "{%s}" % SERVER, SERVER.replace("-", ""), None, 5,
+                 SERVER + "\n"):
         assert not tokens.is_uuid(text)
 
 
@@ -417,7 +418,7 @@ def test_backup_token_fields(denylist):
 
 
 @pytest.mark.parametrize("backup_uuid", ["../../../etc/passwd", "", "{%s}" % BACKUP,
-                                         BACKUP + "/x"])
+                                         BACKUP + "/x", BACKUP + "\n"])
 def test_backup_uuid_must_be_a_uuid(denylist, backup_uuid):
     """§7.5 [REQ], §16: never a path out of the backup directory."""
     with pytest.raises(errors.InvalidToken):
@@ -656,6 +657,7 @@ def test_transfer_token_is_reusable():
 
 
 @pytest.mark.parametrize("case", [{"omit": ("sub",)}, {"claims": [("sub", "../etc")]},
+                                  {"claims": [("sub", SERVER + "\n")]},
                                   {"ttl": -1}])
 def test_transfer_token_refusals(case):
     with pytest.raises(errors.InvalidToken):
