@@ -3,6 +3,7 @@
 import gc
 import logging
 import os
+import signal
 import socket
 import time
 
@@ -14,7 +15,9 @@ from api.app import ApiContext, make_app
 from api.hub import Hub
 from api.registry import Registry
 from api.routes.websocket import WebsocketGate
-from wingspan import bus, envelope, lifeline
+from wingspan import bus, envelope, lifeline, logs
+from wingspan.cli import runtime_flags
+from wingspan.config import ConfigError, reload
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,19 @@ def pump_events(context, endpoints, registry, hub):
         hub.dispatch(uuid, name, data, published)
         if name == "deleted":
             registry.remove(uuid)
+
+
+def reload_config(ctx):
+    """SIGHUP: adopt config.yml as ``wingspan.config.reload`` gives it (routes read
+    ``ctx.cfg`` at every request); an invalid file changes nothing."""
+    try:
+        cfg, _ = reload(ctx.cfg, ctx.config_path)
+    except ConfigError as e:
+        log.error("config not reloaded, the running configuration is kept: %s", e)
+        return
+    ctx.cfg = ctx.registry.cfg = cfg
+    logs.set_debug(runtime_flags()[0] or cfg.debug)
+    log.info("reloaded %s", ctx.config_path)
 
 
 def ssl_arguments(cfg):
@@ -50,6 +66,7 @@ def serve(cfg, config_path, context, supervisor_pidfd):
     denylist = Denylist(time.time(), os.path.join(cfg.system.root_directory, DEAUTHORIZED))
     ctx = ApiContext(cfg, config_path, client, publisher, registry, hub, denylist)
     lifeline.exit_with(supervisor_pidfd)
+    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, ctx))
     gevent.spawn(pump_events, context, endpoints, registry, hub)
     registry.load()
     app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)

@@ -16,7 +16,9 @@ from sftp.handler import ServerSession
 from sftp.login import LoginGate
 from sftp.registry import Registry
 from sftp.throttle import LoginThrottle
-from wingspan import activity, aiobus, bus, lifeline
+from wingspan import activity, aiobus, bus, lifeline, logs
+from wingspan.cli import runtime_flags
+from wingspan.config import ConfigError, reload
 from wingspan.panel import panel_client
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,21 @@ class Node:
     def sftp_server(self, chan, login):
         return ServerSession(chan, self, login)
 
+    def reload(self, verify_tls):
+        """SIGHUP: adopt config.yml as ``wingspan.config.reload`` gives it; the limits apply
+        from the next login or operation. New login limits start with a clean count."""
+        try:
+            cfg, _ = reload(self.cfg, self.cfg.source)
+        except ConfigError as e:
+            log.error("config not reloaded, the running configuration is kept: %s", e)
+            return
+        if cfg.wingspan.sftp != self.cfg.wingspan.sftp:
+            self.throttle = LoginThrottle(cfg.wingspan.sftp)
+        self.cfg = self.registry.cfg = cfg
+        self.panel = panel_client(cfg, verify_tls=verify_tls)
+        logs.set_debug(runtime_flags()[0] or cfg.debug)
+        log.info("reloaded %s", cfg.source)
+
 
 async def listen(cfg, node):
     sftp = cfg.system.sftp
@@ -82,6 +99,7 @@ async def serve(cfg, supervisor_pidfd, verify_tls=True):
     await registry.load()
     node = Node(cfg, panel_client(cfg, verify_tls=verify_tls), registry,
                 activity.AsyncSender(client))
+    loop.add_signal_handler(signal.SIGHUP, node.reload, verify_tls)
     server = await listen(cfg, node)
     await stop.wait()
     log.info("stopping")

@@ -4,6 +4,7 @@ States::
 
     STOPPED -> STARTING -> RUNNING -> (dies) -> BACKOFF -> STARTING ...
                                            \\-> FAILED   (dying in a loop; restart on request only)
+    STARTING -> (not ready within boot_timeout: killed) -> BACKOFF ...
     any -> STOPPING -> STOPPED             (asked to stop: never restarted)
 """
 
@@ -11,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from supervisor.policy import RestartPolicy
 
@@ -52,11 +54,20 @@ class Child:
         policy: the restart policy (backoff and flapping limit).
         permanent_exit_codes: exit codes that mean "do not restart" (bad config).
         signals_ready: the child reports readiness (``ready()``); until then it is STARTING.
+        boot_timeout: seconds a child that signals readiness has to do so once its process
+            exists; past it the child is killed and restarted like one that died (None:
+            no limit).
+        clock: the monotonic clock the boot deadline is measured with.
     """
 
-    def __init__(self, name, spawn, policy=None, permanent_exit_codes=(), signals_ready=False):
+    def __init__(self, name, spawn, policy=None, permanent_exit_codes=(), signals_ready=False,
+                 boot_timeout=None, clock=time.monotonic):
         self.name = name
         self.signals_ready = signals_ready
+        self.boot_timeout = boot_timeout
+        self._clock = clock
+        self._boot_deadline = None
+        self._killed_booting = False
         self._spawn = spawn
         self.policy = policy or RestartPolicy()
         self.permanent_exit_codes = set(permanent_exit_codes)
@@ -83,6 +94,9 @@ class Child:
             self.stop(self._stop_signal)
             return
         self.policy.started(now)
+        if self.state == STARTING and self.boot_timeout:
+            # from when the process exists: a spawn may have waited for the zygote
+            self._boot_deadline = self._clock() + self.boot_timeout
         log.info("%s started (pid %d)", self.name, self.pid)
 
     def adopt(self, pid, now):
@@ -96,10 +110,13 @@ class Child:
         # STARTING -> RUNNING
         if self.state == STARTING:
             self.state = RUNNING
+            self._boot_deadline = None
 
     def exited(self, now, status):
         """Handle the child's death as reported by waitpid."""
         self.pid = None
+        self._boot_deadline = None
+        killed_booting, self._killed_booting = self._killed_booting, False
         if self.state == STOPPING:
             # STOPPING -> STOPPED
             self.state = STOPPED
@@ -110,7 +127,8 @@ class Child:
                       describe_status(status))
             self.state = FAILED
             return
-        log.warning("%s died (%s)", self.name, describe_status(status))
+        if not killed_booting:
+            log.warning("%s died (%s)", self.name, describe_status(status))
         self._schedule_restart(now)
 
     def _schedule_restart(self, now):
@@ -129,6 +147,13 @@ class Child:
     def tick(self, now):
         if self.state == BACKOFF and now >= self.next_start:
             self.start(now)
+        elif self.state == STARTING and self._boot_deadline is not None \
+                and self._clock() >= self._boot_deadline and not self._killed_booting:
+            # STARTING -> (killed) -> BACKOFF, through exited()
+            log.warning("%s did not report ready within %gs; killing it", self.name,
+                        self.boot_timeout)
+            self._killed_booting = True
+            self.signal(signal.SIGKILL)
 
     def stop(self, sig=signal.SIGTERM):
         """Ask the child to stop; it will not be restarted."""

@@ -28,8 +28,9 @@ from supervisor.activity import ActivityLog
 from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
-from wingspan import activity, bus, envelope, errors
-from wingspan.config import ConfigError, load
+from wingspan import activity, bus, config, envelope, errors, logs
+from wingspan.cli import runtime_flags
+from wingspan.config import ConfigError
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
@@ -104,6 +105,7 @@ class Manager:
         gevent.signal_handler(signal.SIGINT, self._stop.set)
         self._adopt_zygote()
         self._watch_children()
+        gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload_from_file))
         self._prepare_directories()
         system_user.apply(self.cfg)
         self.activity.open()
@@ -281,7 +283,8 @@ class Manager:
                 return self.zygote.fork_worker(uuid, payload)
 
         worker = child.Child("worker %s" % uuid, spawn, self._policy(),
-                             permanent_exit_codes=(envelope.EXIT_CONFIG,), signals_ready=True)
+                             permanent_exit_codes=(envelope.EXIT_CONFIG,), signals_ready=True,
+                             boot_timeout=self.cfg.wingspan.worker.boot_timeout)
         worker.server = uuid
         self.workers[uuid] = worker
         worker.start(now)
@@ -390,13 +393,47 @@ class Manager:
     def _cmd_reload_config(self, args):
         """``{}`` -> ``{}``: re-read config.yml after ``POST /api/update``."""
         try:
-            cfg = load(self.config_path)
+            cfg, _ = config.reload(self.cfg, self.config_path)
         except ConfigError as e:
             raise errors.ValidationFailed(detail=str(e)) from e
+        self._adopt(cfg)
+        return {}
+
+    def reload_from_file(self):
+        """SIGHUP (``systemctl reload``): adopt config.yml here and in every child process.
+
+        Keys that cannot change while the daemon runs keep their running values and are
+        named in a warning; a file that is not valid is refused, with each key named, and
+        the running configuration stays as it is everywhere.
+        """
+        try:
+            cfg, pending = config.reload(self.cfg, self.config_path)
+        except ConfigError as e:
+            log.error("config not reloaded, the running configuration is kept: %s", e)
+            return
+        changed = config.changed_keys(self.cfg, cfg)
+        self._adopt(cfg)
+        if pending:
+            log.warning("changed in %s but applied only after a restart: %s",
+                        self.config_path, ", ".join(pending))
+        log.info("reloaded %s: %s", self.config_path,
+                 "changed " + ", ".join(changed) if changed else "no live key changed")
+        for proc in self._children():
+            if proc is not self.zygote_child:
+                proc.signal(signal.SIGHUP)  # each child adopts the file as config.reload does
+
+    def _adopt(self, cfg):
+        """Make ``cfg`` the supervisor's configuration (the children adopt it themselves)."""
         self.cfg = cfg
         self.panel = panel_client(cfg, verify_tls=self.verify_tls)
         self.activity.reconfigure(cfg)
-        return {}
+        logs.set_debug(runtime_flags()[0] or cfg.debug)
+        limits = cfg.wingspan.worker
+        for proc in self._children():
+            proc.policy.reconfigure(limits.backoff_initial, limits.backoff_max,
+                                    limits.max_failures, limits.stable_after)
+            if proc.server is not None:
+                proc.boot_timeout = limits.boot_timeout
 
     def _cmd_delete(self, args):
         """``{"uuid"}`` -> ``{}``: container removed, worker stopped, files removed later."""

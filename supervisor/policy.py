@@ -25,6 +25,13 @@ class RestartPolicy:
         self.failures = 0
         self.started_at = None
 
+    def reconfigure(self, initial, maximum, max_failures, stable_after):
+        """New limits (a reloaded config); the failure count so far is kept."""
+        self.initial = initial
+        self.maximum = maximum
+        self.max_failures = max_failures
+        self.stable_after = stable_after
+
     def started(self, now):
         self.started_at = now
 

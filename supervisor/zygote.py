@@ -178,6 +178,8 @@ def main():
     import setproctitle
     setproctitle.setproctitle("wingspan: zygote")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a reload is not the zygote's business; its workers inherit this until they handle it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     fd, config_path, supervisor = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     _preload(config_path)
     _serve(fd, config_path, supervisor)

@@ -73,6 +73,13 @@ def run_daemon(args):
         os.environ[ENV_DEBUG] = "1"
     if args.ignore_certificate_errors:
         os.environ[ENV_INSECURE] = "1"
+    from supervisor import runlock
+    try:
+        # held until this process ends: the kernel releases it however that happens
+        runlock.acquire(cfg.wingspan.run_directory)
+    except (runlock.AlreadyRunning, OSError) as e:
+        print("wingspan: %s" % e, file=sys.stderr)
+        return 1
     # The zygote must be forked before this process has a ZeroMQ context, a thread or a
     # gevent hub; nothing above this line creates one.
     from supervisor import zygote

@@ -64,6 +64,19 @@ LOCKED_KEYS = (
     "api.disable_remote_download",
 )
 
+# Keys a running daemon keeps until it is restarted (SIGHUP reports their change and keeps
+# the running value): what binds a socket, names a path, a user or the bus, and what a
+# process sizes once when it starts. Every other key takes effect at a reload.
+RESTART_KEYS = (
+    "api.host", "api.port", "api.ssl", "api.disable_remote_download",
+    "system.root_directory", "system.log_directory", "system.data",
+    "system.archive_directory", "system.backup_directory", "system.tmp_directory",
+    "system.username", "system.user", "system.sftp.bind_address", "system.sftp.bind_port",
+    "system.disk_check_interval", "docker.network", "wingspan.run_directory",
+    "wingspan.console_buffer_lines", "wingspan.mime_cache_entries",
+    "wingspan.panelless_directory", "wingspan.sftp.login_timeout",
+)
+
 # The only values egg ``{{config.<path>}}`` placeholders resolve against (§13.2, §15.3).
 # Upstream serialises the whole config, token and registry passwords included; this list
 # keeps the non-secret keys an egg can use whose JSON name upstream is snake_case (and so
@@ -1032,6 +1045,42 @@ def _same_place(before, after):
     node's file holds where that symlink leads)."""
     return (isinstance(before, str) and isinstance(after, str) and os.path.isabs(before)
             and os.path.isabs(after) and os.path.realpath(before) == os.path.realpath(after))
+
+
+def reload(current, path):
+    """What a running daemon adopts when ``path`` is read again (SIGHUP): ``(cfg, pending)``.
+
+    ``cfg`` is the file's configuration with every ``RESTART_KEYS`` value kept as it runs;
+    ``pending`` names those whose value in the file differs (they apply after a restart).
+
+    Raises:
+        ConfigError: the file cannot be used; it names each key.
+    """
+    updated = load(path)
+    updated.validate_for_serving()
+    updated.runtime_debug = current.runtime_debug
+    pending = []
+    for dotted in _restart_leaves():
+        running = get_key(current, dotted)
+        if get_key(updated, dotted) != running:
+            pending.append(dotted)
+            set_key(updated, dotted, copy.deepcopy(running))
+    return updated, pending
+
+
+def changed_keys(before, after):
+    """The dotted keys whose values differ between two configs."""
+    return [dotted for dotted in _all_leaves() if get_key(before, dotted) != get_key(after, dotted)]
+
+
+@functools.lru_cache(maxsize=None)
+def _restart_leaves():
+    return tuple(leaf for dotted in RESTART_KEYS for leaf in _leaves(dotted))
+
+
+@functools.lru_cache(maxsize=None)
+def _all_leaves():
+    return tuple(leaf for f in _settings(Config) for leaf in _leaves(f.name))
 
 
 @functools.lru_cache(maxsize=None)

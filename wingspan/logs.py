@@ -52,6 +52,11 @@ def configure(role, debug=False, server=None, log_directory=None):
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(role_filter)
         root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    set_debug(debug)
     for noisy in ("urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def set_debug(debug):
+    """Change the level of a configured process (a reload of config.yml's ``debug``)."""
+    logging.getLogger().setLevel(logging.DEBUG if debug else logging.INFO)

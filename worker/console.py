@@ -114,12 +114,16 @@ class Throttle:
     """
 
     def __init__(self, lines, interval_ms, clock=time.monotonic):
-        self._limit = lines
-        self._window = interval_ms / 1000.0
         self._clock = clock
+        self.set_limits(lines, interval_ms)
         self._opened = clock()
         self._count = 0
         self._striking = False
+
+    def set_limits(self, lines, interval_ms):
+        """New limits, from the current window on."""
+        self._limit = lines
+        self._window = interval_ms / 1000.0
 
     def check(self):
         now = self._clock()

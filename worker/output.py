@@ -33,6 +33,10 @@ class ConsoleOutput:
         self.reload_matcher()
         server.on_state_change(self._state_changed)
 
+    def reconfigure(self, throttles):
+        """Apply a reloaded ``throttles`` section from the next line on."""
+        self._throttle.set_limits(throttles.lines, throttles.line_reset_interval)
+
     def reload_matcher(self):
         startup = self.server.definition.process.startup
         self._matcher = StartupMatcher(startup.done, startup.strip_ansi)

@@ -19,7 +19,7 @@ import zmq.green as zmq
 
 from wingspan import bus, envelope, errors, lifeline, logs
 from wingspan.cli import runtime_flags
-from wingspan.config import ConfigError, load
+from wingspan.config import ConfigError, load, reload
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
@@ -41,6 +41,7 @@ from worker.transfer import Transfers
 log = logging.getLogger(__name__)
 
 RESTORE_STATES = ("running", "starting")
+TEST_FAULTS = "WINGSPAN_TEST_FAULTS"
 
 
 class WorkerRuntime:
@@ -77,17 +78,30 @@ class WorkerRuntime:
         self._sock = None
 
     def reload_config(self):
-        """Adopt a rewritten config.yml: new Panel credentials for the next calls."""
+        """Adopt config.yml as it is now (``POST /api/update``, SIGHUP): what may change
+        while the daemon runs (``wingspan.config.reload``) applies from its next use."""
         try:
-            cfg = load(self.config_path)
+            cfg, _ = reload(self.cfg, self.config_path)
         except ConfigError as e:
             raise errors.ValidationFailed(detail=str(e)) from e
-        self.cfg = self.server.cfg = cfg
+        self.cfg = self.server.cfg = self.files.cfg = cfg
         self.panel = self.preboot.panel = panel_client(cfg, verify_tls=self.verify_tls)
+        self.images.registries = cfg.docker.registries
+        self.output.reconfigure(cfg.throttles)
+        logs.set_debug(runtime_flags()[0] or cfg.debug)
+
+    def _reload_on_signal(self):
+        try:
+            self.reload_config()
+        except errors.ValidationFailed as e:
+            log.error("config not reloaded, the running configuration is kept: %s", e.detail)
+            return
+        log.info("reloaded %s", self.config_path)
 
     def run(self, payload, supervisor):
         gevent.signal_handler(signal.SIGTERM, self._stop.set)
         gevent.signal_handler(signal.SIGINT, self._stop.set)
+        gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._reload_on_signal))
         lifeline.exit_with(supervisor)
         self._sock = bus.make_socket(self.context, zmq.DEALER,
                                      IDENTITY=self.server.uuid.encode(),
@@ -95,6 +109,7 @@ class WorkerRuntime:
         self._sock.connect(self.endpoints.workers)
         self.files.ensure_root()
         self._boot(payload)
+        hang_if_a_test_asks(self.server.uuid)
         self._sock.send(envelope.dump(envelope.request("worker.ready", self.server.uuid)))
         gevent.spawn(self._serve)
         self._stop.wait()
@@ -135,6 +150,23 @@ class WorkerRuntime:
         if req is None or envelope.expired(req):
             return
         self._sock.send_multipart([client] + self.registry.handle(req))
+
+
+def hang_if_a_test_asks(uuid):
+    """A fault for the supervision tests only: with ``WINGSPAN_TEST_FAULTS`` naming a
+    directory (only the test harness sets it) that holds ``hang-boot-<uuid>``, this worker
+    removes the file and hangs before it reports ready, once; the supervisor must kill it
+    after ``wingspan.worker.boot_timeout`` and start another."""
+    directory = os.environ.get(TEST_FAULTS)
+    if not directory:
+        return
+    try:
+        os.unlink(os.path.join(directory, "hang-boot-%s" % uuid))
+    except OSError:
+        return
+    log.warning("test fault: hanging before reporting ready")
+    while True:
+        gevent.sleep(3600)
 
 
 def current_config(config_path, preloaded):

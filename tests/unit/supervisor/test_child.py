@@ -3,6 +3,8 @@
 import os
 import signal
 
+import pytest
+
 from supervisor import child
 from supervisor.policy import RestartPolicy
 
@@ -122,3 +124,40 @@ def test_stop_while_a_failing_spawn_waits_schedules_no_restart():
 def stop_midway(proc, pid):
     proc.stop(signal.SIGKILL)
     return pid
+
+
+def test_a_child_not_ready_within_boot_timeout_is_killed_and_restarted(monkeypatch, caplog):
+    """issue 20 part 2: ``wingspan.worker.boot_timeout`` kills a worker that hangs while
+    booting; its death then takes the usual backoff."""
+    clock = [100.0]
+    killed = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    spawn = Spawner()
+    proc = child.Child("worker x", spawn, RestartPolicy(initial=1.0, rng=lambda: 0.5),
+                       signals_ready=True, boot_timeout=30, clock=lambda: clock[0])
+    proc.start(0)
+    clock[0] = 129.9
+    proc.tick(29.9)
+    assert killed == [] and proc.state == child.STARTING
+    clock[0] = 130.0
+    proc.tick(30.0)
+    proc.tick(30.1)  # killed once, not at every tick while waiting for the exit
+    assert killed == [(1000, signal.SIGKILL)]
+    proc.exited(30.2, signal_status(signal.SIGKILL))
+    assert proc.state == child.BACKOFF and proc.next_start == 31.2
+    assert "did not report ready within 30s; killing it" in caplog.text
+    assert "died" not in caplog.text
+    proc.tick(31.2)
+    assert proc.pid == 1001 and proc.state == child.STARTING
+    proc.ready()
+    clock[0] = 1000.0
+    proc.tick(40)
+    assert proc.state == child.RUNNING and len(killed) == 1
+
+
+def test_no_boot_timeout_without_a_ready_signal(monkeypatch):
+    monkeypatch.setattr(os, "kill", lambda pid, sig: pytest.fail("killed"))
+    proc = child.Child("api", Spawner(), boot_timeout=1, clock=lambda: 10 ** 6)
+    proc.start(0)
+    proc.tick(5)
+    assert proc.state == child.RUNNING

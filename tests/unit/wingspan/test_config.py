@@ -772,3 +772,34 @@ def test_placeholder_view_is_a_copy():
     cfg = Config()
     cfg.placeholder_view()["docker"]["network"]["interface"] = "6.6.6.6"
     assert cfg.docker.network.interface == "172.18.0.1"
+
+
+# -- reload (SIGHUP; issue 20 part 2) ---------------------------------------------------------
+
+def test_reload_adopts_live_keys_and_keeps_restart_keys(tmp_path):
+    path = write(tmp_path, PANEL_YAML)
+    running = config.load(path)
+    data = running.to_dict()
+    data["throttles"]["lines"] = 10
+    data["allowed_origins"] = ["https://other.example"]
+    data["api"]["port"] = running.api.port + 1
+    data["system"]["data"] = "/elsewhere"
+    path = write(tmp_path, yaml.safe_dump(data))
+    updated, pending = config.reload(running, path)
+    assert updated.throttles.lines == 10
+    assert updated.allowed_origins == ["https://other.example"]
+    assert (updated.api.port, updated.system.data) == (running.api.port, running.system.data)
+    assert pending == ["api.port", "system.data"]
+    assert config.changed_keys(running, updated) == ["throttles.lines", "allowed_origins"]
+
+
+def test_reload_refuses_an_invalid_file_naming_the_key(tmp_path):
+    running = config.load(write(tmp_path, PANEL_YAML))
+    data = running.to_dict()
+    data["throttles"]["lines"] = -1
+    with pytest.raises(ConfigError, match="throttles.lines"):
+        config.reload(running, write(tmp_path, yaml.safe_dump(data)))
+    data["throttles"]["lines"] = 5
+    data["token"] = ""
+    with pytest.raises(ConfigError, match="token"):
+        config.reload(running, write(tmp_path, yaml.safe_dump(data)))
