@@ -12,7 +12,8 @@ import os
 import sys
 import traceback
 
-BENCHMARKS = ("memory", "boot", "console", "fanout", "stats", "power", "files", "activity")
+BENCHMARKS = ("memory", "boot", "console", "fanout", "stats", "power", "files", "activity",
+              "sftp")
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
