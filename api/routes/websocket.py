@@ -365,11 +365,8 @@ class Session:
             return
         try:
             self.ctx.client.call("server.power", self.uuid, {"action": action, "wait_seconds": 0})
-        except errors.PowerLocked:
-            self._enqueue(frame("daemon error", [wrap_error(LOCKED_ERROR)]))
-            return
         except errors.WingspanError as e:
-            self._send_error(e)
+            self._send_power_error(e)
             return
         self._record(activity.POWER_PREFIX + action)
 
@@ -412,7 +409,7 @@ class Session:
         if not self._token_ok():
             return
         if delivery.name == "power error":
-            self._send_error(errors.WingspanError.from_wire(delivery.data))
+            self._send_power_error(errors.WingspanError.from_wire(delivery.data))
             return
         if delivery.permission and not self.token.has_permission(delivery.permission):
             return
@@ -432,6 +429,14 @@ class Session:
             self._enqueue(frame("jwt error", [e.message]))
             return False
         return True
+
+    def _send_power_error(self, error):
+        """wings-behaviour.md §2.2: an action refused for the lock, now or after waiting for
+        it, is the locked message for every viewer; other failures as §10.7 says."""
+        if isinstance(error, errors.PowerLocked):
+            self._enqueue(frame("daemon error", [wrap_error(LOCKED_ERROR)]))
+        else:
+            self._send_error(error)
 
     def _send_error(self, error, jwt_class=False):
         """§10.7: JWT errors by name; other errors verbatim only to admins."""

@@ -21,6 +21,7 @@ import yaml
 from tests.support.driver import PanelDriver
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
+from wingspan import testhooks
 
 WINGSPAN = os.path.join(os.path.dirname(sys.executable), "wingspan")
 CONTAINER_UID = 1000
@@ -107,19 +108,24 @@ class Daemon(PanelDriver):
         with open(self.config_path, "w") as f:
             yaml.safe_dump(self.config, f, default_flow_style=False)
 
-    def start(self, wait=True, debug=False, cwd=None):
+    def start(self, wait=True, debug=False, cwd=None, holds=()):
         """Run the daemon (writing config.yml first if it does not exist yet: on a restart
         the daemon's own rewrite of it is kept) in ``cwd`` (default: the tests' own), then
-        wait for its API unless told not to."""
+        wait for its API unless told not to. ``holds`` names the ``wingspan.testhooks``
+        hold points to switch on."""
         if not os.path.exists(self.config_path):
             self.write_config()
         command = [WINGSPAN, "--config", self.config_path] + (["--debug"] if debug else [])
+        env = dict(os.environ)
+        env.pop(testhooks.ENV, None)
+        if holds:
+            env[testhooks.ENV] = ",".join(holds)
         with open(self.log_path, "ab") as log:
             log.write(("\n=== %s\n" % " ".join(command)).encode())
             log.flush()
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            cwd=cwd)
+                                            cwd=cwd, env=env)
         if wait:
             self.wait_ready()
         return self

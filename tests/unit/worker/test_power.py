@@ -1,5 +1,7 @@
 """The power lock (wings-behaviour.md §2.2): one action at a time, kill bypasses it, and an
-action asked for while a finished kill waits for Docker's answer is queued, not refused."""
+action asked for while a finished kill waits for Docker's answer, or a stop asked for while
+a start that already shows `running` returns, is queued, not refused. Every accepted action
+that fails is reported as a ``power error``."""
 
 import gevent
 import gevent.event
@@ -36,6 +38,7 @@ class FakeEnvironment:
         self.docker_answers = gevent.event.Event()
         self.release_start = gevent.event.Event()
         self.release_start.set()
+        self.stop_fails = None
 
     def terminate(self, signal_name):
         self.calls.append(("terminate", signal_name))
@@ -49,6 +52,8 @@ class FakeEnvironment:
 
     def wait_for_stop(self, timeout, terminate=True):
         self.calls.append(("stop",))
+        if self.stop_fails is not None:
+            raise self.stop_fails
         self.server.state = OFFLINE
 
 
@@ -120,4 +125,43 @@ def test_suspended_server_cannot_start(power):
     power.server.suspended = True
     with pytest.raises(errors.ServerSuspended):
         power.request("start")
+    assert not power.lock.locked()
+
+
+def test_a_stop_once_the_start_shows_running_waits_for_the_start_to_return(power):
+    env = power.environment
+    power.server.state = OFFLINE
+    env.release_start.clear()
+    power.request("start")
+    gevent.sleep(0.01)
+    power.server.state = RUNNING  # the done line, before the start has returned
+
+    power.request("stop")  # upstream: "another power action is being processed"
+    gevent.sleep(0.05)
+    assert env.calls == [("start",)]
+
+    env.release_start.set()
+    gevent.sleep(0.05)
+    assert env.calls == [("start",), ("stop",)]
+    assert not power.lock.locked()
+    assert [e for e in power.server.events if e[0] == "power error"] == []
+
+
+def test_a_start_asked_for_while_a_running_start_returns_is_refused(power):
+    env = power.environment
+    power.server.state = OFFLINE
+    env.release_start.clear()
+    power.request("start")
+    gevent.sleep(0.01)
+    power.server.state = RUNNING
+    with pytest.raises(errors.PowerLocked):
+        power.request("start")
+    env.release_start.set()
+
+
+def test_an_unexpected_failure_is_reported_not_lost(power):
+    power.environment.stop_fails = OSError("broken pipe")
+    power.request("stop")
+    gevent.sleep(0.05)
+    assert power.server.events == [("power error", errors.WingspanError().to_wire())]
     assert not power.lock.locked()
