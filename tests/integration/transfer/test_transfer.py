@@ -1,11 +1,23 @@
 """Server transfers between two daemons on this machine, orchestrated by one fake Panel
-(wings-api.md §9, wings-behaviour.md §11, panel-contract.md §2.2 transfer reports, §7.6)."""
+(wings-api.md §9, wings-behaviour.md §11, panel-contract.md §2.2 transfer reports, §7.6):
+the Panel notifies the source, the source streams to the destination, the destination
+reports, the Panel deletes the source's copy."""
 
 import os
+import re
+import time
 
 import pytest
 
 from tests.integration.transfer.helpers import (
+    CANCELED,
+    FINISHED,
+    IN_PROGRESS,
+    MIB,
+    NOT_TRANSFERRING,
+    PREPARING,
+    STREAMING,
+    big_tree,
     make_server,
     root_of,
     small_tree,
@@ -13,7 +25,16 @@ from tests.integration.transfer.helpers import (
     transfer_reports,
     wait_report,
 )
+from tests.support.browser import ADMIN, BrowserSocket, console_token
 from tests.support.polling import wait_until
+
+# §9.1: ESC[33mESC[1m<RFC1123 time> [Transfer System] [Source Node]:ESC[39m <msg>ESC[0m
+LOG_LINE = re.compile(r"^\x1b\[33m\x1b\[1m\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \S+ "
+                      r"\[Transfer System\] \[Source Node\]:\x1b\[39m (.*)\x1b\[0m$")
+UPLOADING = re.compile(r"^Uploading \[[= ]{25}\] \d+(\.\d)? [KMG]?i?B / \d+(\.\d)? [KMG]?i?B$")
+# Slow enough (MiB/s) for a transfer of SLOW_TREE bytes to be watched and cancelled.
+SLOW_LIMIT = 2
+SLOW_TREE = 40 * MIB
 
 
 @pytest.fixture
@@ -25,23 +46,224 @@ def nodes(fake_panel, daemon_factory):
     return source, destination, target
 
 
-def test_a_server_arrives_byte_identical_and_the_source_copy_is_deleted(fake_panel, nodes):
-    """§9.1 – §9.3: the source streams, the destination extracts and reports success, the
-    Panel moves the server and deletes it on the source (panel-contract.md §2.2)."""
+@pytest.fixture
+def slow_nodes(fake_panel, daemon_factory):
+    """Like ``nodes``, the destination receiving at most SLOW_LIMIT MiB/s
+    (``system.transfers.download_limit``, peers.md: Wings documents it, never applies it)."""
+    target = fake_panel.add_node()
+    source = daemon_factory().start()
+    destination = daemon_factory(
+        node=target, system={"transfers": {"download_limit": SLOW_LIMIT}}).start()
+    return source, destination, target
+
+
+def transfer_messages(sock):
+    """The texts of the ``transfer logs`` frames received so far, uncoloured."""
+    texts = []
+    for frame in sock.events("transfer logs"):
+        match = LOG_LINE.match(frame["args"][0])
+        assert match, "not a Wings transfer log line: %r" % frame["args"][0]
+        texts.append(match.group(1))
+    return texts
+
+
+def statuses(sock):
+    return [frame["args"][0] for frame in sock.events("transfer status")]
+
+
+def node_calls(panel, node, outcome, uuid):
+    """Transfer reports for ``uuid`` that ``node`` sent."""
+    return [c for c in panel.calls("POST", "/api/remote/servers/%s/transfer/%s" % (uuid, outcome))
+            if c.headers["Authorization"].endswith(node.credential)]
+
+
+def admin_socket(daemon, uuid):
+    sock = BrowserSocket(daemon, uuid)
+    sock.authenticate(console_token(daemon, uuid, ADMIN))
+    return sock
+
+
+def assert_kept_nothing(destination, uuid):
+    assert destination.details(uuid).status_code == 404
+    wait_until(lambda: not os.path.exists(root_of(destination, uuid)),
+               what="the destination's copy removed")
+
+
+def assert_intact_and_startable(source, uuid, files):
+    assert snapshot(root_of(source, uuid)) == files
+    wait_until(lambda: source.details(uuid).json()["configuration"] is not None)
+    assert source.power(uuid, "start").status_code == 202
+    source.wait_state(uuid, "running", timeout=30)
+
+
+def test_300_mib_arrive_byte_identical_and_start_on_the_destination(fake_panel, nodes):
+    """§9.1 – §9.3: nested directories, modes, mtimes, an empty directory and a symlink
+    inside the root; then the Panel moves the server and deletes the source's copy
+    (panel-contract.md §2.2), and the server starts on its new node."""
     source, destination, target = nodes
-    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
-    small_tree(root_of(source, uuid))
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True, disk=1024)
+    big_tree(root_of(source, uuid), 300 * MIB)
     before = snapshot(root_of(source, uuid))
 
     assert fake_panel.transfer(uuid, target).status_code == 202
-    report = wait_report(fake_panel, uuid)
+    report = wait_report(fake_panel, uuid, timeout=300)
 
     assert report["successful"] is True
     assert report["new_node"] == target.uuid
     assert snapshot(root_of(destination, uuid)) == before
     wait_until(lambda: report["delete_status"] is not None, what="the source deletion")
     assert report["delete_status"] == 204
-    assert destination.details(uuid).status_code == 200
     assert source.details(uuid).status_code == 404
-    assert len(transfer_reports(fake_panel, uuid)) == 1
     wait_until(lambda: not os.path.exists(root_of(source, uuid)), what="source files removed")
+    assert len(transfer_reports(fake_panel, uuid)) == 1
+    assert node_calls(fake_panel, target, "success", uuid) != []
+    assert fake_panel.calls("POST", "/api/remote/servers/%s/transfer/failure" % uuid) == []
+    details = destination.details(uuid).json()
+    assert details["state"] == "offline"
+    assert destination.power(uuid, "start").status_code == 202
+    destination.wait_state(uuid, "running", timeout=30)
+
+
+def test_a_running_server_is_stopped_first_and_progress_is_shown(fake_panel, slow_nodes):
+    """§11.1 steps 3–4: the 202 comes once the server is stopped; the source's sockets
+    (with admin.websocket.transfer) see the log lines and the 5-second progress bar."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    assert source.power(uuid, "start").status_code == 202
+    source.wait_state(uuid, "running", timeout=30)
+    sock = admin_socket(source, uuid)
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    assert source.state(uuid) == "offline"
+    again = fake_panel.transfer(uuid, target)
+    assert again.status_code == 409
+    assert again.json() == IN_PROGRESS
+    wait_report(fake_panel, uuid, timeout=120)
+
+    sock.recv_event("transfer logs", timeout=30,
+                    where=lambda frame: FINISHED in frame["args"][0])
+    messages = transfer_messages(sock)
+    assert messages[:2] == [PREPARING, STREAMING]
+    assert messages[-1] == FINISHED
+    progress = messages[2:-1]
+    assert progress and all(UPLOADING.match(text) for text in progress), progress
+    assert statuses(sock)[0] == "processing"
+    assert "failure" not in statuses(sock)
+
+
+def test_cancel_on_the_source_keeps_the_server_there(fake_panel, slow_nodes):
+    """§9.2: ``cancelling``, ``Canceled.``, ``failure``; one failure report from each side
+    (the destination sees the body end early), the destination keeps nothing and the
+    source's server is intact and starts."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    before = snapshot(root_of(source, uuid))
+    sock = admin_socket(source, uuid)
+    assert source.delete("/api/servers/%s/transfer" % uuid).json() == NOT_TRANSFERRING
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    wait_until(lambda: destination.details(uuid).status_code == 200, timeout=30,
+               what="the destination receiving")
+    assert source.delete("/api/servers/%s/transfer" % uuid).status_code == 202
+
+    sock.recv_event("transfer status", timeout=30, where=lambda f: f["args"] == ["failure"])
+    assert statuses(sock)[-2:] == ["cancelling", "failure"]
+    assert transfer_messages(sock)[-1] == CANCELED
+    assert wait_report(fake_panel, uuid)["successful"] is False
+    assert_kept_nothing(destination, uuid)
+    wait_until(lambda: node_calls(fake_panel, target, "failure", uuid), what="the "
+               "destination's failure report")
+    time.sleep(1)  # a second report from either side would come now
+    assert len(node_calls(fake_panel, fake_panel.node, "failure", uuid)) == 1
+    assert len(node_calls(fake_panel, target, "failure", uuid)) == 1
+    assert fake_panel.calls("POST", "/api/remote/servers/%s/transfer/success" % uuid) == []
+    assert_intact_and_startable(source, uuid, before)
+
+
+def test_cancel_on_the_destination_fails_the_transfer_cleanly(fake_panel, slow_nodes):
+    """§9.4 [REC]: 202, the destination drops what it received; the source sees the
+    refusal, reports its failure, and keeps its server intact and startable."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    before = snapshot(root_of(source, uuid))
+    sock = admin_socket(source, uuid)
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    wait_until(lambda: destination.details(uuid).status_code == 200, timeout=30,
+               what="the destination receiving")
+    assert destination.delete("/api/transfers/%s" % uuid).status_code == 202
+
+    sock.recv_event("transfer status", timeout=30, where=lambda f: f["args"] == ["failure"])
+    assert "cancelling" not in statuses(sock)
+    assert wait_report(fake_panel, uuid)["successful"] is False
+    assert_kept_nothing(destination, uuid)
+    wait_until(lambda: node_calls(fake_panel, fake_panel.node, "failure", uuid),
+               what="the source's failure report")
+    assert len(node_calls(fake_panel, target, "failure", uuid)) == 1
+    assert destination.delete("/api/transfers/%s" % uuid).status_code == 404
+    assert_intact_and_startable(source, uuid, before)
+
+
+def test_a_destination_killed_mid_way(fake_panel, slow_nodes):
+    """The source notices, reports the failure once and keeps its server; the destination,
+    started again, removes the files it had been receiving (supervisor/incoming.py)."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    other = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    before = snapshot(root_of(source, uuid))
+    sock = admin_socket(source, uuid)
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    wait_until(lambda: os.path.exists(root_of(destination, uuid)), timeout=30,
+               what="the destination receiving")
+    destination.kill()
+
+    sock.recv_event("transfer status", timeout=60, where=lambda f: f["args"] == ["failure"])
+    assert wait_report(fake_panel, uuid)["successful"] is False
+    assert len(node_calls(fake_panel, fake_panel.node, "failure", uuid)) == 1
+    assert source.details(other).status_code == 200
+    assert_intact_and_startable(source, uuid, before)
+    destination.stop()
+    destination.start()
+    assert destination.get("/api/servers").json() == []
+    assert not os.path.exists(root_of(destination, uuid))
+
+
+def test_a_source_killed_mid_way(fake_panel, slow_nodes, daemon_factory):
+    """The destination notices the body end early, reports the failure once and keeps
+    nothing; it goes on serving its other servers."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    resident = make_server(fake_panel, destination, node=target, skip_egg_scripts=True)
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    wait_until(lambda: destination.details(uuid).status_code == 200, timeout=30,
+               what="the destination receiving")
+    source.kill()
+
+    wait_until(lambda: node_calls(fake_panel, target, "failure", uuid), timeout=60,
+               what="the destination's failure report")
+    assert_kept_nothing(destination, uuid)
+    time.sleep(1)
+    assert len(node_calls(fake_panel, target, "failure", uuid)) == 1
+    assert destination.details(resident).status_code == 200
+    assert destination.power(resident, "start").status_code == 202
+    destination.wait_state(resident, "running", timeout=30)
+
+
+def test_an_arrived_server_of_a_small_tree(fake_panel, nodes):
+    """The same flow for a tree of a few files, with the destination's own report."""
+    source, destination, target = nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    small_tree(root_of(source, uuid))
+    before = snapshot(root_of(source, uuid))
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    assert wait_report(fake_panel, uuid)["successful"] is True
+    assert snapshot(root_of(destination, uuid)) == before
+    assert len(node_calls(fake_panel, target, "success", uuid)) == 1
+    assert node_calls(fake_panel, fake_panel.node, "success", uuid) == []

@@ -1,0 +1,49 @@
+"""What the source shows and sends (wings-api.md §9.1, wings-behaviour.md §11.1): Wings'
+byte units and 25-tick progress bar, the coloured log line, and the multipart framing."""
+
+import hashlib
+
+import multipart
+import pytest
+
+from worker import transfer
+
+
+@pytest.mark.parametrize("count, text", [
+    (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
+    (2 * 1024 ** 2, "2.0 MiB"), (5 * 1024 ** 3 + 1024 ** 3 // 2, "5.5 GiB"),
+    (1024 ** 4, "1.0 TiB"),
+])
+def test_format_bytes_uses_binary_units_with_one_decimal(count, text):
+    assert transfer.format_bytes(count) == text
+
+
+def test_the_bar_has_a_tick_per_four_percent():
+    assert transfer.progress_bar(0, 1000) == "[%s] 0 B / 1000 B" % (" " * 25)
+    assert transfer.progress_bar(100, 1000) == "[==%s] 100 B / 1000 B" % (" " * 23)
+    assert transfer.progress_bar(1000, 1000) == "[%s] 1000 B / 1000 B" % ("=" * 25)
+
+
+def test_the_bar_is_clamped_when_the_stale_total_is_below_what_was_sent():
+    assert transfer.progress_bar(3 * 1024, 1024) == "[%s] 3.0 KiB / 1.0 KiB" % ("=" * 25)
+    assert transfer.progress_bar(5, 0) == "[%s] 5 B / 0 B" % ("=" * 25)
+
+
+def test_log_lines_are_coloured_as_wings_colours_them():
+    line = transfer.log_line("Canceled.", now=0)
+    assert line.startswith("\x1b[33m\x1b[1mThu, 01 Jan 1970 ")
+    assert line.endswith(" [Transfer System] [Source Node]:\x1b[39m Canceled.\x1b[0m")
+
+
+def test_the_body_parses_as_an_archive_part_then_a_checksum_field():
+    form = transfer.Multipart()
+    data = b"\x1f\x8b" + bytes(range(256)) * 10
+    digest = hashlib.sha256(data).hexdigest()
+    body = form.archive_head() + data + form.checksum_and_end(digest)
+    parser = multipart.MultipartParser(__import__("io").BytesIO(body), form.boundary)
+    parts = list(parser)
+    assert [(p.name, p.filename) for p in parts] == [("archive", "archive.tar.gz"),
+                                                    ("checksum", None)]
+    assert parts[0].raw == data
+    assert parts[1].value == digest
+    assert form.content_type == "multipart/form-data; boundary=" + form.boundary
