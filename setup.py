@@ -36,6 +36,7 @@ setup(
         "rarfile>=4.2",
         "multipart>=1.2",
         "urllib3>=2.0",
+        "jsonschema>=4.18",
         "asyncssh>=2.24,<3",
     ],
     extras_require={

@@ -18,7 +18,7 @@ import bottle
 
 from api import http
 from api.listing import HELP_TIMEOUT, SharedListing
-from wingspan import errors
+from wingspan import commands, errors
 from wingspan.filesystem import Jail, Quota, ReadStream, WriteBehind, in_thread
 from wingspan.filesystem.mime import SniffCache
 
@@ -96,7 +96,7 @@ class ServerFiles:
 
     def _listing_body(self, view, directory, listing):
         def ask_worker(names):
-            return self.ctx.client.ask("server.list_entries", view.uuid,
+            return self.ctx.client.ask(commands.LIST_ENTRIES, view.uuid,
                                        {"directory": directory, "names": names},
                                        timeout=HELP_TIMEOUT)
 
@@ -133,14 +133,14 @@ class ServerFiles:
         return writer.written
 
     def _worker_usage(self, view):
-        return self.ctx.client.call("server.disk_usage", view.uuid,
+        return self.ctx.client.call(commands.DISK_USAGE, view.uuid,
                                     timeout=USAGE_TIMEOUT)["usage"]
 
     def _report_change(self, view, delta):
         if not delta:
             return
         try:
-            self.ctx.client.call("server.disk_adjust", view.uuid, {"delta": delta},
+            self.ctx.client.call(commands.DISK_ADJUST, view.uuid, {"delta": delta},
                                  timeout=USAGE_TIMEOUT)
         except errors.WingspanError as e:
             # The worker's next walk corrects its figure; the file operation itself succeeded.

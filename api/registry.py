@@ -10,7 +10,7 @@ import logging
 
 import gevent
 
-from wingspan import errors
+from wingspan import commands, errors
 from wingspan.server_config import ServerDefinition
 from wingspan.server_status import ServerStatus
 
@@ -62,7 +62,7 @@ class Registry:
         """Fetch the server list from the supervisor, waiting until it answers."""
         while True:
             try:
-                listing = self.client.call("servers.list", timeout=5.0)
+                listing = self.client.call(commands.LIST_SERVERS, timeout=5.0)
                 break
             except errors.WingspanError as e:
                 log.warning("waiting for the supervisor: %s", e)
@@ -96,7 +96,7 @@ class Registry:
         if view is None:
             return
         try:
-            snap = self.client.call("server.snapshot", uuid, timeout=SNAPSHOT_TIMEOUT)
+            snap = self.client.call(commands.SNAPSHOT, uuid, timeout=SNAPSHOT_TIMEOUT)
         except errors.WingspanError as e:
             log.debug("no snapshot for %s yet: %s", uuid, e)
             return

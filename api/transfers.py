@@ -23,7 +23,7 @@ import gevent.os
 import multipart
 from gevent.threadpool import ThreadPool
 
-from wingspan import errors, panel
+from wingspan import commands, errors, panel
 from wingspan.filesystem import archives, start_in_thread
 from wingspan.filesystem.pgzip import MeteredReader, RateLimit
 
@@ -255,7 +255,7 @@ class IncomingTransfers:
             created = True
             self._wait_for_worker(uuid)
             self._extract(view, environ)
-            self.ctx.client.call("server.transfer_in_complete", uuid, timeout=COMPLETE_TIMEOUT)
+            self.ctx.client.call(commands.TRANSFER_IN_COMPLETE, uuid, timeout=COMPLETE_TIMEOUT)
         except BaseException as e:
             del self._receiving[uuid]
             if created or isinstance(e, errors.PanelError):
@@ -275,8 +275,8 @@ class IncomingTransfers:
         if uuid in self.ctx.registry.views:
             raise errors.Conflict(ALREADY_HERE, detail="%s is already on this node" % uuid)
         timeout = panel.longest_call(self.ctx.cfg) + CREATE_TIMEOUT
-        summary = self.ctx.client.call("servers.create", args={"uuid": uuid, "transfer": True},
-                                       timeout=timeout)
+        summary = self.ctx.client.call(commands.CREATE_SERVER,
+                                       args={"uuid": uuid, "transfer": True}, timeout=timeout)
         return self.ctx.registry.add(summary)
 
     def _wait_for_worker(self, uuid):
@@ -284,7 +284,7 @@ class IncomingTransfers:
         deadline = time.monotonic() + self.ctx.cfg.wingspan.worker.boot_timeout
         while True:
             try:
-                self.ctx.client.call("server.snapshot", uuid, timeout=5.0)
+                self.ctx.client.call(commands.SNAPSHOT, uuid, timeout=5.0)
                 return
             except errors.WorkerUnavailable:
                 if time.monotonic() > deadline:
@@ -306,7 +306,7 @@ class IncomingTransfers:
         if not successful:
             self.ctx.registry.remove(uuid)
         try:
-            self.ctx.client.call("servers.transfer_finished", args={
+            self.ctx.client.call(commands.TRANSFER_FINISHED, args={
                 "uuid": uuid, "successful": successful, "created": created}, timeout=30.0)
         except errors.WingspanError as e:
             log.error("server %s: the end of its transfer was not recorded: %s", uuid, e)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 
-from wingspan import envelope, errors
+from wingspan import commands, envelope, errors
 from wingspan.filesystem import Quota
 from wingspan.server_config import ServerDefinition
 from wingspan.server_status import ServerStatus
@@ -77,7 +77,7 @@ class Registry:
         """The server list from the supervisor, waiting until it answers."""
         while True:
             try:
-                listing = await self.client.call("servers.list", timeout=5.0)
+                listing = await self.client.call(commands.LIST_SERVERS, timeout=5.0)
                 break
             except errors.WingspanError as e:
                 log.warning("waiting for the supervisor: %s", e)
@@ -104,7 +104,7 @@ class Registry:
         if entry is not None:
             return entry
         try:
-            listing = await self.client.call("servers.list", timeout=5.0)
+            listing = await self.client.call(commands.LIST_SERVERS, timeout=5.0)
         except errors.WingspanError as e:
             log.warning("could not ask the supervisor for server %s: %s", uuid, e)
             return None
@@ -185,7 +185,7 @@ class Registry:
 
     async def _fetch(self, entry):
         try:
-            answer = await self.client.call("server.disk_usage", entry.uuid,
+            answer = await self.client.call(commands.DISK_USAGE, entry.uuid,
                                             timeout=USAGE_TIMEOUT)
         except errors.WingspanError as e:
             log.warning("no disk usage from the worker of %s: %s", entry.uuid, e)
@@ -202,7 +202,7 @@ class Registry:
         quota.pending -= delta
         quota.worker_usage += delta
         try:
-            await self.client.call("server.disk_adjust", entry.uuid, {"delta": delta},
+            await self.client.call(commands.DISK_ADJUST, entry.uuid, {"delta": delta},
                                    timeout=USAGE_TIMEOUT)
         except errors.WingspanError as e:
             # the worker's next walk corrects its figure

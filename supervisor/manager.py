@@ -28,7 +28,7 @@ from supervisor.activity import ActivityLog
 from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
-from wingspan import activity, bus, config, envelope, errors, logs
+from wingspan import bus, commands, config, envelope, errors, logs
 from wingspan.cli import runtime_flags
 from wingspan.config import ConfigError
 from wingspan.engine import Engine
@@ -310,7 +310,7 @@ class Manager:
 
     def _on_worker_notice(self, uuid, message):
         worker = self.workers.get(uuid)
-        if message.get("cmd") == "worker.ready" and worker is not None:
+        if message.get("cmd") == commands.WORKER_READY.name and worker is not None:
             worker.ready()
             self._broker.worker_ready(uuid)
             # tells the API to take a fresh snapshot from this worker
@@ -345,12 +345,12 @@ class Manager:
 
     def _register_commands(self):
         register = self.commands.register
-        register("servers.list")(self._cmd_list)
-        register("servers.create")(self._cmd_create)
-        register("servers.delete")(self._cmd_delete)
-        register("servers.transfer_finished")(self._cmd_transfer_finished)
-        register("daemon.reload_config")(self._cmd_reload_config)
-        register(activity.RECORD)(self.activity.record)
+        register(commands.LIST_SERVERS)(self._cmd_list)
+        register(commands.CREATE_SERVER)(self._cmd_create)
+        register(commands.DELETE_SERVER)(self._cmd_delete)
+        register(commands.TRANSFER_FINISHED)(self._cmd_transfer_finished)
+        register(commands.RELOAD_CONFIG)(self._cmd_reload_config)
+        register(commands.RECORD_ACTIVITY)(self.activity.record)
 
     def _cmd_list(self, args):
         """``{}`` -> ``{"servers": [{"uuid", "definition", "worker"}]}``"""
@@ -380,11 +380,11 @@ class Manager:
             if self._add_definition(doc) is None:
                 raise errors.PanelError(
                     detail="the Panel sent an invalid configuration for %s" % uuid)
-            if args.get("transfer"):
+            if args["transfer"]:
                 self.incoming.begin(uuid)
                 extra = {"incoming_transfer": True}
             else:
-                extra = {"create": {"start_on_completion": bool(args.get("start_on_completion"))}}
+                extra = {"create": {"start_on_completion": args["start_on_completion"]}}
             self._add_worker(uuid, extra, time.monotonic())
         finally:
             self._creating.discard(uuid)

@@ -27,11 +27,9 @@ import uuid as uuidlib
 import gevent
 import gevent.event
 
-from wingspan import errors
+from wingspan import commands, errors
 
 log = logging.getLogger(__name__)
-
-RECORD = "activity.record"
 
 CONSOLE_COMMAND = "server:console.command"
 POWER_PREFIX = "server:power."
@@ -281,7 +279,8 @@ class Sender(_EventQueue):
             while self._queue:
                 batch = self._take_batch()
                 try:
-                    self._client.call(RECORD, None, self._request(batch), timeout=self.TIMEOUT)
+                    self._client.call(commands.RECORD_ACTIVITY, None, self._request(batch),
+                                      timeout=self.TIMEOUT)
                 except _RETRIED as e:
                     gevent.sleep(self._not_stored(batch, e))
                     continue
@@ -318,7 +317,7 @@ class AsyncSender(_EventQueue):
             while self._queue:
                 batch = self._take_batch()
                 try:
-                    await self._client.call(RECORD, None, self._request(batch),
+                    await self._client.call(commands.RECORD_ACTIVITY, None, self._request(batch),
                                             timeout=self.TIMEOUT)
                 except _RETRIED as e:
                     await asyncio.sleep(self._not_stored(batch, e))

@@ -24,20 +24,21 @@ class AsyncBusClient:
         self._pending = {}
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
 
-    async def call(self, cmd, server=None, args=None, timeout=5.0):
-        """Send a request and wait for its result.
+    async def call(self, command, server=None, args=None, timeout=5.0):
+        """Send a request for a declared ``wingspan.commands.Command`` and wait for its
+        result.
 
         Raises:
             WingspanError: the error the other side replied with (same class).
             BusTimeout: no reply before the deadline.
         """
-        req = envelope.request(cmd, server, args, timeout)
+        req = envelope.request(command, server, args, timeout)
         waiter = self._pending[req["id"]] = asyncio.get_running_loop().create_future()
         try:
             await self._sock.send(envelope.dump(req))
             reply, attached = await asyncio.wait_for(waiter, timeout)
         except asyncio.TimeoutError as e:
-            raise errors.BusTimeout(detail="%s to %s timed out" % (cmd, server)) from e
+            raise errors.BusTimeout(detail="%s to %s timed out" % (command.name, server)) from e
         finally:
             self._pending.pop(req["id"], None)
         return envelope.result_of(reply, attached)

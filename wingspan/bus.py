@@ -62,19 +62,20 @@ class BusClient:
         self._pending = {}
         self._reader = gevent.spawn(self._read_replies)
 
-    def call(self, cmd, server=None, args=None, timeout=5.0):
-        """Send a request and wait for its result.
+    def call(self, command, server=None, args=None, timeout=5.0):
+        """Send a request for a declared ``wingspan.commands.Command`` and wait for its
+        result.
 
         Raises:
             WingspanError: the error the other side replied with (same class).
             BusTimeout: no reply before the deadline.
         """
-        return self.ask(cmd, server, args, timeout).result()
+        return self.ask(command, server, args, timeout).result()
 
-    def ask(self, cmd, server=None, args=None, timeout=5.0):
+    def ask(self, command, server=None, args=None, timeout=5.0):
         """Send a request now and return its :class:`PendingCall`: the caller goes on with
         its own work while the other process does this."""
-        req = envelope.request(cmd, server, args, timeout)
+        req = envelope.request(command, server, args, timeout)
         waiter = self._pending[req["id"]] = AsyncResult()
         try:
             self._sock.send(envelope.dump(req))
@@ -201,7 +202,8 @@ class EventFeed:
 
 
 class CommandRegistry:
-    """Maps command names to handlers; each handler takes the request args dict.
+    """Maps declared commands (``wingspan.commands``) to handlers; each handler takes the
+    request's args, checked against the declaration and with its defaults filled in.
 
     Handlers return a JSON-able result or raise ``WingspanError``. Any other exception
     is logged with the request id and answered with a generic internal error.
@@ -210,11 +212,15 @@ class CommandRegistry:
     def __init__(self):
         self._handlers = {}
 
-    def register(self, name):
+    def register(self, command):
         def decorate(func):
-            self._handlers[name] = func
+            self._handlers[command.name] = (command, func)
             return func
         return decorate
+
+    @property
+    def names(self):
+        return set(self._handlers)
 
     def handle(self, req):
         """The frames of the reply to ``req`` (:func:`envelope.reply_frames`)."""
@@ -228,11 +234,12 @@ class CommandRegistry:
 
     def _run(self, req):
         """The handler's result; every failure comes out as a WingspanError."""
-        handler = self._handlers.get(req.get("cmd"))
+        command, handler = self._handlers.get(req.get("cmd")) or (None, None)
         if handler is None:
             raise errors.UnknownCommand(detail="unknown command %r" % req.get("cmd"))
+        args = command.validate(req.get("args"))
         try:
-            return handler(req.get("args") or {})
+            return handler(args)
         except errors.WingspanError:
             raise
         except Exception as e:  # a bug in a handler must answer, not hang the caller

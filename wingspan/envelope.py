@@ -101,14 +101,16 @@ def is_event(obj):
         and isinstance(obj.get("event"), str)
 
 
-def request(cmd, server=None, args=None, timeout=5.0):
-    """Build a request envelope that expires ``timeout`` seconds from now."""
+def request(command, server=None, args=None, timeout=5.0):
+    """Build a request envelope for a declared ``wingspan.commands.Command`` that expires
+    ``timeout`` seconds from now; arguments that break its schema never leave
+    (``BadCommandArguments``)."""
     return {
         "v": VERSION,
         "id": uuid.uuid4().hex,
         "server": server,
-        "cmd": cmd,
-        "args": args or {},
+        "cmd": command.name,
+        "args": command.validate(args),
         "deadline": time.time() + timeout,
     }
 

@@ -338,6 +338,11 @@ class UnknownCommand(WingspanError):
     code = "unknown_command"
 
 
+class BadCommandArguments(UnparsableBody):
+    """A bus request whose arguments break its command's declared schema."""
+    code = "bad_command_arguments"
+
+
 class UnsupportedVersion(WingspanError):
     status = 500
     code = "unsupported_version"

@@ -6,7 +6,7 @@ Each handler takes the request's ``args`` and returns a JSON-able result or rais
 
 import logging
 
-from wingspan import bus, envelope, errors
+from wingspan import bus, commands, envelope, errors
 from wingspan.filesystem import archives, in_thread
 from worker.server import OFFLINE, STARTING, STOPPING
 
@@ -16,14 +16,12 @@ MAX_LOG_LINES = 100
 
 
 def build_registry(runtime):
-    """Bind every command to one worker's objects."""
+    """Bind every declared ``server.*`` command to one worker's objects: the handler of
+    ``server.<name>`` is ``Handlers.<name>``."""
     registry = bus.CommandRegistry()
     handlers = Handlers(runtime)
-    for name in ("snapshot", "power", "commands", "console_command", "logs", "sync",
-                 "install", "reinstall", "reload_config", "disk_usage", "disk_adjust",
-                 "list_entries", "compress", "decompress", "pull", "pulls", "cancel_pull",
-                 "transfer_out", "cancel_transfer_out", "transfer_in_complete"):
-        registry.register("server." + name)(getattr(handlers, name))
+    for command in commands.served_by_workers():
+        registry.register(command)(getattr(handlers, command.name.partition(".")[2]))
     return registry
 
 
@@ -121,11 +119,8 @@ class Handlers:
         """``{"directory", "names": [..]}`` -> ``{}`` with the Stat objects of those entries
         of the directory attached, as JSON array members (the API's listing hands over part
         of the batches of a huge directory)."""
-        directory, names = args.get("directory"), args.get("names")
-        if not isinstance(directory, str) or not isinstance(names, list) \
-                or not all(isinstance(name, str) for name in names):
-            raise errors.BadRequest(detail="list_entries needs a directory and a list of names")
-        return envelope.Attached({}, self.rt.files.list_entries(directory, names))
+        return envelope.Attached({}, self.rt.files.list_entries(args["directory"],
+                                                                args["names"]))
 
     def compress(self, args):
         """``{"root", "files"}`` -> the Stat object of the new archive (§5.9)."""

@@ -19,6 +19,7 @@ import zmq.green as zmq
 
 from wingspan import bus, envelope, errors, lifeline, logs
 from wingspan.cli import runtime_flags
+from wingspan.commands import WORKER_READY
 from wingspan.config import ConfigError, load, reload
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
@@ -110,7 +111,7 @@ class WorkerRuntime:
         self.files.ensure_root()
         self._boot(payload)
         hang_if_a_test_asks(self.server.uuid)
-        self._sock.send(envelope.dump(envelope.request("worker.ready", self.server.uuid)))
+        self._sock.send(envelope.dump(envelope.request(WORKER_READY, self.server.uuid)))
         gevent.spawn(self._serve)
         self._stop.wait()
         log.info("worker stopping; the container keeps running")

@@ -10,7 +10,7 @@ import logging
 import bottle
 
 from api import http
-from wingspan import errors
+from wingspan import commands, errors
 from wingspan.filesystem import parse_mode
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def install(app, ctx):
         body = http.json_body(limit())
         args = {"root": http.field(body, "root", str, "/"),
                 "files": string_list(body, "files", NO_FILES_TO_COMPRESS)}
-        info = ctx.client.call("server.compress", server.uuid, args, timeout=ARCHIVE_TIMEOUT)
+        info = ctx.client.call(commands.COMPRESS, server.uuid, args, timeout=ARCHIVE_TIMEOUT)
         return http.json_response(info)
 
     @app.post("/api/servers/<server>/files/decompress")
@@ -155,13 +155,13 @@ def install(app, ctx):
         body = http.json_body(limit())
         args = {"root": http.field(body, "root", str, "/"),
                 "file": http.field(body, "file", str, "")}
-        ctx.client.call("server.decompress", server.uuid, args, timeout=ARCHIVE_TIMEOUT)
+        ctx.client.call(commands.DECOMPRESS, server.uuid, args, timeout=ARCHIVE_TIMEOUT)
         return http.empty_response(204)
 
     @app.get("/api/servers/<server>/files/pull")
     def list_pulls(server):
         require_remote_download()
-        result = ctx.client.call("server.pulls", server.uuid)
+        result = ctx.client.call(commands.PULLS, server.uuid)
         return http.json_response({"downloads": result["downloads"] or None})
 
     @app.post("/api/servers/<server>/files/pull")
@@ -178,7 +178,7 @@ def install(app, ctx):
         if not args["url"] or not args["root"]:
             raise errors.UnparsableBody(detail="url and root (or directory) are required")
         timeout = PULL_TIMEOUT if args["foreground"] else PULL_START_TIMEOUT
-        result = ctx.client.call("server.pull", server.uuid, args, timeout=timeout)
+        result = ctx.client.call(commands.PULL, server.uuid, args, timeout=timeout)
         if args["foreground"]:
             return http.json_response(result)
         return http.json_response(result, status=202)
@@ -186,5 +186,5 @@ def install(app, ctx):
     @app.delete("/api/servers/<server>/files/pull/<download>")
     def cancel_pull(server, download):
         require_remote_download()
-        ctx.client.call("server.cancel_pull", server.uuid, {"identifier": download})
+        ctx.client.call(commands.CANCEL_PULL, server.uuid, {"identifier": download})
         return http.empty_response(204)

@@ -5,7 +5,7 @@ import logging
 import re
 
 from api import http
-from wingspan import errors, panel
+from wingspan import commands, errors, panel
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def install(app, ctx):
         if not UUID_V4.match(uuid):
             raise errors.ValidationFailed()
         timeout = panel.longest_call(ctx.cfg) + CREATE_TIMEOUT
-        summary = ctx.client.call("servers.create", args={
+        summary = ctx.client.call(commands.CREATE_SERVER, args={
             "uuid": uuid, "start_on_completion": start}, timeout=timeout)
         ctx.registry.add(summary)
         return http.empty_response(202)
@@ -58,13 +58,13 @@ def install(app, ctx):
 
     @app.delete("/api/servers/<server>")
     def delete_server(server):
-        ctx.client.call("servers.delete", args={"uuid": server.uuid}, timeout=30.0)
+        ctx.client.call(commands.DELETE_SERVER, args={"uuid": server.uuid}, timeout=30.0)
         ctx.registry.remove(server.uuid)
         return http.empty_response(204)
 
     @app.get("/api/servers/<server>/logs")
     def server_logs(server):
-        result = ctx.client.call("server.logs", server.uuid,
+        result = ctx.client.call(commands.LOGS, server.uuid,
                                  {"size": log_size(http.query("size"))})
         return http.json_response({"data": result["lines"] or None})
 
@@ -78,7 +78,7 @@ def install(app, ctx):
             raise errors.ServerSuspended()
         args = {"action": action, "wait_seconds": wait_seconds(body)}
         try:
-            ctx.client.call("server.power", server.uuid, args)
+            ctx.client.call(commands.POWER, server.uuid, args)
         except (errors.PowerLocked, errors.ServerBusy, errors.Conflict,
                 errors.ServerSuspended) as e:
             # Wings answers 202 first and refuses in the background; only the log knows
@@ -86,31 +86,31 @@ def install(app, ctx):
         return http.empty_response(202)
 
     @app.post("/api/servers/<server>/commands")
-    def commands(server):
+    def send_commands(server):
         if server.state == "offline":
             raise errors.ServerNotRunning()
         body = http.json_body(limit())
         cmds = http.field(body, "commands", list, [])
         if not all(isinstance(c, str) for c in cmds):
             raise errors.UnparsableBody(detail="commands must be strings")
-        ctx.client.call("server.commands", server.uuid, {"commands": cmds})
+        ctx.client.call(commands.COMMANDS, server.uuid, {"commands": cmds})
         return http.empty_response(204)
 
     @app.post("/api/servers/<server>/install")
     def install_server(server):
-        ctx.client.call("server.install", server.uuid)
+        ctx.client.call(commands.INSTALL, server.uuid)
         return http.empty_response(202)
 
     @app.post("/api/servers/<server>/reinstall")
     def reinstall_server(server):
-        ctx.client.call("server.reinstall", server.uuid)
+        ctx.client.call(commands.REINSTALL, server.uuid)
         return http.empty_response(202)
 
     @app.post("/api/servers/<server>/sync")
     def sync_server(server):
         # the worker's Panel call fails as a 500 within this; a bus timeout (504) would
         # only mean the worker is stuck
-        result = ctx.client.call("server.sync", server.uuid,
+        result = ctx.client.call(commands.SYNC, server.uuid,
                                  timeout=panel.longest_call(ctx.cfg) + 5)
         ctx.registry.apply_event(server.uuid, "definition", result["definition"])
         return http.empty_response(204)

@@ -10,7 +10,7 @@ import gevent
 
 from api import http
 from api.routes.websocket import close_sessions_of
-from wingspan import __version__, errors, tokens
+from wingspan import __version__, commands, errors, tokens
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ def install(app, ctx):
 
 def reload_everywhere(ctx):
     """Tell the supervisor and every worker to re-read config.yml (token rotation)."""
-    targets = [(None, "daemon.reload_config")]
-    targets += [(uuid, "server.reload_config") for uuid in list(ctx.registry.views)]
+    targets = [(None, commands.RELOAD_CONFIG)]
+    targets += [(uuid, commands.RELOAD_SERVER_CONFIG) for uuid in list(ctx.registry.views)]
     for server, command in targets:
         try:
             ctx.client.call(command, server, timeout=5.0)

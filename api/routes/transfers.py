@@ -6,7 +6,7 @@ import logging
 import bottle
 
 from api import http
-from wingspan import errors, tokens
+from wingspan import commands, errors, tokens
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,13 @@ def install(app, ctx):
         token = http.field(body, "token", str, "")
         if not url or not token:
             raise errors.UnparsableBody(detail="url and token are required")
-        ctx.client.call("server.transfer_out", server.uuid, {"url": url, "token": token},
+        ctx.client.call(commands.TRANSFER_OUT, server.uuid, {"url": url, "token": token},
                         timeout=START_TIMEOUT)
         return http.empty_response(202)
 
     @app.delete("/api/servers/<server>/transfer")
     def cancel_outgoing(server):
-        ctx.client.call("server.cancel_transfer_out", server.uuid)
+        ctx.client.call(commands.CANCEL_TRANSFER_OUT, server.uuid)
         return http.empty_response(202)
 
     @app.post("/api/transfers", auth=False)

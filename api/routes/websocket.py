@@ -27,7 +27,7 @@ from api.http import client_ip
 from api.hub import frame
 from api.outbox import Outbox, send_frames, text_frame
 from api.ratelimit import Limiter
-from wingspan import activity, errors, gojson
+from wingspan import activity, commands, errors, gojson
 from wingspan.tokens import TokenError, WebsocketToken
 
 log = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ class Session:
         if permission is not None and not self.token.has_permission(permission):
             return
         try:
-            self.ctx.client.call("server.power", self.uuid, {"action": action, "wait_seconds": 0})
+            self.ctx.client.call(commands.POWER, self.uuid, {"action": action, "wait_seconds": 0})
         except errors.WingspanError as e:
             self._send_power_error(e)
             return
@@ -374,7 +374,7 @@ class Session:
         if not self.token.has_permission("control.console"):
             return
         try:
-            self.ctx.client.call("server.console_command", self.uuid, {"command": command})
+            self.ctx.client.call(commands.CONSOLE_COMMAND, self.uuid, {"command": command})
         except errors.WingspanError as e:
             self._send_error(e)
             return
@@ -388,7 +388,7 @@ class Session:
         if self._view().state == "offline":
             return
         try:
-            result = self.ctx.client.call("server.logs", self.uuid, {
+            result = self.ctx.client.call(commands.LOGS, self.uuid, {
                 "size": self.ctx.cfg.system.websocket_log_count})
         except errors.WingspanError as e:
             self._send_error(e)

@@ -18,7 +18,7 @@ import zmq.green as zmq
 from tests.support.browser import USER_UUID, BrowserSocket, console_token
 from tests.support.panel_jwt import panel_jwt
 from tests.support.polling import wait_until
-from wingspan import activity, bus
+from wingspan import activity, bus, commands
 
 INTERVAL = 1
 NODE = {"system": {"activity_send_interval": INTERVAL, "activity_send_count": 100}}
@@ -259,7 +259,7 @@ def test_invalid_events_from_a_process_are_dropped_by_the_supervisor(panel, node
                               "::1").to_wire()
     bad = [dict(good, id="a", server="nope"), dict(good, id="b", event="auth:sftp.fail"),
            dict(good, id="c", ip="not an ip"), dict(good, id="d", metadata=["x"])]
-    result = proc.client.call(activity.RECORD, None, {"events": bad + [good]})
+    result = proc.client.call(commands.RECORD_ACTIVITY, None, {"events": bad + [good]})
     assert result == {"stored": 1}
     wait_until(lambda: commands_at_panel(panel) == ["ok"], timeout=30, what="the valid event")
     with panel.lock:

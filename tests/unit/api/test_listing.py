@@ -12,7 +12,7 @@ import pytest
 from api import listing as api_listing
 from api.files import ServerFiles
 from api.listing import AHEAD
-from wingspan import envelope, errors
+from wingspan import commands, envelope, errors
 from wingspan.filesystem import Jail
 
 VIEW = types.SimpleNamespace(uuid="8c5b3d4e-1f2a-4b6c-9d7e-0a1b2c3d4e5f")
@@ -113,7 +113,7 @@ def test_a_worker_as_fast_as_asked_lists_every_batch(root):
     assert [entry["name"] for entry in entries] == names
     assert names[:2] == ["sub", "f00000.txt"] and len(names) == BATCH * (BATCHES - 1) + 6
     assert [call[:3] for call in worker.calls] == [
-        ("server.list_entries", VIEW.uuid, "/big")] * BATCHES
+        (commands.LIST_ENTRIES, VIEW.uuid, "/big")] * BATCHES
     assert asked_batches(worker, names) == list(range(BATCHES))
 
 

@@ -11,7 +11,14 @@ import zmq.green as zmq
 
 from supervisor import child
 from supervisor.broker import Broker
-from wingspan import bus, envelope, errors
+from wingspan import bus, commands, envelope, errors
+from wingspan.commands import STRING, Command, obj
+
+ECHO = Command("daemon.echo", obj(("text",), text=STRING), obj(("echo",), echo=STRING))
+NOTHING = Command("daemon.nothing")
+PING = Command("server.ping")
+BOOM = Command("boom")
+BULK = Command("server.bulk", obj(("n",), n={"type": "integer"}))
 
 
 class Rig:
@@ -26,7 +33,7 @@ def rig(tmp_path):
     endpoints = bus.Endpoints(str(tmp_path / "run"))
     endpoints.prepare()
     commands = bus.CommandRegistry()
-    commands.register("daemon.echo")(lambda args: {"echo": args["text"]})
+    commands.register(ECHO)(lambda args: {"echo": args["text"]})
     states, notices = {}, []
     broker = Broker(context, endpoints, commands, states.get,
                     lambda uuid, msg: notices.append((uuid, msg["cmd"])))
@@ -42,7 +49,7 @@ def fake_worker(context, endpoints, uuid):
     sock = bus.make_socket(context, zmq.DEALER, IDENTITY=uuid.encode())
     sock.connect(endpoints.workers)
     registry = bus.CommandRegistry()
-    registry.register("server.ping")(lambda args: {"pong": uuid})
+    registry.register(PING)(lambda args: {"pong": uuid})
 
     def serve():
         while True:
@@ -57,14 +64,14 @@ def test_run_dir_is_private(rig):
 
 
 def test_supervisor_command_without_server(rig):
-    assert rig.client.call("daemon.echo", args={"text": "hi"}) == {"echo": "hi"}
+    assert rig.client.call(ECHO, args={"text": "hi"}) == {"echo": "hi"}
 
 
 def test_request_reaches_the_named_worker_and_back(rig):
     sock, loop = fake_worker(rig.context, rig.endpoints, "s1")
     rig.states["s1"] = child.RUNNING
     gevent.sleep(0.1)
-    assert rig.client.call("server.ping", "s1") == {"pong": "s1"}
+    assert rig.client.call(PING, "s1") == {"pong": "s1"}
     loop.kill()
     sock.close()
 
@@ -77,9 +84,9 @@ def test_asked_requests_are_in_flight_together_and_can_be_discarded(rig):
     sock.connect(rig.endpoints.workers)
     rig.states["s2"] = child.RUNNING
     gevent.sleep(0.1)
-    first = rig.client.ask("server.ping", "s2", {"n": 1})
-    second = rig.client.ask("server.ping", "s2", {"n": 2})
-    third = rig.client.ask("server.ping", "s2", {"n": 3})
+    first = rig.client.ask(BULK, "s2", {"n": 1})
+    second = rig.client.ask(BULK, "s2", {"n": 2})
+    third = rig.client.ask(BULK, "s2", {"n": 3})
     received = [sock.recv_multipart() for _ in range(3)]
     assert not first.ready()
     for client, body in reversed(received):  # answered last first
@@ -101,7 +108,7 @@ def test_worker_that_is_not_coming_is_refused_at_once(rig, state):
         rig.states["w"] = state
     started = time.monotonic()
     with pytest.raises(errors.WorkerUnavailable):
-        rig.client.call("server.ping", "w", timeout=5.0)
+        rig.client.call(PING, "w", timeout=5.0)
     assert time.monotonic() - started < 1.0
 
 
@@ -109,13 +116,13 @@ def test_disconnected_worker_is_refused_at_once(rig):
     rig.states["gone"] = child.RUNNING  # believed ready, never connected: ROUTER_MANDATORY
     started = time.monotonic()
     with pytest.raises(errors.WorkerUnavailable):
-        rig.client.call("server.ping", "gone", timeout=5.0)
+        rig.client.call(PING, "gone", timeout=5.0)
     assert time.monotonic() - started < 1.0
 
 
 def test_request_for_a_starting_worker_is_served_once_it_is_ready(rig):
     rig.states["late"] = child.STARTING
-    call = gevent.spawn(rig.client.call, "server.ping", "late", timeout=5.0)
+    call = gevent.spawn(rig.client.call, PING, "late", timeout=5.0)
     gevent.sleep(0.3)
     assert not call.ready()  # held, not refused
     sock, loop = fake_worker(rig.context, rig.endpoints, "late")
@@ -131,13 +138,13 @@ def test_held_request_is_refused_just_before_its_deadline(rig):
     rig.states["slow"] = child.STARTING
     started = time.monotonic()
     with pytest.raises(errors.WorkerUnavailable):
-        rig.client.call("server.ping", "slow", timeout=1.0)
+        rig.client.call(PING, "slow", timeout=1.0)
     assert 0.5 < time.monotonic() - started < 1.0
 
 
 def test_held_request_is_refused_when_the_starting_worker_dies(rig):
     rig.states["doomed"] = child.STARTING
-    call = gevent.spawn(rig.client.call, "server.ping", "doomed", timeout=5.0)
+    call = gevent.spawn(rig.client.call, PING, "doomed", timeout=5.0)
     gevent.sleep(0.2)
     rig.broker.worker_gone("doomed")
     with pytest.raises(errors.WorkerUnavailable):
@@ -146,7 +153,7 @@ def test_held_request_is_refused_when_the_starting_worker_dies(rig):
 
 def test_unknown_command_is_an_error_not_a_hang(rig):
     with pytest.raises(errors.UnknownCommand):
-        rig.client.call("daemon.nothing", timeout=2.0)
+        rig.client.call(NOTHING, timeout=2.0)
 
 
 def test_silent_worker_times_out_with_bus_timeout(rig):
@@ -155,14 +162,14 @@ def test_silent_worker_times_out_with_bus_timeout(rig):
     rig.states["mute"] = child.RUNNING
     gevent.sleep(0.1)
     with pytest.raises(errors.BusTimeout):
-        rig.client.call("server.ping", "mute", timeout=0.3)
+        rig.client.call(PING, "mute", timeout=0.3)
     sock.close()
 
 
 def test_worker_notice_reaches_the_supervisor(rig):
     sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"w9")
     sock.connect(rig.endpoints.workers)
-    sock.send(envelope.dump(envelope.request("worker.ready", "w9")))
+    sock.send(envelope.dump(envelope.request(commands.WORKER_READY, "w9")))
     for _ in range(50):
         if rig.notices:
             break
@@ -173,8 +180,8 @@ def test_worker_notice_reaches_the_supervisor(rig):
 
 def test_handler_crash_answers_internal_error():
     registry = bus.CommandRegistry()
-    registry.register("boom")(lambda args: 1 / 0)
-    frames = registry.handle(envelope.request("boom"))
+    registry.register(BOOM)(lambda args: 1 / 0)
+    frames = registry.handle(envelope.request(BOOM))
     assert len(frames) == 1
     reply = envelope.load(frames[0])
     assert reply["ok"] is False and reply["error"]["code"] == "internal"
@@ -185,11 +192,11 @@ def test_bytes_attached_to_a_reply_travel_in_their_own_frame(rig):
     sock = bus.make_socket(rig.context, zmq.DEALER, IDENTITY=b"s3")
     sock.connect(rig.endpoints.workers)
     registry = bus.CommandRegistry()
-    registry.register("server.bulk")(
+    registry.register(BULK)(
         lambda args: envelope.Attached({"n": args["n"]}, b'{"quoted":"\\"}\x00' * args["n"]))
     rig.states["s3"] = child.RUNNING
     gevent.sleep(0.1)
-    pending = rig.client.ask("server.bulk", "s3", {"n": 3})
+    pending = rig.client.ask(BULK, "s3", {"n": 3})
     client, body = sock.recv_multipart()
     frames = registry.handle(envelope.load(body))
     assert len(frames) == 2
@@ -198,7 +205,7 @@ def test_bytes_attached_to_a_reply_travel_in_their_own_frame(rig):
     assert isinstance(answer, envelope.Attached)
     assert answer.result == {"n": 3}
     assert answer.data == b'{"quoted":"\\"}\x00' * 3
-    assert rig.client.call("daemon.echo", args={"text": "plain"}) == {"echo": "plain"}
+    assert rig.client.call(ECHO, args={"text": "plain"}) == {"echo": "plain"}
     sock.close()
 
 

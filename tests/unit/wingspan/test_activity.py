@@ -3,7 +3,7 @@
 import gevent
 import pytest
 
-from wingspan import activity, errors
+from wingspan import activity, commands, errors
 from wingspan.activity import Event, InvalidEvent, Sender
 
 SERVER = "d3aac109-e5a0-4331-b03e-3454f7e136dc"
@@ -76,7 +76,7 @@ class FakeClient:
         self.batches = []
 
     def call(self, cmd, server=None, args=None, timeout=5.0):
-        assert cmd == activity.RECORD and server is None
+        assert cmd == commands.RECORD_ACTIVITY and server is None
         if self.fail:
             self.fail -= 1
             raise self.error(detail="injected")

@@ -5,24 +5,24 @@ import time
 
 import pytest
 
-from wingspan import envelope, errors
+from wingspan import commands, envelope, errors
 
 
 def test_request_has_version_id_deadline():
-    req = envelope.request("server.power", "abc", {"action": "start"}, timeout=2.0)
+    req = envelope.request(commands.POWER, "abc", {"action": "start"}, timeout=2.0)
     assert req["v"] == 1 and req["cmd"] == "server.power" and req["server"] == "abc"
-    assert req["args"] == {"action": "start"}
+    assert req["args"] == {"action": "start", "wait_seconds": 0}
     assert len(req["id"]) == 32
     assert time.time() + 1.5 < req["deadline"] <= time.time() + 2.0
 
 
 def test_round_trip_through_bytes():
-    req = envelope.request("x")
+    req = envelope.request(commands.INSTALL)
     assert envelope.load(envelope.dump(req)) == req
 
 
 def test_ok_reply_carries_the_request_id_and_result():
-    req = envelope.request("x")
+    req = envelope.request(commands.INSTALL)
     reply = envelope.reply_ok(req, {"a": 1})
     assert reply == {"v": 1, "id": req["id"], "ok": True, "result": {"a": 1}}
     assert envelope.result_of(reply) == {"a": 1}
@@ -50,9 +50,9 @@ def test_bad_messages_are_refused_with_typed_errors(raw):
 
 
 def test_expired_uses_the_deadline():
-    req = envelope.request("x", timeout=0.0)
+    req = envelope.request(commands.INSTALL, timeout=0.0)
     assert envelope.expired(req, now=time.time() + 1)
-    assert not envelope.expired(envelope.request("x", timeout=60))
+    assert not envelope.expired(envelope.request(commands.INSTALL, timeout=60))
 
 
 def test_topics():
@@ -103,3 +103,12 @@ def test_messages_of_the_wrong_shape_are_dropped(shape, raw):
 ])
 def test_messages_of_the_right_shape_are_kept(shape, raw):
     assert envelope.load_or_drop(raw, "a message", shape) == envelope.load(raw)
+
+
+@pytest.mark.parametrize("args", [{"action": "dance"}, {}, {"action": "start", "extra": 1},
+                                  {"action": "start", "wait_seconds": "5"}, ["start"]])
+def test_arguments_breaking_the_declaration_never_leave(args):
+    """Issue 19: a request is built only from arguments its command declares."""
+    with pytest.raises(errors.BadCommandArguments) as caught:
+        envelope.request(commands.POWER, "abc", args)
+    assert caught.value.status == 400

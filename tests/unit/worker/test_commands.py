@@ -1,10 +1,11 @@
-"""The worker's bus commands check what the API sent before acting on it."""
+"""The worker's bus commands check what the API sent before acting on it (issue 19: the
+declared arguments are checked on arrival too, not only by the sender)."""
 
 import types
 
 import pytest
 
-from wingspan import envelope, errors
+from wingspan import commands, envelope, errors
 from worker.commands import build_registry
 
 
@@ -19,7 +20,9 @@ class Files:
 
 def handle(files, args):
     registry = build_registry(types.SimpleNamespace(files=files))
-    frames = registry.handle(envelope.request("server.list_entries", args=args))
+    valid = envelope.request(commands.LIST_ENTRIES, args={"directory": "/", "names": []})
+    # sent as another process could, past the sender's own check
+    frames = registry.handle(dict(valid, args=args))
     return envelope.result_of(envelope.load(frames[0]), frames[1:])
 
 
@@ -35,6 +38,6 @@ def test_list_entries_states_the_names_in_the_server_files():
                                   {"directory": "/", "names": ["a", 7]}])
 def test_list_entries_refuses_malformed_arguments(args):
     files = Files()
-    with pytest.raises(errors.BadRequest):
+    with pytest.raises(errors.BadCommandArguments):
         handle(files, args)
     assert files.asked == []

@@ -1,0 +1,154 @@
+"""Every request one process may send another over the bus, declared once.
+
+A ``Command`` names the request, the JSON Schema of its ``args`` and of its reply. The
+caller passes the declaration to ``BusClient.call``/``ask`` (never a bare name), which
+checks the arguments before they leave; the handler is registered under the same
+declaration (``CommandRegistry.register``), which checks them again on arrival, so a
+handler only ever sees the arguments it declared, with their defaults filled in.
+
+``server.*`` commands are answered by a server's worker, the others by the supervisor.
+"""
+
+import jsonschema
+
+from wingspan import errors
+
+VALIDATOR = jsonschema.Draft202012Validator
+
+
+def obj(required=(), **properties):
+    """An object schema with exactly these properties."""
+    return {"type": "object", "properties": properties, "required": list(required),
+            "additionalProperties": False}
+
+
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+INT = {"type": "integer"}
+COUNT = {"type": "integer", "minimum": 0}
+STRINGS = {"type": "array", "items": STRING}
+ANY_OBJECT = {"type": "object"}
+EMPTY = obj()
+STAT = obj(("name", "mode", "size", "directory", "file", "symlink", "mime"),
+           name=STRING, created=STRING, modified=STRING, mode=STRING, mode_bits=STRING,
+           size=COUNT, directory=BOOL, file=BOOL, symlink=BOOL, mime=STRING)
+SUMMARY = obj(("uuid", "definition", "worker"), uuid=STRING, definition=ANY_OBJECT,
+              worker=STRING)
+
+
+class Command:
+    """One declared request: its name, argument and reply schemas.
+
+    Args:
+        name: the envelope's ``cmd``.
+        args: JSON Schema of ``args``; property ``default`` values are filled in.
+        reply: JSON Schema of the ``ok`` result.
+    """
+
+    def __init__(self, name, args=EMPTY, reply=EMPTY):
+        self.name = name
+        self.args_schema = args
+        self.reply_schema = reply
+        VALIDATOR.check_schema(args)
+        VALIDATOR.check_schema(reply)
+        self._args = VALIDATOR(args)
+        self._reply = VALIDATOR(reply)
+
+    def __repr__(self):
+        return "<Command %s>" % self.name
+
+    def validate(self, args):
+        """``args`` with defaults filled in; ``BadCommandArguments`` when they break the
+        schema."""
+        if args is None:
+            args = {}
+        error = jsonschema.exceptions.best_match(self._args.iter_errors(args))
+        if error is not None:
+            raise errors.BadCommandArguments(detail="%s: %s" % (self.name, error.message))
+        defaults = {name: prop["default"]
+                    for name, prop in self.args_schema.get("properties", {}).items()
+                    if "default" in prop and name not in args}
+        return dict(args, **defaults) if defaults else args
+
+    def reply_errors(self, result):
+        """What is wrong with a reply (an empty list when it fits its schema)."""
+        return [e.message for e in self._reply.iter_errors(result)]
+
+
+ALL = {}
+WORKER_PREFIX = "server."
+
+
+def declare(name, args=EMPTY, reply=EMPTY):
+    command = ALL[name] = Command(name, args, reply)
+    return command
+
+
+def served_by_workers():
+    return [c for name, c in ALL.items() if name.startswith(WORKER_PREFIX)]
+
+
+# -- answered by a server's worker -----------------------------------------------------
+
+SNAPSHOT = declare(
+    "server.snapshot",
+    obj(lines=dict(COUNT, default=0)),
+    obj(("state", "is_suspended", "utilization", "definition", "logs"),
+        state=STRING, is_suspended=BOOL, utilization=ANY_OBJECT, definition=ANY_OBJECT,
+        installing=BOOL, transferring=BOOL, restoring=BOOL, logs=STRINGS))
+POWER = declare(
+    "server.power",
+    obj(("action",), action={"enum": ["start", "stop", "restart", "kill"]},
+        wait_seconds={"type": "integer", "minimum": 0, "maximum": 300, "default": 0}))
+COMMANDS = declare("server.commands", obj(("commands",), commands=STRINGS))
+CONSOLE_COMMAND = declare("server.console_command", obj(("command",), command=STRING),
+                          obj(("sent",), sent=BOOL))
+LOGS = declare("server.logs", obj(size={"type": "integer", "minimum": 1, "default": 100}),
+               obj(("lines",), lines=STRINGS))
+SYNC = declare("server.sync", reply=obj(("definition",), definition=ANY_OBJECT))
+INSTALL = declare("server.install")
+REINSTALL = declare("server.reinstall")
+RELOAD_SERVER_CONFIG = declare("server.reload_config")
+DISK_USAGE = declare("server.disk_usage", reply=obj(("usage", "limit"), usage=COUNT, limit=INT))
+DISK_ADJUST = declare("server.disk_adjust", obj(("delta",), delta=INT))
+LIST_ENTRIES = declare("server.list_entries",
+                       obj(("directory", "names"), directory=STRING, names=STRINGS),
+                       ANY_OBJECT)
+COMPRESS = declare("server.compress",
+                   obj(("root", "files"), root=STRING, files=dict(STRINGS, minItems=1)),
+                   STAT)
+DECOMPRESS = declare("server.decompress", obj(("root", "file"), root=STRING, file=STRING))
+PULL = declare(
+    "server.pull",
+    obj(("url", "root"), url=dict(STRING, minLength=1), root=dict(STRING, minLength=1),
+        file_name=dict(STRING, default=""), use_header=dict(BOOL, default=False),
+        foreground=dict(BOOL, default=False)),
+    {"anyOf": [STAT, obj(("identifier",), identifier=STRING)]})
+PULLS = declare("server.pulls", reply=obj(("downloads",), downloads={
+    "type": "array", "items": obj(("Identifier", "Progress"), Identifier=STRING,
+                                  Progress={"type": "number"})}))
+CANCEL_PULL = declare("server.cancel_pull", obj(("identifier",), identifier=STRING))
+TRANSFER_OUT = declare("server.transfer_out",
+                       obj(("url", "token"), url=dict(STRING, minLength=1), token=STRING))
+CANCEL_TRANSFER_OUT = declare("server.cancel_transfer_out")
+TRANSFER_IN_COMPLETE = declare("server.transfer_in_complete")
+
+# -- answered by the supervisor ----------------------------------------------------------
+
+WORKER_READY = declare("worker.ready")
+
+LIST_SERVERS = declare("servers.list",
+                       reply=obj(("servers",), servers={"type": "array", "items": SUMMARY}))
+CREATE_SERVER = declare(
+    "servers.create",
+    obj(("uuid",), uuid=STRING, start_on_completion=dict(BOOL, default=False),
+        transfer=dict(BOOL, default=False)), SUMMARY)
+DELETE_SERVER = declare("servers.delete", obj(("uuid",), uuid=STRING))
+TRANSFER_FINISHED = declare("servers.transfer_finished",
+                            obj(("uuid", "successful"), uuid=STRING, successful=BOOL,
+                                created=dict(BOOL, default=False)))
+RECORD_ACTIVITY = declare(
+    "activity.record",
+    obj(("events",), events={"type": "array", "items": {"type": "object"}}),
+    obj(("stored",), stored=COUNT))
+RELOAD_CONFIG = declare("daemon.reload_config")
