@@ -8,6 +8,7 @@ an IP (and, for passwords, a username) down for a while, during which the Panel 
 asked at all (peers.md: brute force against port 2022 is routine).
 """
 
+import asyncio
 import base64
 import logging
 import re
@@ -25,15 +26,18 @@ SFTP_VERSION = 3
 
 
 class Login:
-    """An authenticated connection: the Panel user, the server and the permissions."""
+    """An authenticated connection: the Panel user, the server, the permissions, and the
+    request that logged it in (asked again now and then: a revoked login ends)."""
 
-    def __init__(self, conn, user, server, permissions, ip):
+    def __init__(self, conn, user, server, permissions, ip, auth_body):
         self.conn = conn
         self.user = user
         self.server = server
         self.permissions = frozenset(permissions)
         self.ip = ip
+        self.auth_body = auth_body
         self.sessions = 0
+        self.rechecks = None
 
     def close(self):
         self.conn.close()
@@ -62,6 +66,8 @@ class LoginGate(asyncssh.SSHServer):
     def connection_lost(self, exc):
         if self.login is not None:
             self.node.registry.logins.discard(self.login)
+            if self.login.rechecks is not None:
+                self.login.rechecks.cancel()
 
     # -- authentication -----------------------------------------------------------------
 
@@ -100,8 +106,9 @@ class LoginGate(asyncssh.SSHServer):
         if not USERNAME.match(username):
             node.throttle.failed(self.ip, username, kind == "password")
             return False
+        body = self._auth_body(username, kind, secret)
         try:
-            answer = await node.ask_panel(self._auth_body(username, kind, secret))
+            answer = await node.ask_panel(body)
         except errors.InvalidCredentials:
             log.warning("SFTP login of %r from %s: invalid credentials", username, self.ip)
             node.throttle.failed(self.ip, username, kind == "password")
@@ -110,7 +117,7 @@ class LoginGate(asyncssh.SSHServer):
             log.error("SFTP login of %r from %s: the Panel could not be asked: %s",
                       username, self.ip, e.detail)
             return False
-        return await self._bind(username, answer)
+        return await self._bind(username, answer, body)
 
     def _auth_body(self, username, kind, secret):
         return {"type": kind, "username": username, "password": secret, "ip": self.peer,
@@ -118,14 +125,13 @@ class LoginGate(asyncssh.SSHServer):
                 "client_version": base64.b64encode(
                     (self.conn.get_extra_info("client_version") or "").encode()).decode()}
 
-    async def _bind(self, username, answer):
-        uuid, user = answer.get("server"), answer.get("user")
-        permissions = answer.get("permissions")
-        if not isinstance(uuid, str) or not isinstance(user, str) \
-                or not isinstance(permissions, list):
+    async def _bind(self, username, answer, body):
+        parsed = _login_answer(answer)
+        if parsed is None:
             log.error("SFTP login of %r: the Panel answered without server, user and "
                       "permissions", username)
             return False
+        uuid, user, permissions = parsed
         server = await self.node.registry.find(uuid)
         if server is None:
             log.warning("SFTP login of %r: server %s is not on this node", username, uuid)
@@ -135,10 +141,32 @@ class LoginGate(asyncssh.SSHServer):
             log.warning("SFTP login of %r refused: %d connections open already", username,
                         limit)
             return False
-        self.login = Login(self.conn, user, server,
-                           [p for p in permissions if isinstance(p, str)], self.ip)
+        self.login = Login(self.conn, user, server, permissions, self.ip, body)
         self.node.registry.logins.add(self.login)
+        if self.node.cfg.wingspan.sftp.recheck_interval > 0:
+            self.login.rechecks = asyncio.ensure_future(self._recheck_forever(self.login))
         return True
+
+    async def _recheck_forever(self, login):
+        """Ask the Panel again every ``recheck_interval``: a login it now refuses (password
+        changed, key or user removed, SFTP permission taken away, server suspended) ends;
+        new permissions apply at once. A Panel that cannot be reached ends nothing."""
+        while True:
+            await asyncio.sleep(self.node.cfg.wingspan.sftp.recheck_interval)
+            try:
+                parsed = _login_answer(await self.node.ask_panel(login.auth_body))
+            except errors.InvalidCredentials:
+                parsed = None
+            except errors.PanelError as e:
+                log.warning("could not re-check the SFTP login of %s: %s", login.user,
+                            e.detail)
+                continue
+            if parsed is None or parsed[0] != login.server.uuid or parsed[1] != login.user:
+                log.info("closing the SFTP connection of %s to %s: the Panel no longer "
+                         "accepts the login", login.user, login.server.uuid)
+                login.close()
+                return
+            login.permissions = frozenset(parsed[2])
 
     # -- channels -----------------------------------------------------------------------
 
@@ -151,3 +179,12 @@ class LoginGate(asyncssh.SSHServer):
 
     def _sftp_server(self, chan):
         return self.node.sftp_server(chan, self.login)
+
+
+def _login_answer(answer):
+    """``(server, user, permissions)`` of the Panel's answer, or None when it lacks one."""
+    uuid, user, permissions = answer.get("server"), answer.get("user"), answer.get("permissions")
+    if not isinstance(uuid, str) or not isinstance(user, str) \
+            or not isinstance(permissions, list):
+        return None
+    return uuid, user, [p for p in permissions if isinstance(p, str)]

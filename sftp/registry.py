@@ -193,6 +193,15 @@ class Registry:
         entry.quota.set_usage(int(answer.get("usage") or 0))
         entry.quota.fetched_at = time.monotonic()
 
+    async def report_forever(self):
+        """A long upload's bytes reach the worker while it runs, not only at its close: the
+        API process checks its own writes against the worker's figure."""
+        while True:
+            await asyncio.sleep(USAGE_REFRESH)
+            for entry in list(self.servers.values()):
+                if entry.quota.pending:
+                    await self.report_usage(entry)
+
     async def report_usage(self, entry):
         """Hand the bytes changed here over to the worker, which owns the figure."""
         quota = entry.quota

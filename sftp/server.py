@@ -97,6 +97,7 @@ async def serve(cfg, supervisor_pidfd, verify_tls=True):
     registry = Registry(cfg, client, feed)
     follower = loop.create_task(registry.follow())
     await registry.load()
+    reporter = loop.create_task(registry.report_forever())
     node = Node(cfg, panel_client(cfg, verify_tls=verify_tls), registry,
                 activity.AsyncSender(client))
     loop.add_signal_handler(signal.SIGHUP, node.reload, verify_tls)
@@ -105,5 +106,6 @@ async def serve(cfg, supervisor_pidfd, verify_tls=True):
     log.info("stopping")
     server.close()
     follower.cancel()
+    reporter.cancel()
     for login in list(registry.logins):
         login.close()

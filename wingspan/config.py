@@ -606,6 +606,9 @@ class SftpLimits:
                                        Integer(1))
     handles_per_server: int = setting(1024, "Open files and directories per game server, "
                                       "over all its SFTP sessions.", Integer(1))
+    recheck_interval: float = setting(300, "Seconds between re-checks of an open SFTP "
+                                      "login with the Panel (revoked: closed); 0: never.",
+                                      Number(allow_zero=True))
 
 
 @dataclass

@@ -8,6 +8,8 @@ from tests.integration.sftp.conftest import OWNER
 from tests.support.polling import wait_until
 
 SERVERS = {name: {"owner": OWNER} for name in ("suspended", "deleted", "other")}
+# logins are asked again every second here (default 300 s)
+NODE_CONFIG = {"wingspan": {"sftp": {"recheck_interval": 1}}}
 
 
 def closed(transport):
@@ -68,6 +70,51 @@ def test_deauthorizing_a_user_everywhere(node):
         alice = node.panel.find_user(OWNER)["uuid"]
         assert node.daemon.post("/api/deauthorize-user",
                                 {"user": alice, "servers": []}).status_code == 204
+        wait_until(lambda: closed(transport), timeout=15, what="the session to close")
+    finally:
+        transport.close()
+
+
+def test_a_subuser_losing_sftp_access_is_closed_at_the_next_check(node):
+    """Advisory #9: permissions cut on the Panel end the open session."""
+    user = node.user("carol", ["file.sftp", "file.read"], server="other")
+    transport, client = node.paramiko(user)
+    try:
+        assert client.listdir("/") == []
+        node.panel.add_subuser(node.uuid("other"), "carol", ["file.read"])
+        wait_until(lambda: closed(transport), timeout=15, what="the session to close")
+    finally:
+        transport.close()
+
+
+def test_narrower_permissions_apply_to_an_open_session(node):
+    node.put("f.txt", b"f", server="other")
+    user = node.user("dave", ["file.sftp", "file.read", "file.read-content"], server="other")
+    transport, client = node.paramiko(user)
+    try:
+        assert client.open("/f.txt").read() == b"f"
+        node.panel.add_subuser(node.uuid("other"), "dave", ["file.sftp", "file.read"])
+
+        def refused():
+            try:
+                client.open("/f.txt").read()
+            except PermissionError:
+                return True
+            return False
+
+        wait_until(refused, timeout=15, what="reading refused")
+        assert client.listdir("/") == ["f.txt"]
+    finally:
+        transport.close()
+
+
+def test_a_password_change_closes_password_sessions(node):
+    """Advisory #12: the old password no longer logs in, so its session ends."""
+    node.user("erin", ["*"], server="other")
+    transport, client = node.paramiko(node.username("erin", server="other"))
+    try:
+        assert client.listdir("/") == []
+        node.panel.users["erin"]["password"] = "changed"
         wait_until(lambda: closed(transport), timeout=15, what="the session to close")
     finally:
         transport.close()

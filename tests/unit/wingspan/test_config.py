@@ -146,6 +146,7 @@ WINGSPAN_DEFAULTS = {
     "wingspan.sftp.channels_per_connection": 4,
     "wingspan.sftp.handles_per_session": 256,
     "wingspan.sftp.handles_per_server": 1024,
+    "wingspan.sftp.recheck_interval": 300,
     "wingspan.activity.max_stored": 500000,
     "wingspan.panelless_directory": "",
 }
