@@ -19,7 +19,7 @@ import uuid as uuidlib
 
 import bottle
 import gevent
-from geventwebsocket.exceptions import WebSocketError
+from geventwebsocket.exceptions import ProtocolError, WebSocketError
 from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import Header, WebSocket
 
@@ -125,6 +125,10 @@ class BoundedWebSocket(WebSocket):
             self.closed = True
             self.stream = self.raw_write = self.raw_read = self.environ = None
 
+    def _is_valid_close_code(self, code):
+        # RFC 6455 §7.4.2 defines no code past 4999; geventwebsocket would echo one back
+        return code < 5000 and super()._is_valid_close_code(code)
+
     def _close_too_big(self):
         """Close with 1009, then read and drop, briefly, what the client is still sending:
         a socket closed with unread bytes is reset, and the reset can destroy the close
@@ -148,6 +152,10 @@ class BoundedWebSocket(WebSocket):
         header = Header.decode_header(self.stream)
         if self.closed:  # closed by the daemon while the header was awaited
             raise WebSocketError("the websocket is closed")
+        if header.flags or not header.mask:
+            # RFC 6455 §5.1–5.2: no extension is negotiated and clients mask every frame;
+            # receive() answers a ProtocolError with 1002
+            raise ProtocolError("reserved bits set or frame not masked")
         # The message, not only the frame, is bounded: geventwebsocket joins continuation
         # frames without a limit. The count lives on the handler, one per connection,
         # because this class must keep the original's slots.

@@ -66,3 +66,45 @@ def test_a_socket_closed_while_a_frame_header_arrives_reads_no_payload():
     ws = BoundedWebSocket({}, ClosingStream(masked_text), handler=None)
     with pytest.raises(WebSocketError):
         ws.read_frame()
+
+
+class Pipe(Stream):
+    """Reads what the client sent, keeps what the daemon writes apart."""
+
+    sent = b""
+
+    def write(self, data):
+        self.sent += data
+
+
+class Handler:
+    message_bytes = 0
+
+
+def masked(first_byte, payload):
+    key = b"\x01\x02\x03\x04"
+    return bytes([first_byte, 0x80 | len(payload)]) + key + bytes(
+        b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize("frame", [
+    bytes([0x81, 0x05]) + b"hello",  # not masked
+    masked(0xC1, b"hello"),  # RSV1 with no extension negotiated
+    masked(0xB1, b"hello"),  # RSV2 and RSV3
+    masked(0x88, struct.pack("!H", 5000)),  # a close code RFC 6455 §7.4.2 does not define
+])
+def test_a_frame_breaking_rfc_6455_closes_with_1002(frame):
+    """Found by the websocket fuzzer (issue 19): unmasked frames and frames with reserved
+    bits were read as messages, and a close frame's undefined code (5000) was echoed back,
+    which a client must treat as a protocol error of the daemon's."""
+    stream = Pipe(frame)
+    ws = BoundedWebSocket({}, stream, handler=Handler())
+    assert ws.receive() is None
+    assert stream.sent == close_frame(struct.pack("!H", 1002))
+
+
+def test_a_valid_close_code_is_echoed():
+    stream = Pipe(masked(0x88, struct.pack("!H", 4000)))
+    ws = BoundedWebSocket({}, stream, handler=Handler())
+    assert ws.receive() is None
+    assert stream.sent == close_frame(struct.pack("!H", 4000))
