@@ -82,10 +82,10 @@ class ApiPlugin:
 
 def make_app(ctx):
     """Build the WSGI application (without the outer headers middleware)."""
-    from api.routes import files, metrics, servers, signed, system, transfers, websocket
+    from api.routes import backups, files, metrics, servers, signed, system, transfers, websocket
     app = bottle.Bottle(catchall=False, autojson=False)
     app.install(ApiPlugin(ctx))
-    for module in (system, servers, files, signed, websocket, metrics, transfers):
+    for module in (system, servers, backups, files, signed, websocket, metrics, transfers):
         module.install(app, ctx)
 
     @app.route("/<path:path>", method="ANY")

@@ -12,14 +12,13 @@ worker, which keeps its figure current without re-walking the tree.
 import contextlib
 import logging
 import os
-import stat
 
 import bottle
 
 from api import http
 from api.listing import HELP_TIMEOUT, SharedListing
 from wingspan import commands, errors
-from wingspan.filesystem import Jail, Quota, ReadStream, WriteBehind, in_thread
+from wingspan.filesystem import Jail, Quota, WriteBehind, in_thread
 from wingspan.filesystem.mime import SniffCache
 
 log = logging.getLogger(__name__)
@@ -79,9 +78,25 @@ class ServerFiles:
 
     def response(self, stream, content_type, filename=None):
         """A streamed response of an open ``ReadStream``: exactly the size it had when
-        opened, as an attachment named ``filename`` when given."""
-        response = bottle.HTTPResponse(body=self.send(stream))
-        response.set_header("Content-Length", str(stream.size))
+        opened, as an attachment named ``filename`` when given. A single-range ``Range``
+        request (``bytes=a-b``, ``a-``, ``-n``) gets that slice as a 206; a range past the
+        end is a 416; any other ``Range`` is ignored (the whole file, RFC 9110 §14.2)."""
+        wanted = http.byte_range(bottle.request.get_header("Range"), stream.size)
+        if wanted is http.UNSATISFIABLE:
+            stream.close()
+            response = bottle.HTTPResponse(status=416, body="")
+            response.set_header("Content-Range", "bytes */%d" % stream.size)
+            return response
+        if wanted is None:
+            response = bottle.HTTPResponse(body=self.send(stream))
+            response.set_header("Content-Length", str(stream.size))
+        else:
+            start, end = wanted
+            stream.limit_to(start, end - start + 1)
+            response = bottle.HTTPResponse(status=206, body=self.send(stream))
+            response.set_header("Content-Length", str(end - start + 1))
+            response.set_header("Content-Range", "bytes %d-%d/%d" % (start, end, stream.size))
+        response.set_header("Accept-Ranges", "bytes")
         if filename is not None:
             response.set_header("Content-Disposition", http.attachment(filename))
         response.content_type = content_type
@@ -145,17 +160,6 @@ class ServerFiles:
         except errors.WingspanError as e:
             # The worker's next walk corrects its figure; the file operation itself succeeded.
             log.warning("disk usage change of %s not reported: %s", view.uuid, e)
-
-
-def open_backup(path):
-    """A ReadStream on a local backup archive (a daemon-built path: the backup uuid has
-    been validated as a UUID). A symlink or anything but a regular file is refused."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise IsADirectoryError(path)
-    return ReadStream(fd, os.path.basename(path), info)
 
 
 class _CountingQuota(Quota):

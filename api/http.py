@@ -183,6 +183,34 @@ def empty_response(status):
     return bottle.HTTPResponse(status=status, body="")
 
 
+UNSATISFIABLE = object()
+
+
+def byte_range(header, size):
+    """``(first, last)`` of a single ``bytes=`` range of a ``size``-byte body, None when
+    the whole body is to be sent (no header, a malformed one, several ranges), or
+    UNSATISFIABLE when the range starts past the end."""
+    unit, _, spec = (header or "").partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()) \
+            or (first and not first.isdigit()) or (last and not last.isdigit()):
+        return None
+    if not first:
+        length = int(last)
+        if length == 0:
+            return UNSATISFIABLE
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size:
+        return UNSATISFIABLE
+    if end < start:
+        return None
+    return start, end
+
+
 def attachment(filename):
     """``Content-Disposition`` of a download: the name quoted like Go's ``strconv.Quote``,
     its UTF-8 bytes carried through WSGI's latin-1 header strings unchanged."""

@@ -28,7 +28,7 @@ from supervisor.activity import ActivityLog
 from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
-from wingspan import bus, commands, config, envelope, errors, logs
+from wingspan import backups, bus, commands, config, envelope, errors, logs
 from wingspan.cli import runtime_flags
 from wingspan.config import ConfigError
 from wingspan.engine import Engine
@@ -482,3 +482,15 @@ class Manager:
         self._states_dirty = True
         data_dir = os.path.join(self.cfg.system.data, uuid)
         gevent.get_hub().threadpool.spawn(shutil.rmtree, data_dir, ignore_errors=True)
+        gevent.get_hub().threadpool.spawn(self._remove_backups, uuid)
+
+    def _remove_backups(self, uuid):
+        """The server's backups go with it (``wingspan.remove_backups_on_server_delete``);
+        kept or not, archives its killed worker left half-written are removed."""
+        try:
+            if self.cfg.wingspan.remove_backups_on_server_delete:
+                backups.delete_all(self.cfg, uuid)
+            else:
+                backups.remove_unfinished(self.cfg, uuid)
+        except (OSError, errors.WingspanError) as e:
+            log.warning("backups of deleted server %s not removed: %s", uuid, e)

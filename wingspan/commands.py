@@ -132,6 +132,11 @@ TRANSFER_OUT = declare("server.transfer_out",
                        obj(("url", "token"), url=dict(STRING, minLength=1), token=STRING))
 CANCEL_TRANSFER_OUT = declare("server.cancel_transfer_out")
 TRANSFER_IN_COMPLETE = declare("server.transfer_in_complete")
+BACKUP = declare("server.backup", obj(("adapter", "uuid"), adapter=STRING, uuid=STRING,
+                                      ignore=dict(STRING, default="")))
+RESTORE = declare("server.restore", obj(
+    ("uuid", "adapter"), uuid=STRING, adapter=STRING,
+    truncate_directory=dict(BOOL, default=False), download_url=dict(STRING, default="")))
 
 # -- answered by the supervisor ----------------------------------------------------------
 

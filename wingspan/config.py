@@ -648,6 +648,9 @@ class Wingspan:
                                            "nothing before it is abandoned.", Number())
     websocket: WebsocketLimits = section(WebsocketLimits, "Websocket limits.")
     worker: WorkerLimits = section(WorkerLimits, "Server worker supervision.")
+    remove_backups_on_server_delete: bool = setting(
+        True, "Delete a server's local backups with the server (Pelican's "
+        "system.backups.remove_backups_on_server_delete).")
     sftp: SftpLimits = section(SftpLimits, "SFTP login throttling and limits.")
     activity: ActivityLimits = section(ActivityLimits, "The activity log's local store.")
     panelless_directory: str = setting(

@@ -6,8 +6,9 @@ Each handler takes the request's ``args`` and returns a JSON-able result or rais
 
 import logging
 
-from wingspan import bus, commands, envelope, errors
+from wingspan import backups, bus, commands, envelope, errors
 from wingspan.filesystem import archives, in_thread
+from worker.backups import BackupJob, RestoreJob
 from worker.server import OFFLINE, STARTING, STOPPING
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,26 @@ class Handlers:
         """``{}`` -> ``{}`` once a received server has its container and the Panel knows
         it arrived (§9.3)."""
         self.rt.transfers.complete_incoming()
+        return {}
+
+    def backup(self, args):
+        """``{"adapter", "uuid", "ignore"}`` -> ``{}`` once the backup has started (§8.1)."""
+        adapter = backups.check_adapter(args.get("adapter"))
+        backup_uuid = backups.check_uuid(args.get("uuid"))
+        self.rt.jobs.start(BackupJob(self.rt, backup_uuid, adapter, args.get("ignore") or ""))
+        return {}
+
+    def restore(self, args):
+        """``{"uuid", "adapter", "truncate_directory", "download_url"}`` -> ``{}`` once the
+        backup is found and the root truncated when asked; the rest runs in the
+        background (§8.2)."""
+        adapter = backups.check_adapter(args.get("adapter"))
+        backup_uuid = backups.check_uuid(args.get("uuid"))
+        if self.rt.server.transferring:
+            raise errors.ServerBusy("server is currently being transferred")
+        self.rt.jobs.start(RestoreJob(self.rt, backup_uuid, adapter,
+                                      bool(args.get("truncate_directory")),
+                                      args.get("download_url") or ""))
         return {}
 
     def _send(self, command):

@@ -1,12 +1,14 @@
 """Long file jobs of one server: backup, restore, transfer (architecture.md, "Long file
 jobs"; wings-behaviour.md §10, §11).
 
-A job's heavy part (:meth:`Job.work`: walking, compressing, extracting, uploading) runs on
-a native thread of its own, at a lower CPU and I/O priority than the game, so the game, the
-console and the API keep their share of the machine while an archive is made. Its
-beginning and end (:meth:`Job.prepare`, :meth:`Job.finish`: flags, Panel reports, events)
-run on the worker's event loop, where the bus and the Panel client live; so does
-:meth:`Job.tick`, called every ``tick_seconds`` while the work runs (progress events).
+A job's heavy parts (walking, compressing, extracting) run on a native thread of its own,
+at a lower CPU and I/O priority than the game, so the game, the console and the API keep
+their share of the machine while an archive is made. The rest (:meth:`Job.prepare`,
+:meth:`Job.run`, :meth:`Job.finish`: flags, network, Panel reports, events) runs on the
+worker's event loop, where the bus, the Panel client and gevent's sockets live; so does
+:meth:`Job.tick`, called every ``tick_seconds`` while the job runs (progress events).
+:meth:`Job.run` hands work to the thread with ``offload(func, *args)``; by default it
+offloads :meth:`Job.work` whole.
 
 A job may hold one of the server's busy flags (``restoring``, ``transferring``): power
 actions are refused while it runs (``Server.busy_reason``). Every job can be cancelled: its
@@ -44,7 +46,7 @@ class Job:
 
     Args:
         identifier: what the job is about (a backup uuid, the server uuid for a transfer);
-            one job per ``(kind, identifier)`` runs at a time.
+            one job per ``(kind, identifier)`` runs at a time, and one job per busy flag.
     """
 
     kind = "job"
@@ -65,8 +67,13 @@ class Job:
     def prepare(self):
         """On the event loop, before the work: raise a WingspanError to refuse the job."""
 
+    def run(self, offload):
+        """On the event loop, after :meth:`prepare`; returns the job's result.
+        ``offload(func, *args)`` runs ``func`` on the job's thread and returns its value."""
+        return offload(self.work)
+
     def work(self):
-        """On the job's low-priority thread; returns the job's result."""
+        """On the job's low-priority thread (see :meth:`run`)."""
         raise NotImplementedError
 
     def tick(self):
@@ -94,12 +101,14 @@ class Jobs:
         background; returns the greenlet that runs it.
 
         Raises:
-            Conflict: the same job is already running.
+            Conflict: the same job, or another job holding its flag, is running.
             whatever ``job.prepare`` raises.
         """
         key = (job.kind, job.identifier)
         if key in self.active:
             raise errors.Conflict(detail="%s %s is already running" % key)
+        if job.flag and any(other.flag == job.flag for other in self.active.values()):
+            raise errors.Conflict(detail="a job holding %s is already running" % job.flag)
         self.active[key] = job
         if job.flag:
             self.server.set_flag(job.flag, True)
@@ -120,35 +129,27 @@ class Jobs:
 
     def _run(self, job):
         result = error = None
+        pool = ThreadPool(1)
+        done = gevent.event.Event()
+        ticker = gevent.spawn(_tick_until, job, done) if job.tick_seconds else None
         try:
-            result = self._work(job)
+            result = job.run(functools.partial(_offload, pool))
         except Exception as e:  # handed to the job's finish, which reports it
             error = e
             log.log(logging.INFO if isinstance(e, errors.JobCancelled) else logging.WARNING,
                     "%s %s failed: %s", job.kind, job.identifier, e, exc_info=not isinstance(
                         e, errors.WingspanError))
+        finally:
+            done.set()
+            if ticker is not None:
+                ticker.join()
+            pool.kill()
         try:
             job.finish(result, error)
         except Exception:
             log.exception("%s %s: finishing failed", job.kind, job.identifier)
         finally:
             self._forget(job)
-
-    def _work(self, job):
-        pool = ThreadPool(1)
-        try:
-            call = start_in_thread(_low_priority, job.work, pool=pool)
-            if job.tick_seconds:
-                done = gevent.event.Event()
-                ticker = gevent.spawn(_tick_until, job, done)
-                try:
-                    return call.result()
-                finally:
-                    done.set()
-                    ticker.join()
-            return call.result()
-        finally:
-            pool.kill()
 
     def _forget(self, job):
         self.active.pop((job.kind, job.identifier), None)
@@ -164,11 +165,15 @@ def _tick_until(job, done):
             log.exception("%s %s: progress report failed", job.kind, job.identifier)
 
 
-def _low_priority(func):
+def _offload(pool, func, *args):
+    return start_in_thread(_low_priority, func, args, pool=pool).result()
+
+
+def _low_priority(func, args):
     """Run ``func`` with this thread's CPU and I/O priority lowered; the compression
     threads it starts inherit both. The thread is the job's own and ends with it."""
     lower_thread_priority()
-    return func()
+    return func(*args)
 
 
 def lower_thread_priority():

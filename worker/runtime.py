@@ -17,7 +17,7 @@ import gevent
 import gevent.event
 import zmq.green as zmq
 
-from wingspan import bus, envelope, errors, lifeline, logs
+from wingspan import backups, bus, envelope, errors, lifeline, logs
 from wingspan.cli import runtime_flags
 from wingspan.commands import WORKER_READY
 from wingspan.config import ConfigError, load, reload
@@ -109,6 +109,7 @@ class WorkerRuntime:
                                      MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
         self._sock.connect(self.endpoints.workers)
         self.files.ensure_root()
+        backups.remove_unfinished(self.cfg, self.server.uuid)
         self._boot(payload)
         hang_if_a_test_asks(self.server.uuid)
         self._sock.send(envelope.dump(envelope.request(WORKER_READY, self.server.uuid)))

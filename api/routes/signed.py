@@ -8,15 +8,13 @@ nothing; one minted for another purpose is 404 and spends nothing.
 """
 
 import logging
-import os
 import posixpath
 
 import bottle
 
 from api import http
-from api.files import open_backup
 from api.uploads import Upload
-from wingspan import activity, errors, tokens
+from wingspan import activity, backups, errors, tokens
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +55,10 @@ def install(app, ctx):
     def download_backup():
         token = tokens.parse_backup_token(http.query("token") or "", ctx.cfg.token,
                                           ctx.denylist)
-        server_for(token)
-        name = "%s.tar.gz" % token.backup_uuid
-        path = os.path.join(ctx.cfg.system.backup_directory, name)
-        try:
-            stream = files.run(open_backup, path)
-        except OSError as e:  # missing, a directory, a symlink: nothing to serve
-            raise errors.BackupNotFound(detail=str(e)) from e
-        return files.response(stream, "application/octet-stream", name)
+        view = server_for(token)
+        stream = files.run(backups.open_backup, ctx.cfg, view.uuid, token.backup_uuid)
+        return files.response(stream, "application/octet-stream",
+                              "%s.tar.gz" % token.backup_uuid)
 
     @app.post("/upload/file", auth=False)
     def upload_file():

@@ -115,7 +115,7 @@ class FakePanel:
     fault methods are regular expressions that must match the whole path.
     """
 
-    def __init__(self, session_label="", backup_adapter="wings"):
+    def __init__(self, session_label="", backup_adapter="wings", s3=None):
         self.session_label = session_label
         self.node = Node()
         self.nodes = {self.node.uuid: self.node}
@@ -139,7 +139,7 @@ class FakePanel:
         self._faults = []
         self._sftp_failures = {}
         self._recorded = threading.Condition(self.lock)
-        self.s3 = FakeS3()
+        self.s3 = s3 if s3 is not None else FakeS3()
         self.server = LoopbackServer(type("PanelHandler", (_Handler,), {"panel": self}),
                                      name="fake-panel")
         self.url = self.server.url

@@ -3,10 +3,16 @@
 The fake Panel hands out presigned multipart-upload URLs that point here. Each part ``PUT``
 answers 200 with an ``ETag``; completing an upload checks the reported ETags against the
 issued ones and assembles the object, which ``GET`` then serves (restore downloads).
+
+Faults for the node's retry rules (wings-api.md §8.4): ``fail_parts(status, times)`` answers
+the next part ``PUT``s with ``status`` (the body is read first), ``delay_parts(seconds)``
+answers them late; ``content_type`` is what ``GET`` announces; ``hold_get`` (an event) makes
+``GET`` send half its body and wait for the event before the rest.
 """
 
 import hashlib
 import threading
+import time
 import uuid as uuidlib
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -25,6 +31,11 @@ class FakeS3:
         self.uploads = {}  # upload id -> {"key": str, "parts": {number: (etag, bytes)}}
         self.objects = {}  # key -> bytes
         self.puts = []     # every part PUT: key, upload_id, part_number, size, headers
+        self.refused = []  # part PUTs answered by an injected failure: (part_number, status)
+        self.content_type = "application/x-gzip"
+        self.hold_get = None  # a threading.Event: GET sends half its body, then waits for it
+        self._failures = []  # statuses for the next part PUTs
+        self._delay = (0.0, 0)  # seconds, for how many part PUTs
         self.lock = threading.Lock()
         self.server = LoopbackServer(type("S3Handler", (_Handler,), {"s3": self}),
                                      name="fake-s3")
@@ -79,6 +90,21 @@ class FakeS3:
         with self.lock:
             self.uploads.pop(upload_id, None)
 
+    def fail_parts(self, status, times=1):
+        with self.lock:
+            self._failures.extend([status] * times)
+
+    def delay_parts(self, seconds, times=1):
+        with self.lock:
+            self._delay = (seconds, times)
+
+    def get_object(self, key):
+        with self.lock:
+            return self.objects[key]
+
+    def download_url(self, key):
+        return self.object_url(key)
+
     def object_url(self, key):
         return "%s/%s/%s" % (self.url, BUCKET, quote(key))
 
@@ -93,6 +119,17 @@ class FakeS3:
         upload_id = query.get("uploadId", [""])[0]
         number = int(query.get("partNumber", ["0"])[0])
         etag = '"%s"' % hashlib.md5(data).hexdigest()
+        with self.lock:
+            delay, delayed = self._delay
+            if delayed:
+                self._delay = (delay, delayed - 1)
+            failure = self._failures.pop(0) if self._failures else None
+            if failure is not None:
+                self.refused.append((number, failure))
+        if delayed:
+            time.sleep(delay)
+        if failure is not None:
+            return failure, None
         with self.lock:
             upload = self.uploads.get(upload_id)
             if upload is None or upload["key"] != key or number < 1:
@@ -139,7 +176,17 @@ class _Handler(BaseHTTPRequestHandler):
             data = self.s3.objects.get(key)
         if data is None:
             return self._answer(404)
-        self._answer(200, body=data, content_type="application/x-gzip")
+        hold = self.s3.hold_get
+        if hold is None:
+            return self._answer(200, body=data, content_type=self.s3.content_type)
+        self.send_response(200)
+        self.send_header("Content-Type", self.s3.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        hold.wait(60)
+        self.wfile.write(data[len(data) // 2:])
 
     def _answer(self, status, body=b"", etag=None, content_type=None):
         self.send_response(status)

@@ -58,6 +58,11 @@ class ReadStream:
             self._left -= len(data)
         return b"".join(parts)
 
+    def limit_to(self, offset, length):
+        """Read only ``length`` bytes from ``offset`` on (a ``Range`` request)."""
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        self._left = max(0, min(length, self.size - offset))
+
     def __iter__(self):
         while True:
             data = self.read(CHUNK_BYTES)

@@ -149,6 +149,7 @@ WINGSPAN_DEFAULTS = {
     "wingspan.sftp.recheck_interval": 300,
     "wingspan.activity.max_stored": 500000,
     "wingspan.panelless_directory": "",
+    "wingspan.remove_backups_on_server_delete": True,
 }
 
 ALL_DEFAULTS = {**WINGS_DEFAULTS, **WINGSPAN_DEFAULTS}
