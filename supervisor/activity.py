@@ -21,6 +21,7 @@ import os
 import sqlite3
 
 import gevent
+import gevent.event
 
 from supervisor.activity_store import ActivityStore
 from wingspan import errors
@@ -58,6 +59,7 @@ class ActivityLog:
 
     def reconfigure(self, cfg):
         self.store.max_rows = cfg.wingspan.activity.max_stored
+        self.uploader.restart_pause()
 
     def close(self):
         if self._uploads is not None:
@@ -124,10 +126,17 @@ class ActivityUploader:
         self.store = store
         self._current = current
         self.failures = 0
+        self._reconfigured = gevent.event.Event()
+
+    def restart_pause(self):
+        """The interval may have changed: the pause under way starts again with it."""
+        self._reconfigured.set()
 
     def run(self):
         while True:
-            gevent.sleep(self._pause())
+            if self._reconfigured.wait(self._pause()):
+                self._reconfigured.clear()
+                continue
             try:
                 delivered = self.run_once()
             except Exception:  # a bug here must not end the uploads for good

@@ -7,12 +7,14 @@ peers.md advisory #11 (CVE-2026-21696).
 """
 
 import re
+import signal
 import sqlite3
 import time
 import uuid as uuidlib
 
 import pytest
 import requests
+import yaml
 import zmq.green as zmq
 
 from tests.support.browser import USER_UUID, BrowserSocket, console_token
@@ -265,3 +267,22 @@ def test_invalid_events_from_a_process_are_dropped_by_the_supervisor(panel, node
     with panel.lock:
         assert panel.activity[0]["ip"] == "::1"
     assert daemon.log_tail(200).count("dropping an invalid activity event") == 4
+
+
+def test_sighup_applies_a_new_send_interval_at_once(panel, daemon_factory, other_process):
+    """``system.activity_send_interval`` is live: a reload restarts the pause under way with
+    the new interval (issue 20 part 2), so an hour-long pause does not hold events back."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid)
+    daemon = daemon_factory(system={"activity_send_interval": 3600}).start()
+    proc = other_process(daemon)
+    proc.send(uuid, activity.CONSOLE_COMMAND, {"command": "waiting"})
+    proc.flush()
+    with open(daemon.config_path) as f:
+        data = yaml.safe_load(f)
+    data["system"]["activity_send_interval"] = 1
+    with open(daemon.config_path, "w") as f:
+        yaml.safe_dump(data, f)
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: commands_at_panel(panel) == ["waiting"], timeout=30,
+               what="the event sent with the new interval")
