@@ -106,3 +106,33 @@ def test_a_failing_panel_is_an_auth_error_not_a_crash(node):
     node.panel.fail("POST", r"/api/remote/sftp/auth", status=404, times=1)
     assert node.sftp(node.username(), ["pwd"]).returncode != 0
     assert node.daemon.processes()["wingspan: sftp"] == pid
+
+
+def test_only_the_spec_algorithms_are_offered(node):
+    """§12.1: KEX, ciphers and MACs of the spec; anything else finds no match."""
+    for options in (["-o", "Ciphers=aes128-gcm@openssh.com"],
+                    ["-o", "Ciphers=chacha20-poly1305@openssh.com"],
+                    ["-o", "Ciphers=aes256-ctr", "-o", "MACs=hmac-sha2-256-etm@openssh.com"],
+                    ["-o", "KexAlgorithms=diffie-hellman-group14-sha256"]):
+        result = node.sftp(node.username(), ["pwd"], options=options)
+        assert result.returncode == 0, (options, result.stderr)
+    for options in (["-o", "Ciphers=aes256-gcm@openssh.com"],
+                    ["-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha1"],
+                    ["-o", "KexAlgorithms=diffie-hellman-group14-sha1"],
+                    ["-o", "HostKeyAlgorithms=ssh-rsa"]):
+        result = node.sftp(node.username(), ["pwd"], options=options)
+        assert result.returncode != 0, options
+
+
+def test_six_tries_per_connection(node):
+    """§12.1: at most 6 authentication attempts on one connection (here: 8 unknown keys
+    offered one after the other; the Panel hears of 6 at most)."""
+    keys = [node.key("stranger%d" % n)[0] for n in range(8)]
+    username = node.username("tries")
+    options = []
+    for key in keys:
+        options += ["-i", key]
+    result = node.sftp(username, ["pwd"], key=keys[0], options=options)
+    assert result.returncode != 0
+    asked = [c for c in auth_calls(node) if c.body["username"] == username]
+    assert 0 < len(asked) <= 6
