@@ -5,8 +5,11 @@ wings-behaviour.md §11)."""
 import hashlib
 import io
 import os
+import socket
 import stat
+import struct
 import tarfile
+import threading
 
 import requests
 
@@ -155,3 +158,47 @@ def post_transfer(destination, token, body, content_type=None, timeout=60):
         headers["Authorization"] = "Bearer %s" % token
     return requests.post(destination.url + "/api/transfers", data=body, headers=headers,
                          timeout=timeout)
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 to ``port``, whose connections the test can cut at once
+    (a network failure between two nodes)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.sockets = []
+        self.connected = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            self.connected.set()
+
+    @staticmethod
+    def _pump(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self):
+        """Reset every relayed connection and stop accepting."""
+        self.listener.close()
+        for sock in self.sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()

@@ -214,3 +214,30 @@ def test_cancel_needs_the_node_token(receiving):
     response = receiving.destination.delete("/api/transfers/%s" % receiving.uuid,
                                             token="wrong")
     assert response.status_code == 403
+
+
+# -- the Panel and the quota ------------------------------------------------------------------
+
+def test_a_panel_error_while_creating_the_server_is_a_clean_failure(receiving):
+    """§9.3 [HEAD] crashes with a nil dereference; here it is a JSON error and a failure
+    report."""
+    receiving.panel.fail("GET", "/api/remote/servers/%s" % receiving.uuid, status=404)
+    response = receiving.post(transfer_body(archive(("a", b"a"))))
+    assert response.status_code == 500
+    assert response.json()["error"] == "server does not exist on remote system"
+    assert wait_report(receiving.panel, receiving.uuid)["successful"] is False
+    receiving.assert_nothing_kept()
+
+
+def test_an_archive_over_the_disk_limit_stops_at_the_quota(fake_panel, daemon_factory):
+    target = fake_panel.add_node()
+    destination = daemon_factory(node=target).start()
+    uuid = fake_panel.add_server(skip_egg_scripts=True, disk=1)["settings"]["uuid"]
+    fake_panel.start_transfer(uuid, target)
+    receiving = Receiving(fake_panel, destination, target, uuid)
+    response = receiving.post(transfer_body(archive(("big.bin", os.urandom(2 * 1024 * 1024)))))
+    assert response.status_code == 400
+    assert response.json()["error"] == \
+        "There is not enough disk space available to perform that action."
+    assert wait_report(fake_panel, uuid)["successful"] is False
+    receiving.assert_nothing_kept()

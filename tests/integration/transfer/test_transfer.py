@@ -17,6 +17,7 @@ from tests.integration.transfer.helpers import (
     NOT_TRANSFERRING,
     PREPARING,
     STREAMING,
+    Relay,
     big_tree,
     make_server,
     root_of,
@@ -125,8 +126,9 @@ def test_300_mib_arrive_byte_identical_and_start_on_the_destination(fake_panel, 
 
 
 def test_a_running_server_is_stopped_first_and_progress_is_shown(fake_panel, slow_nodes):
-    """§11.1 steps 3–4: the 202 comes once the server is stopped; the source's sockets
-    (with admin.websocket.transfer) see the log lines and the 5-second progress bar."""
+    """§11.1 steps 2–4: the 202 comes once the server is stopped, power actions and a
+    second transfer are refused while it runs; the source's sockets (with
+    admin.websocket.transfer) see the log lines and the 5-second progress bar."""
     source, destination, target = slow_nodes
     uuid = make_server(fake_panel, source, skip_egg_scripts=True)
     big_tree(root_of(source, uuid), SLOW_TREE)
@@ -139,6 +141,9 @@ def test_a_running_server_is_stopped_first_and_progress_is_shown(fake_panel, slo
     again = fake_panel.transfer(uuid, target)
     assert again.status_code == 409
     assert again.json() == IN_PROGRESS
+    sock.send("set state", "start")  # power actions are refused while it runs
+    refusal = sock.recv_event("daemon error", timeout=10)
+    assert refusal["args"][0].endswith("]: server is currently being transferred")
     wait_report(fake_panel, uuid, timeout=120)
 
     sock.recv_event("transfer logs", timeout=30,
@@ -267,3 +272,31 @@ def test_an_arrived_server_of_a_small_tree(fake_panel, nodes):
     assert snapshot(root_of(destination, uuid)) == before
     assert len(node_calls(fake_panel, target, "success", uuid)) == 1
     assert node_calls(fake_panel, fake_panel.node, "success", uuid) == []
+
+
+def test_a_network_cut_between_the_nodes(fake_panel, slow_nodes):
+    """Both sides notice the connection reset; each reports the failure once, the source
+    keeps its server intact and startable, the destination keeps nothing."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    before = snapshot(root_of(source, uuid))
+    relay = Relay(int(destination.url.rsplit(":", 1)[1]))
+    address, target.address = target.address, relay.url
+    try:
+        assert fake_panel.transfer(uuid, target).status_code == 202
+    finally:
+        target.address = address
+    wait_until(lambda: destination.details(uuid).status_code == 200, timeout=30,
+               what="the destination receiving")
+    relay.cut()
+
+    assert wait_report(fake_panel, uuid)["successful"] is False
+    wait_until(lambda: node_calls(fake_panel, fake_panel.node, "failure", uuid)
+               and node_calls(fake_panel, target, "failure", uuid), timeout=60,
+               what="a failure report from each side")
+    assert_kept_nothing(destination, uuid)
+    time.sleep(1)
+    assert len(node_calls(fake_panel, fake_panel.node, "failure", uuid)) == 1
+    assert len(node_calls(fake_panel, target, "failure", uuid)) == 1
+    assert_intact_and_startable(source, uuid, before)
