@@ -70,17 +70,28 @@ class Node:
 
 
 async def listen(cfg, node):
+    """The listener; a port that cannot be bound ends the process with the reason logged
+    (the supervisor starts it again with backoff)."""
     sftp = cfg.system.sftp
     key = hostkey.load_or_create(cfg.system.data)
-    server = await asyncssh.listen(
+    try:
+        server = await _listen(cfg, node, key)
+    except OSError as e:
+        log.error("cannot listen on %s:%d: %s", sftp.bind_address, sftp.bind_port, e)
+        raise SystemExit(1) from None
+    log.info("SFTP listening on %s:%d", sftp.bind_address, sftp.bind_port)
+    return server
+
+
+async def _listen(cfg, node, key):
+    sftp = cfg.system.sftp
+    return await asyncssh.listen(
         sftp.bind_address, sftp.bind_port, server_factory=lambda: LoginGate(node),
         server_host_keys=[key], kex_algs=KEX_ALGS, encryption_algs=ENCRYPTION_ALGS,
         mac_algs=MAC_ALGS, compression_algs=["none"], allow_pty=False,
         agent_forwarding=False, x11_forwarding=False, kbdint_auth=False,
         login_timeout=cfg.wingspan.sftp.login_timeout, keepalive_interval=KEEPALIVE_INTERVAL,
         server_version="wingspan")
-    log.info("SFTP listening on %s:%d", sftp.bind_address, sftp.bind_port)
-    return server
 
 
 async def serve(cfg, supervisor_pidfd, verify_tls=True):
