@@ -62,9 +62,16 @@ class Engine:
         except docker.errors.APIError as e:
             if e.status_code == 409:
                 log.info("container %s already exists, reusing it", name)
-                return self._api.inspect_container(name)
+                return self._inspect_existing(name)
             raise _translate(e, "create %s" % name) from e
         except requests.RequestException as e:
+            raise _translate(e, "create %s" % name) from e
+
+    def _inspect_existing(self, name):
+        try:
+            return self._api.inspect_container(name)
+        except (docker.errors.APIError, requests.RequestException) as e:
+            # removed again by someone else between the create and this call
             raise _translate(e, "create %s" % name) from e
 
     def start(self, name):
