@@ -8,15 +8,15 @@ kind, which tell the purpose when a Panel sends no ``scope``).
 
 Every token is the Panel's exact token of its kind (panel-contract.md §3.1, §3.2), with
 ``scope`` as a Panel that sends it adds it or without, plus the claims the other use needs
-(so that only its purpose can refuse it). This node has no transfer endpoint yet: transfer
-tokens are presented here, and refused as transfer tokens in tests/unit/wingspan/
-test_tokens.py.
+(so that only its purpose can refuse it). The transfer endpoint (§9.3) is the destination's
+``POST /api/transfers``; a token of another purpose is 403 there.
 """
 
 import os
 import uuid as uuidlib
 
 import pytest
+import requests
 
 from tests.integration.files.helpers import (
     MARK,
@@ -32,8 +32,10 @@ from tests.support.panel_jwt import panel_jwt
 SIGNED_TTL = 900
 WEBSOCKET_TTL = 600
 KINDS = ["websocket", "file-upload", "file-download", "backup-download", "transfer"]
-ENDPOINTS = ["websocket", "file-upload", "file-download", "backup-download"]
+ENDPOINTS = KINDS
 NO_CONNECT = "jwt: missing connect permission"
+INVALID_TOKEN = "The provided token is invalid or has expired."
+ALREADY_HERE = "A server with that identifier already exists on this instance."
 FILE_PATH = "/secret.txt"
 UPLOADED = "%s.txt" % MARK
 
@@ -71,6 +73,8 @@ def without(claims, added):
 
 def needs_of(endpoint, node):
     """What a token must carry besides its purpose to pass ``endpoint``'s other checks."""
+    if endpoint == "transfer":
+        return [("sub", node.uuid())]
     return claims_of(endpoint, node) + [("user_uuid", USER["uuid"]), ("user_id", USER["id"])]
 
 
@@ -89,7 +93,8 @@ def purpose_node(node):
 
 
 def present(node, endpoint, token):
-    """The response of a signed URL, or the first frame a websocket answers ``auth`` with."""
+    """The response of a signed URL or of the transfer endpoint (§9.3: a multipart body,
+    empty here), or the first frame a websocket answers ``auth`` with."""
     if endpoint == "websocket":
         sock = BrowserSocket(node.daemon, node.uuid())
         try:
@@ -101,6 +106,10 @@ def present(node, endpoint, token):
         return node.upload(token, [(UPLOADED, b"x")])
     if endpoint == "file-download":
         return node.download(token)
+    if endpoint == "transfer":
+        return requests.post(node.daemon.url + "/api/transfers", data=b"", timeout=15,
+                             headers={"Authorization": "Bearer %s" % token,
+                                      "Content-Type": "multipart/form-data; boundary=x"})
     return node.download_backup(token)
 
 
@@ -110,6 +119,9 @@ def assert_refused(node, endpoint, token):
     if endpoint == "websocket":
         assert answer["event"] == "jwt error", answer
         assert answer["args"][0].endswith(NO_CONNECT), answer
+        return
+    if endpoint == "transfer":  # the server is here: a token that passed would be a 409
+        assert_handler_error(answer, 403, INVALID_TOKEN)
         return
     assert_handler_error(answer, 404, TOKEN_NOT_FOUND)
     assert_no_secret(answer)
@@ -128,10 +140,12 @@ def test_a_scoped_token_serves_no_other_purpose(purpose_node, kind, endpoint):
 
 # Without scope an upload token is the shape without any purpose's mark: one that gained
 # another purpose's claims would be that purpose's token, so the upload token is presented
-# exactly as the Panel mints it (at the websocket it lacks the connect permission in any
-# daemon, so that pair is left to the unit tests).
+# exactly as the Panel mints it (at the websocket it lacks the connect permission and at
+# the transfer endpoint the ``sub`` in any daemon, so those pairs are left to the unit
+# tests).
 UNSCOPED_PAIRS = [(kind, endpoint) for kind, endpoint in PAIRS
-                  if (kind, endpoint) != ("file-upload", "websocket")]
+                  if (kind, endpoint) not in (("file-upload", "websocket"),
+                                              ("file-upload", "transfer"))]
 
 
 @pytest.mark.parametrize("kind, endpoint", UNSCOPED_PAIRS)
@@ -162,6 +176,9 @@ def test_a_scoped_token_serves_its_own_purpose(purpose_node, kind):
     answer = present(purpose_node, kind, mint(purpose_node, kind, scope=True))
     if kind == "websocket":
         assert answer == {"event": "auth success"}
+        return
+    if kind == "transfer":  # past the token: refused only because the server is here
+        assert (answer.status_code, answer.json()["error"]) == (409, ALREADY_HERE)
         return
     assert answer.status_code == 200, (answer.status_code, answer.text)
     if kind == "file-upload":
