@@ -43,5 +43,5 @@ setup(
         "test": ["pytest>=8", "websocket-client>=1.8", "pytest-timeout>=2.3", "ruff>=0.17,<0.18",
                  "paramiko>=3.4", "moto[server]>=5.0"],
     },
-    entry_points={"console_scripts": ["wingspan = wingspan.cli:main"]},
+    entry_points={"console_scripts": ["wingspan = supervisor.cli:main"]},
 )

@@ -16,7 +16,7 @@ import zmq.green as zmq  # noqa: E402
 
 from api.server import serve  # noqa: E402
 from wingspan import logs  # noqa: E402
-from wingspan.cli import load_config_or_exit, runtime_flags  # noqa: E402
+from wingspan.startup import load_config_or_exit, runtime_flags  # noqa: E402
 
 
 def main():

@@ -16,8 +16,8 @@ from api.hub import Hub
 from api.registry import Registry
 from api.routes.websocket import WebsocketGate
 from wingspan import bus, envelope, lifeline, logs
-from wingspan.cli import runtime_flags
 from wingspan.config import ConfigError, reload
+from wingspan.startup import runtime_flags
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)

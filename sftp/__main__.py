@@ -13,7 +13,7 @@ import setproctitle
 from cryptography.utils import CryptographyDeprecationWarning
 
 from wingspan import logs
-from wingspan.cli import load_config_or_exit, runtime_flags
+from wingspan.startup import load_config_or_exit, runtime_flags
 
 # asyncssh imports DSA support, which cryptography warns about on every start; no DSA key
 # is ever accepted here (wings-behaviour.md §12.1)

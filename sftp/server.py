@@ -17,9 +17,9 @@ from sftp.login import LoginGate
 from sftp.registry import Registry
 from sftp.throttle import LoginThrottle
 from wingspan import activity, aiobus, bus, lifeline, logs
-from wingspan.cli import runtime_flags
 from wingspan.config import ConfigError, reload
 from wingspan.panel import panel_client
+from wingspan.startup import runtime_flags
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
 from wingspan import backups, bus, commands, config, envelope, errors, logs
-from wingspan.cli import runtime_flags
 from wingspan.config import ConfigError
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
+from wingspan.startup import runtime_flags
 
 log = logging.getLogger(__name__)
 

@@ -566,6 +566,8 @@ class Docker:
     use_performant_inspect: bool = setting(True, "Internal to Wings; kept for compatibility.")
     userns_mode: str = setting("", "User namespace mode of containers (host: no remapping).")
     log_config: LogConfig = section(LogConfig, "Container logging.")
+    system_ips: list = setting([], "Addresses GET /api/system/ips adds to the host's own "
+                               "(Pelican).", TextList("a list of IP addresses", _is_ip))
 
 
 @dataclass
@@ -803,6 +805,24 @@ class Config:
         _keep_letsencrypt_paths(self, updated)
         _refuse_locked_changes(self, updated)
         return updated
+
+    @classmethod
+    def from_panel(cls, body, source="the Panel"):
+        """A new node's config from the document the Panel serves for it (``wingspan
+        configure``; panel-contract.md §5): decoded as ``POST /api/update`` decodes its
+        body, over every default, since the Panel leaves most keys out.
+
+        Raises:
+            errors.UnparsableBody: a key has the wrong JSON type.
+            errors.ValidationFailed: a value is invalid, or the node's credentials are missing.
+        """
+        cfg = cls()._merged_with(body)
+        missing = [name for name in ("uuid", "token_id", "token") if not getattr(cfg, name)]
+        if missing:
+            text = "the node configuration from %s has no %s" % (source, ", ".join(missing))
+            raise errors.ValidationFailed(text, detail=text)
+        cfg.source = source
+        return cfg
 
     def _merged_with(self, body):
         if body is None:  # Go binds a literal null to "change nothing"
@@ -1108,6 +1128,21 @@ def _field_at(dotted):
         f = {each.name: each for each in _settings(section_class)}[name]
         section_class = f.type
     return f
+
+
+def secret_paths(section_obj, path=()):
+    """The YAML key paths (tuples) of every value declared secret in a config, those in map
+    sections included (``("docker", "registries", "<name>", "password")``)."""
+    for f in _settings(type(section_obj)):
+        value = getattr(section_obj, f.name)
+        here = path + (f.name,)
+        if f.metadata.get("section"):
+            yield from secret_paths(value, here)
+        elif isinstance(f.metadata["kind"], SectionMap):
+            for name, entry in value.items():
+                yield from secret_paths(entry, here + (name,))
+        elif f.metadata.get("secret"):
+            yield here
 
 
 def get_key(cfg, dotted):

@@ -21,10 +21,12 @@ import random
 import re
 import tempfile
 import uuid as uuidlib
+import warnings
 from dataclasses import dataclass
 
 import requests
 import tenacity
+import urllib3
 
 from wingspan import __version__, errors
 from wingspan.config import ConfigError, Problem
@@ -103,6 +105,76 @@ def panel_error(response):
     code, detail = _first_envelope_error(response)
     text = "Error response from Panel: %s: %s (HTTP/%d)" % (code, detail, response.status_code)
     return errors.PanelError(detail=text, http_status=response.status_code)
+
+
+def fetch_node_configuration(panel_url, api_key, node, verify_tls=True, timeout=30):
+    """The configuration document of node ``node`` (its numeric id), as ``wings configure``
+    fetches it with an application API key (wings-api.md §15.1, panel-contract.md §5).
+
+    One attempt, no retries: an operator is waiting. The key is sent only in the header;
+    no message here ever contains it.
+
+    Raises:
+        errors.PanelError: with one line, for the operator, saying what went wrong.
+    """
+    url = "%s/api/application/nodes/%s/configuration" % (panel_url.rstrip("/"), node)
+    headers = {"Authorization": "Bearer %s" % api_key,
+               "Accept": "application/vnd.pterodactyl.v1+json",
+               "Content-Type": "application/json",
+               "User-Agent": "wingspan/v%s" % __version__}
+    try:
+        with warnings.catch_warnings():
+            # --allow-insecure was asked for: no warning for each request
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            response = requests.get(url, headers=headers, timeout=timeout, verify=verify_tls,
+                                    allow_redirects=False)
+    except requests.exceptions.SSLError as e:
+        raise errors.PanelError(detail="the Panel's TLS certificate was not accepted (%s); "
+                                "fix it, or add --allow-insecure to skip the check"
+                                % _certificate_problem(e)) from e
+    except requests.Timeout as e:
+        raise errors.PanelError(detail="the Panel at %s did not answer within %d s"
+                                % (panel_url, timeout)) from e
+    except requests.RequestException as e:
+        raise errors.PanelError(detail="could not connect to the Panel at %s: %s"
+                                % (panel_url, _connection_problem(e))) from e
+    if response.status_code in (401, 403):
+        raise errors.PanelError(detail="The authentication credentials provided were not "
+                                "valid (the Panel answered HTTP %d): use an application API "
+                                "key that may read nodes" % response.status_code,
+                                http_status=response.status_code)
+    if response.status_code != 200:
+        code, detail = _first_envelope_error(response)
+        raise errors.PanelError(detail="the Panel answered HTTP %d for node %s: %s: %s"
+                                % (response.status_code, node, code, detail),
+                                http_status=response.status_code)
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise errors.PanelError(detail="the answer of %s is not a JSON object: is it the "
+                                "Panel's URL?" % panel_url)
+    return document
+
+
+def _certificate_problem(exc):
+    found = re.search(r"certificate verify failed: ([^(]+)", str(exc))
+    return found.group(1).strip() if found else "TLS handshake failed"
+
+
+def _connection_problem(exc):
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "the host name does not resolve"
+    return text
 
 
 def _first_envelope_error(response):

@@ -18,12 +18,12 @@ import gevent.event
 import zmq.green as zmq
 
 from wingspan import backups, bus, envelope, errors, lifeline, logs
-from wingspan.cli import runtime_flags
 from wingspan.commands import WORKER_READY
 from wingspan.config import ConfigError, load, reload
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
+from wingspan.startup import runtime_flags
 from worker import commands
 from worker.crash import CrashDetector
 from worker.downloads import Downloads

@@ -51,14 +51,27 @@ def random_token(length):
 
 
 class Node:
-    """A node as the Panel knows it: its credentials and where the Panel reaches it."""
+    """A node as the Panel knows it: its credentials and where the Panel reaches it.
 
-    def __init__(self):
+    ``id`` is its number in the Panel (``wingspan configure --node``); ``daemon_listen``,
+    ``daemon_sftp``, ``daemon_base``, ``fqdn``, ``scheme`` and ``upload_size`` are the
+    admin's settings its generated configuration is made of (panel-contract.md §5)."""
+
+    def __init__(self, id=1):
+        self.id = id
         self.uuid = str(uuidlib.uuid4())
         self.token_id = random_token(16)
         self.token = random_token(64)
         self.address = None  # http://127.0.0.1:<port> once a daemon serves this node
         self.maintenance = False
+        self.daemon_listen = 8080
+        self.daemon_sftp = 2022
+        self.daemon_base = "/var/lib/pterodactyl/volumes"
+        self.fqdn = "node%d.example.com" % id
+        self.scheme = "https"
+        self.behind_proxy = False
+        self.upload_size = 100
+        self.mounts = []
 
     @property
     def credential(self):
@@ -134,6 +147,8 @@ class FakePanel:
         self.transfer_reports = []
         self.reset_calls = 0
         self.seen_uuids = set()
+        # application API keys (ptla_...) and whether each may read nodes
+        self.application_keys = {}
         self.lock = threading.RLock()
         self._calls = []
         self._faults = []
@@ -182,9 +197,15 @@ class FakePanel:
 
     # -- state set-up --------------------------------------------------------------------
 
+    def add_application_key(self, read_nodes=True):
+        """An application API key, as an administrator creates one; returns its token."""
+        key = "ptla_" + random_token(43)
+        self.application_keys[key] = read_nodes
+        return key
+
     def add_node(self):
         """Another node (a transfer target); give it a daemon with ``node=``."""
-        node = Node()
+        node = Node(len(self.nodes) + 1)
         self.nodes[node.uuid] = node
         return node
 
@@ -354,7 +375,10 @@ class FakePanel:
             return error(fault.value, "HttpException", INJECTED)
         if fault is not None:
             time.sleep(fault.value)
-        node, refusal = self._authenticate(call.headers.get("Authorization"))
+        if call.path.startswith(panel_routes.APPLICATION_PREFIX):
+            node, refusal = None, self._authenticate_application(call)
+        else:
+            node, refusal = self._authenticate(call.headers.get("Authorization"))
         if refusal is None and self.strict_headers:
             refusal = strictness_refusal(call)
         if refusal is not None:
@@ -367,6 +391,17 @@ class FakePanel:
         if reply.after is not None:
             reply.after()
         return reply
+
+    def _authenticate_application(self, call):
+        """The application API's key check: None when the key may read nodes, else the
+        Panel's 401 (no or unknown key) or 403 (a key without that permission)."""
+        header = call.headers.get("Authorization") or ""
+        key = header[len("Bearer "):] if header.startswith("Bearer ") else None
+        if key not in self.application_keys:
+            return error(401, "AuthenticationException", "Unauthenticated.")
+        if not self.application_keys[key]:
+            return error(403, "AccessDeniedHttpException", "This action is unauthorized.")
+        return None
 
     def _authenticate(self, header):
         """``DaemonAuthenticate`` (§2.1): ``(node, None)`` or ``(None, refusal)``."""

@@ -617,7 +617,38 @@ def transfer_failure(panel, node, call, key):
 # -- routing ----------------------------------------------------------------------------
 
 ID = r"([^/]+)"
+APPLICATION_PREFIX = "/api/application/"
+
+
+def node_configuration(panel, node, call, node_id):
+    """``GET /api/application/nodes/{id}/configuration``: ``Node::getConfiguration()``
+    (panel-contract.md §5), what ``wings configure`` writes."""
+    for each in panel.nodes.values():
+        if str(each.id) == node_id:
+            return Reply(200, generated_configuration(panel, each))
+    return not_found()
+
+
+def generated_configuration(panel, node):
+    fqdn = node.fqdn.lower()
+    return {
+        "debug": False,
+        "uuid": node.uuid,
+        "token_id": node.token_id,
+        "token": node.token,
+        "api": {"host": "0.0.0.0", "port": node.daemon_listen,
+                "ssl": {"enabled": not node.behind_proxy and node.scheme == "https",
+                        "cert": "/etc/letsencrypt/live/%s/fullchain.pem" % fqdn,
+                        "key": "/etc/letsencrypt/live/%s/privkey.pem" % fqdn},
+                "upload_limit": node.upload_size},
+        "system": {"data": node.daemon_base, "sftp": {"bind_port": node.daemon_sftp}},
+        "allowed_mounts": list(node.mounts),
+        "remote": panel.url.rstrip("/"),
+    }
+
+
 ROUTES = [
+    (r"/api/application/nodes/%s/configuration" % ID, {"GET": node_configuration}),
     (r"/api/remote/servers", {"GET": list_servers}),
     (r"/api/remote/servers/reset", {"POST": reset_servers}),
     (r"/api/remote/servers/%s" % ID, {"GET": server_configuration}),

@@ -108,6 +108,7 @@ WINGS_DEFAULTS = {
     "docker.log_config.type": "local",
     "docker.log_config.config": {"max-size": "5m", "max-file": "1", "compress": "false",
                                  "mode": "non-blocking"},
+    "docker.system_ips": [],  # Pelican's: extra addresses for GET /api/system/ips
     "throttles.enabled": True,
     "throttles.lines": 2000,
     "throttles.line_reset_interval": 100,
@@ -805,3 +806,24 @@ def test_reload_refuses_an_invalid_file_naming_the_key(tmp_path):
     data["token"] = ""
     with pytest.raises(ConfigError, match="token"):
         config.reload(running, write(tmp_path, yaml.safe_dump(data)))
+
+
+def test_from_panel_is_the_panels_document_over_the_defaults():
+    """``wingspan configure`` (wings-api.md §15.1): the JSON of panel-contract.md §5 decoded
+    as /api/update decodes it, every other key at its default."""
+    document = yaml.safe_load(PANEL_YAML)
+    cfg = Config.from_panel(document, source="https://panel.example.com")
+    assert cfg.token == document["token"] and cfg.api.port == 8080
+    assert cfg.api.ssl.enabled is True and cfg.system.sftp.bind_port == 2022
+    assert cfg.system.root_directory == "/var/lib/pterodactyl"
+    assert cfg.source == "https://panel.example.com"
+
+
+def test_from_panel_without_credentials_is_refused():
+    document = yaml.safe_load(PANEL_YAML)
+    del document["token"]
+    with pytest.raises(errors.ValidationFailed) as caught:
+        Config.from_panel(document)
+    assert "has no token" in caught.value.public_message
+    with pytest.raises(errors.UnparsableBody):
+        Config.from_panel(dict(yaml.safe_load(PANEL_YAML), api={"port": "eighty"}))

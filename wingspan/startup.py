@@ -1,0 +1,38 @@
+"""What every wingspan process takes from the daemon's start: its config and the switches.
+
+Command-line switches that are not configuration (``--debug``,
+``--ignore-certificate-errors``) reach the child processes through the environment, so
+they are never written into config.yml. The supervisor's command line (``supervisor/cli.py``)
+sets them; the API and the workers read them here.
+"""
+
+import os
+import sys
+
+ENV_DEBUG = "WINGSPAN_DEBUG"
+ENV_INSECURE = "WINGSPAN_IGNORE_CERTIFICATE_ERRORS"
+
+
+def set_runtime_flags(debug, ignore_certificate_errors):
+    """Pass the switches on to every process started from now on."""
+    if debug:
+        os.environ[ENV_DEBUG] = "1"
+    if ignore_certificate_errors:
+        os.environ[ENV_INSECURE] = "1"
+
+
+def runtime_flags():
+    """``(debug, verify_tls)`` as set on the command line of the supervisor."""
+    return os.environ.get(ENV_DEBUG) == "1", os.environ.get(ENV_INSECURE) != "1"
+
+
+def load_config_or_exit(path):
+    """The config at ``path``, fit to serve with; otherwise its problems on stderr, exit 1."""
+    from wingspan.config import ConfigError, load
+    try:
+        cfg = load(path)
+        cfg.validate_for_serving()
+    except ConfigError as e:
+        print("wingspan: %s" % e, file=sys.stderr)
+        raise SystemExit(1) from None
+    return cfg
