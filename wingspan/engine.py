@@ -184,7 +184,55 @@ class Engine:
         except (docker.errors.APIError, requests.RequestException) as e:
             raise _translate(e, "pull %s" % image) from e
 
+    def image_id(self, image):
+        """The id of a local image by any of its names, or None when there is none."""
+        try:
+            return self._api.inspect_image(image)["Id"]
+        except (docker.errors.ImageNotFound, docker.errors.NullResource):
+            return None
+        except (docker.errors.APIError, requests.RequestException) as e:
+            raise _translate(e, "inspect image %s" % image) from e
+
+    def prune_images(self, keep, labels=()):
+        """Remove the dangling (untagged) images carrying every ``key=value`` of ``labels``,
+        except those whose id is in ``keep`` and those a container uses.
+
+        Docker's own prune cannot be told to keep an image, and a server may name its image
+        by digest, which leaves it untagged; so the images are listed and removed one by one.
+
+        Returns:
+            Docker's ``PruneReport``: ``{"ImagesDeleted": [...] or None, "SpaceReclaimed"}``.
+        """
+        filters = {"dangling": True}
+        if labels:
+            filters["label"] = ["%s=%s" % kv for kv in labels]
+        sizes = self._unshared_sizes()
+        deleted, reclaimed = [], 0
+        for image in self._call("list images", self._api.images, filters=filters):
+            if image["Id"] in keep:
+                continue
+            try:
+                deleted.extend(self._api.remove_image(image["Id"]) or [])
+            except docker.errors.APIError as e:
+                if e.status_code in (404, 409):  # gone meanwhile, or a container uses it
+                    continue
+                raise _translate(e, "remove image %s" % image["Id"]) from e
+            except requests.RequestException as e:
+                raise _translate(e, "remove image %s" % image["Id"]) from e
+            reclaimed += sizes.get(image["Id"], image.get("Size", 0))
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _unshared_sizes(self):
+        """Image id -> the bytes only that image holds (what removing it frees)."""
+        images = self.disk_usage().get("Images") or []
+        return {i["Id"]: max(i.get("Size", 0) - max(i.get("SharedSize", 0), 0), 0)
+                for i in images}
+
     # -- node ---------------------------------------------------------------------------
+
+    def disk_usage(self):
+        """Docker's ``GET /system/df``: images, containers, volumes and build cache."""
+        return self._call("disk usage", self._api.df)
 
     def info(self):
         return self._call("info", self._api.info)

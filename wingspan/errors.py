@@ -128,6 +128,15 @@ class ServerNotFound(WingspanError):
     with_request_id = False
 
 
+class InstallLogMissing(WingspanError):
+    """No install log for the server (it was never installed here)."""
+
+    status = 404
+    code = "install_log_missing"
+    message = "failed to read the log for the installation process."
+    with_request_id = False
+
+
 class FeatureDisabled(WingspanError):
     status = 400
     code = "feature_disabled"

@@ -12,6 +12,7 @@ import bottle
 from api import http
 from wingspan import commands, errors
 from wingspan.filesystem import parse_mode
+from wingspan.filesystem.search import MIN_TERM_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,28 @@ NO_FILES_TO_DELETE = "No files were specified for deletion."
 NO_FILES_TO_COMPRESS = "No files were passed through to be compressed."
 NO_FILES_TO_CHMOD = "No files to chmod were provided."
 MISSING_LENGTH = "Missing Content-Length"
+SHORT_PATTERN = "Pattern must be at least 3 characters long"
+SHORT_CONTENT = "Content must be at least 3 characters long"
+# Set on a search cut short by one of its bounds: time, matches or bytes.
+SEARCH_TRUNCATED_HEADER = "X-Search-Truncated"
 
 
 def server_path(name):
     """A ``file``/``directory`` query value; leading slashes do not matter (§5.3, §5.4)."""
     return "/" + (http.query(name) or "").lstrip("/")
+
+
+def search_terms():
+    """``pattern`` (a name; Pelican's) and ``content`` (text inside the file; wingspan's),
+    each at least 3 bytes when given; without ``content`` the pattern is required."""
+    pattern, content = http.query("pattern") or None, http.query("content") or None
+    if content is None and (pattern is None or len(pattern.encode()) < MIN_TERM_BYTES):
+        raise errors.BadRequest(SHORT_PATTERN)
+    if pattern is not None and len(pattern.encode()) < MIN_TERM_BYTES:
+        raise errors.BadRequest(SHORT_PATTERN)
+    if content is not None and len(content.encode()) < MIN_TERM_BYTES:
+        raise errors.BadRequest(SHORT_CONTENT)
+    return pattern, content
 
 
 def string_list(body, name, empty_message):
@@ -65,6 +83,17 @@ def install(app, ctx):
         directory = http.query("directory") or "/"
         response = bottle.HTTPResponse(body=files.listing(server, directory))
         response.content_type = http.JSON_TYPE
+        return response
+
+    @app.get("/api/servers/<server>/files/search")
+    def search(server):
+        pattern, content = search_terms()
+        directory = http.query("directory") or ""
+        with files.jail(server) as jail:
+            found = files.run(jail.search, directory, pattern, content)
+        response = http.json_response(found.entries)
+        if found.truncated:
+            response.set_header(SEARCH_TRUNCATED_HEADER, found.truncated)
         return response
 
     @app.get("/api/servers/<server>/files/contents")

@@ -1,8 +1,10 @@
-"""Server routes: list, create, details, delete, logs, power, commands, install, sync, deny
-(wings-api.md §3.3–3.4, §4)."""
+"""Server routes: list, create, details, delete, logs, install logs, power, commands,
+install, sync, deny (wings-api.md §3.3–3.4, §4; install logs: Pelican, peers.md)."""
 
 import logging
+import os
 import re
+import stat
 
 from api import http
 from wingspan import commands, errors, panel
@@ -15,6 +17,10 @@ INVALID_POWER_ACTION = ('The power action provided was not valid, should be one 
                         '"start", "restart", "kill"')
 CREATE_TIMEOUT = 60.0
 LOG_SIZE_DEFAULT = 100
+# What install logs hold before the script's output (worker/install.py): the container's
+# environment, which can carry a user's secrets and is not served.
+SCRIPT_OUTPUT_MARK = b"| Script Output\n| ------------------------------\n"
+INSTALL_LOG_MAX_BYTES = 8 * 1024 * 1024
 
 
 def log_size(raw):
@@ -24,6 +30,33 @@ def log_size(raw):
     except (TypeError, ValueError):
         return LOG_SIZE_DEFAULT
     return LOG_SIZE_DEFAULT if size <= 0 else min(size, LOG_SIZE_DEFAULT)
+
+
+def install_output(path, max_bytes=INSTALL_LOG_MAX_BYTES):
+    """The script output of an install log (Pelican's ``GET /install-logs``): what follows
+    its header; only the last ``max_bytes``, from a line start, of a longer one.
+
+    Raises:
+        InstallLogMissing: there is no such log (or it is not a regular file).
+    """
+    try:
+        # O_NONBLOCK: a FIFO put in its place does not hang the request
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise errors.InstallLogMissing(detail="%s: %s" % (path, e.strerror)) from e
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise errors.InstallLogMissing(detail="%s is not a regular file" % path)
+        size = info.st_size
+        if size > max_bytes:
+            f.seek(size - max_bytes)
+            data = f.read(max_bytes)
+            return data[data.find(b"\n") + 1:].decode("utf-8", "replace")
+        data = f.read()
+    _, mark, output = data.partition(SCRIPT_OUTPUT_MARK)
+    # Without the mark the header was cut short: nothing of it is served.
+    return output.decode("utf-8", "replace") if mark else ""
 
 
 def wait_seconds(body):
@@ -67,6 +100,11 @@ def install(app, ctx):
         result = ctx.client.call(commands.LOGS, server.uuid,
                                  {"size": log_size(http.query("size"))})
         return http.json_response({"data": result["lines"] or None})
+
+    @app.get("/api/servers/<server>/install-logs")
+    def install_logs(server):
+        path = os.path.join(ctx.cfg.system.log_directory, "install", server.uuid + ".log")
+        return http.json_response({"data": install_output(path)})
 
     @app.post("/api/servers/<server>/power")
     def power(server):

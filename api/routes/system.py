@@ -1,16 +1,19 @@
-"""Node-level routes: ``GET /api/system`` (wings-api.md §3.1), ``POST /api/update`` (§3.2)
-and ``POST /api/deauthorize-user`` (§16)."""
+"""Node-level routes: ``GET /api/system`` (wings-api.md §3.1), ``POST /api/update`` (§3.2),
+``POST /api/deauthorize-user`` (§16), and Pelican's node routes (peers.md):
+``GET /api/diagnostics``, ``GET /api/system/utilization``, ``GET /api/system/ips``,
+``GET /api/system/docker/disk`` and ``DELETE /api/system/docker/image/prune``."""
 
 import functools
 import logging
 import os
 import platform
 
+import bottle
 import gevent
 
 from api import http
 from api.routes.websocket import close_sessions_of
-from wingspan import __version__, commands, errors, tokens
+from wingspan import __version__, commands, diagnostics, errors, host, tokens
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +72,106 @@ def system_v2(engine):
     }
 
 
+def boolean_query(name, default):
+    """``true``/``false`` in any case; anything else is the default, as in Pelican."""
+    value = (http.query(name) or "").lower()
+    return {"true": True, "false": False}.get(value, default)
+
+
+def diagnostics_log_lines():
+    """``log_lines``: 1..500 (larger is 500), 200 when absent or not positive; not a
+    number is a 400."""
+    raw = http.query("log_lines")
+    if raw is None or raw == "":
+        return diagnostics.DEFAULT_LOG_LINES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest("log_lines must be a whole number.") from None
+    if value <= 0:
+        return diagnostics.DEFAULT_LOG_LINES
+    return min(value, diagnostics.MAX_LOG_LINES)
+
+
+def docker_disk_usage(df):
+    """Pelican's ``DockerDiskUsage`` from Docker's ``GET /system/df``."""
+    images = df.get("Images") or []
+    return {
+        "containers_size": sum(c.get("SizeRootFs") or 0 for c in df.get("Containers") or []),
+        "images_total": len(images),
+        "images_active": sum(1 for i in images if (i.get("Containers") or 0) > 0),
+        "images_size": df.get("LayersSize") or 0,
+        "build_cache_size": sum(b.get("Size") or 0 for b in df.get("BuildCache") or []
+                                if not b.get("Shared")),
+    }
+
+
+def prune_labels():
+    """``label=key=value`` query values (repeatable): only images carrying all of them are
+    pruned. Pelican has no such filter; it lets an operator (and the tests) prune only
+    what they labelled."""
+    labels = []
+    for raw in bottle.request.query.getall("label"):
+        key, equals, value = raw.encode("latin-1").decode("utf-8", "replace").partition("=")
+        if not key or not equals:
+            raise errors.BadRequest("label must be key=value.")
+        labels.append((key, value))
+    return labels
+
+
+def server_image_ids(ctx):
+    """Ids of the local images the node's servers are defined with."""
+    ids = set()
+    for view in list(ctx.registry.views.values()):
+        image = view.definition.container.image
+        image_id = ctx.engine.image_id(image) if image else None
+        if image_id:
+            ids.add(image_id)
+    return ids
+
+
 def install(app, ctx):
     install_update(app, ctx)
     install_deauthorize(app, ctx)
+    install_pelican(app, ctx)
 
     @app.get("/api/system")
     def get_system():
         if http.query("v") == "2":
             return http.json_response(system_v2(ctx.engine))
         return http.json_response(system_v1())
+
+
+def install_pelican(app, ctx):
+    @app.get("/api/diagnostics")
+    def get_diagnostics():
+        include_endpoints = boolean_query("include_endpoints", False)
+        include_logs = boolean_query("include_logs", True)
+        log_lines = diagnostics_log_lines()
+        text = diagnostics.generate(ctx.cfg, lambda: ctx.engine, log_lines=log_lines,
+                                    include_endpoints=include_endpoints,
+                                    include_logs=include_logs)
+        response = bottle.HTTPResponse(body=text.encode("utf-8"))
+        response.content_type = "text/plain; charset=utf-8"
+        return response
+
+    @app.get("/api/system/utilization")
+    def get_utilization():
+        return http.json_response(host.utilization(ctx.cfg))
+
+    @app.get("/api/system/ips")
+    def get_ips():
+        return http.json_response({"ip_addresses": host.ip_addresses(
+            ctx.cfg.docker.system_ips)})
+
+    @app.get("/api/system/docker/disk")
+    def get_docker_disk():
+        return http.json_response(docker_disk_usage(ctx.engine.disk_usage()))
+
+    @app.delete("/api/system/docker/image/prune")
+    def prune_images():
+        labels = prune_labels()
+        return http.json_response(ctx.engine.prune_images(server_image_ids(ctx), labels))
 
 
 def reload_everywhere(ctx):

@@ -26,6 +26,7 @@ from wingspan.filesystem.listing import Listing
 from wingspan.filesystem.naming import copy_names
 from wingspan.filesystem.paths import join_path, server_path, split_path
 from wingspan.filesystem.quota import Quota
+from wingspan.filesystem.search import Limits, Search
 from wingspan.filesystem.statinfo import stat_object
 from wingspan.filesystem.streams import (
     CHUNK_BYTES,
@@ -146,6 +147,25 @@ class Jail:
                 return stat_object(name, info, _mime_of(path_fd, info))
             finally:
                 resolve.close_fd(path_fd)
+
+    @os_errors
+    def search(self, directory, pattern=None, content=None, limits=Limits()):
+        """Files beneath ``directory`` (a final symlink is refused) whose name matches
+        ``pattern`` and whose content holds ``content`` (see ``search.py``).
+
+        Returns:
+            A ``search.Found``; entry names are ``directory`` (one trailing ``/`` dropped)
+            joined with the path beneath it, as Pelican spells them.
+        """
+        parts = self.split(directory)
+        with self._root() as root_fd:
+            dir_fd = self._open_directory(root_fd, parts, follow_last=False)
+        try:
+            display = directory[:-1] if directory.endswith("/") else directory
+            return Search(self.denylist, self.sniff_cache, pattern, content,
+                          limits).run(dir_fd, parts, display)
+        finally:
+            resolve.close_fd(dir_fd)
 
     @os_errors
     def open_listing(self, path, scan=True):
