@@ -702,3 +702,32 @@ def test_add_server_suspended_sets_panel_status(panel):
     assert record["settings"]["suspended"] is True and record["status"] == "suspended"
     panel.suspend(UUID_A, False)
     assert record["settings"]["suspended"] is False and record["status"] is None
+
+
+# -- the application API (wingspan configure; panel-contract.md §5) ---------------------------
+
+def test_node_configuration_needs_an_application_key(panel):
+    path = "/api/application/nodes/%d/configuration" % panel.node.id
+    node_token = call(panel, "GET", path)
+    assert node_token.status_code == 401
+    assert node_token.json()["errors"][0]["code"] == "AuthenticationException"
+    narrow = call(panel, "GET", path, credential=panel.add_application_key(read_nodes=False))
+    assert narrow.status_code == 403
+    assert narrow.json()["errors"][0]["detail"] == "This action is unauthorized."
+
+
+def test_node_configuration_is_the_generated_document(panel):
+    key = panel.add_application_key()
+    other = panel.add_node()
+    response = call(panel, "GET", "/api/application/nodes/%d/configuration" % other.id,
+                    credential=key)
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["debug", "uuid", "token_id", "token", "api", "system",
+                          "allowed_mounts", "remote"]
+    assert (body["uuid"], body["token_id"], body["token"]) == (other.uuid, other.token_id,
+                                                               other.token)
+    assert body["api"]["ssl"]["cert"] == "/etc/letsencrypt/live/node2.example.com/fullchain.pem"
+    assert body["remote"] == panel.url.rstrip("/")
+    missing = call(panel, "GET", "/api/application/nodes/99/configuration", credential=key)
+    assert missing.status_code == 404
