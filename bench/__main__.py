@@ -13,7 +13,7 @@ import sys
 import traceback
 
 BENCHMARKS = ("memory", "boot", "console", "fanout", "stats", "power", "files", "activity",
-              "sftp", "transfer")
+              "sftp", "transfer", "backup")
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 

@@ -168,8 +168,9 @@ def _checked_parts(answer):
 
 class RestoreJob(Job):
     """``POST /api/servers/:server/backup/:backup/restore`` (§8.2, §10.2), hardened: the
-    backup is found (local file, or the S3 download answering with a gzip) before
-    anything is truncated, so a missing backup leaves the files as they were."""
+    backup is found (local file, or the S3 download answering with a gzip) before the
+    route answers, and the root is emptied only once the server has stopped, so a missing
+    backup or a server that does not stop leaves the files as they were."""
 
     kind = "restore"
     flag = "restoring"
@@ -192,16 +193,14 @@ class RestoreJob(Job):
         else:
             self.source = in_thread(backups.open_backup, self.rt.cfg, self.rt.server.uuid,
                                     self.identifier)
-        if self.truncate:
-            try:
-                in_thread(self.rt.files.jail().truncate)
-            except BaseException:
-                self._close_source()
-                raise
 
     def run(self, offload):
         try:
             self._stop_server()
+            if self.truncate:
+                # once the game is stopped, not under its feet (Wings empties the root
+                # first, while the server may still be running)
+                offload(self.rt.files.jail().truncate)
             if self.adapter == "s3":
                 return self._extract_download(offload)
             return offload(self._extract, self.source)

@@ -176,8 +176,7 @@ class Handlers:
 
     def restore(self, args):
         """``{"uuid", "adapter", "truncate_directory", "download_url"}`` -> ``{}`` once the
-        backup is found and the root truncated when asked; the rest runs in the
-        background (§8.2)."""
+        backup is found; the rest runs in the background (§8.2)."""
         adapter = backups.check_adapter(args.get("adapter"))
         backup_uuid = backups.check_uuid(args.get("uuid"))
         if self.rt.server.transferring:

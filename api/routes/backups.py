@@ -10,9 +10,8 @@ from wingspan import backups, commands, errors
 log = logging.getLogger(__name__)
 
 NO_DOWNLOAD_URL = "The download_url field is required when the backup adapter is set to S3."
-# A restore answers once the backup is found and, when asked, the root emptied: a huge tree
-# may take a while to remove.
-RESTORE_TIMEOUT = 600.0
+# A restore answers once the backup is found: a local file, or an S3 download's headers.
+RESTORE_TIMEOUT = 120.0
 
 
 def install(app, ctx):

@@ -26,8 +26,9 @@ from tests.integration.backups.helpers import (
     tree,
 )
 from tests.integration.files.helpers import BACKUP_NOT_FOUND
+from tests.support.polling import wait_until
 
-SERVERS = {"main": {}, "other": {}}
+SERVERS = {"main": {}, "other": {}, "small": {"disk": 1}, "doomed": {}}
 BAD_UUID = "The backup uuid provided is not valid."
 NO_DOWNLOAD_URL = "The download_url field is required when the backup adapter is set to S3."
 GENERIC_400 = "The data passed in the request was not in a parsable format. Please try again."
@@ -333,3 +334,64 @@ def test_download_streams_the_backup_with_ranges(node):
     response = requests.get(url, params={"token": node.token(
         "other", claims=[("backup_uuid", backup)])}, timeout=15)
     assert response.status_code == 404
+
+
+# -- with the game, the quota, a deletion ------------------------------------------------
+
+def state_of(node, server="main"):
+    return node.driver.details(node.uuid(server)).json()["state"]
+
+
+def test_the_game_runs_on_during_a_backup_and_is_stopped_for_a_restore(node):
+    """§10.1: a backup does not stop the server; §10.2: a restore stops it first (and does
+    not start it again)."""
+    populate(node)
+    before = tree(node)
+    assert node.driver.power(node.uuid(), "start").status_code == 202
+    wait_until(lambda: state_of(node) == "running", 60, what="the game to run")
+    backup, _ = backed_up(node)
+    assert state_of(node) == "running"
+    node.put("server.properties", b"changed while running")
+    assert restore(node, backup, truncate=True).status_code == 202
+    assert restore_report_of(node, backup, timeout=90)["successful"] is True
+    assert state_of(node) == "offline"
+    assert tree(node) == before
+
+
+def test_a_restore_stops_at_the_quota(node):
+    """Issue 17: a restore is written through the quota; past it the restore fails and
+    the server's usage stays within its limit (1 MiB here)."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:gz") as bundle:
+        for name, size in (("first.txt", 1000), ("bomb.bin", 64 * 1024 * 1024)):
+            member = tarfile.TarInfo(name)
+            member.size = size
+            bundle.addfile(member, io.BytesIO(bytes(size)))
+    backup = node.panel.add_backup(node.uuid("small"))
+    os.makedirs(node.backup_dir, exist_ok=True)
+    with open(os.path.join(node.backup_dir, backup + ".tar.gz"), "wb") as f:
+        f.write(data.getvalue())
+    assert restore(node, backup, truncate=True, server="small").status_code == 202
+    assert restore_report_of(node, backup)["successful"] is False
+    assert node.read("first.txt", "small") == bytes(1000)
+    assert not node.exists("bomb.bin", "small")
+    assert sum(size for size in (os.lstat(os.path.join(d, n)).st_size
+                                 for d, _, names in os.walk(node.root("small"))
+                                 for n in names)) <= 1024 * 1024
+
+
+def test_a_backup_while_its_server_is_deleted_leaves_nothing(node):
+    """The worker dies with the server: no archive, no partial part, no backup
+    directory is left (``wingspan.remove_backups_on_server_delete``, Pelican's default)."""
+    populate(node, "doomed")
+    node.put("big.bin", os.urandom(24 * 1024 * 1024), "doomed")
+    backup = start_backup(node, "doomed")
+    doomed = node.uuids.pop("doomed")
+    assert node.driver.delete_server(doomed).status_code == 204
+    directory = os.path.join(node.backup_dir, doomed)
+    wait_until(lambda: not os.path.exists(directory), 30, what="the backup directory to go")
+    time.sleep(1)
+    assert not os.path.exists(directory)
+    with node.panel.lock:
+        assert not [r for r in node.panel.backup_reports
+                    if r["uuid"] == backup and r["body"]["successful"]]
