@@ -470,9 +470,6 @@ class ServerSession(asyncssh.SFTPServer):
     def link(self, oldpath, newpath):
         raise asyncssh.SFTPOpUnsupported("Hard links are not supported")
 
-    def exit(self):
-        self.login.sessions -= 1
-
 
 def _entries(dir_fd):
     """``SFTPName`` of each entry of an open directory (symlinks not followed)."""

@@ -175,10 +175,23 @@ class LoginGate(asyncssh.SSHServer):
         if login is None or login.sessions >= self.node.cfg.wingspan.sftp.channels_per_connection:
             return False
         login.sessions += 1
-        return SSHServerStreamSession(None, self._sftp_server, SFTP_VERSION, False)
+        return CountedSession(login, self._sftp_server)
 
     def _sftp_server(self, chan):
         return self.node.sftp_server(chan, self.login)
+
+
+class CountedSession(SSHServerStreamSession):
+    """A session channel that serves only the ``sftp`` subsystem (shell, exec and pty are
+    refused) and gives its slot back when it closes, whatever it was used for."""
+
+    def __init__(self, login, sftp_factory):
+        super().__init__(None, sftp_factory, SFTP_VERSION, False)
+        self._login = login
+
+    def connection_lost(self, exc):
+        self._login.sessions -= 1
+        super().connection_lost(exc)
 
 
 def _login_answer(answer):

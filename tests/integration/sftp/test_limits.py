@@ -87,6 +87,38 @@ def test_failed_passwords_cool_a_username_down_without_asking_the_panel(node):
     assert try_password(node, node.username(OWNER), PASSWORD)
 
 
+def test_refused_shells_give_their_channel_back(node):
+    """A channel used for anything but SFTP (refused) does not keep its slot."""
+    transport = paramiko.Transport(("127.0.0.1", node.port))
+    try:
+        transport.connect(username=node.username(), password=PASSWORD)
+        for _ in range(3):
+            # the node sees a channel close a moment after the client sends it
+            channel = wait_until(lambda: _session(transport), timeout=10, what="a channel")
+            with pytest.raises(paramiko.SSHException):
+                channel.invoke_shell()
+            channel.close()
+        # the one allowed channel is still free for SFTP
+        wait_until(lambda: _sftp_opens(transport), timeout=10, what="an SFTP channel")
+    finally:
+        transport.close()
+
+
+def _session(transport):
+    try:
+        return transport.open_session()
+    except paramiko.ChannelException:
+        return None
+
+
+def _sftp_opens(transport):
+    try:
+        client = paramiko.SFTPClient.from_transport(transport)
+    except paramiko.SSHException:
+        return False
+    return client.listdir("/") is not None
+
+
 def test_failed_logins_cool_an_ip_down(node):
     for n in range(12):
         assert not try_password(node, "bot%d.%s" % (n, node.uuid()[:8]), "guess")
