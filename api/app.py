@@ -1,16 +1,18 @@
 """The bottle application: routes, the auth/lookup plugin and the shared context.
 
-Routes live in ``api/routes/<area>.py``; each module has ``install(app, ctx)``. Every route
-is node-token protected unless it is registered with ``auth=False`` (signed URLs,
-websockets, transfers), and a ``server`` URL argument is resolved to its ``ServerView``
-after authentication, so an unauthenticated request for an unknown server gets 401.
+Routes live in ``api/routes/<area>.py``; each module declares its endpoints
+(``api.declare.Endpoint``) and has ``install(app, ctx)``. A route is node-token protected
+when its declaration says so (a path no route matches is too, so that only a client with
+the token learns what is not there); a ``server`` URL argument is resolved to its
+``ServerView`` after authentication (an unauthenticated request for an unknown server
+gets 401), and a declared JSON body is read and validated before the handler runs.
 """
 
 import logging
 
 import bottle
 
-from api import http
+from api import declare, http
 from api.files import ServerFiles
 from api.transfers import IncomingTransfers
 from wingspan import activity, errors
@@ -53,7 +55,9 @@ class ApiPlugin:
         self.ctx = ctx
 
     def apply(self, callback, route):
-        needs_auth = route.config.get("auth", True)
+        endpoint = route.config.get("endpoint")
+        needs_auth = endpoint.auth == declare.NODE if endpoint else route.config.get("auth", True)
+        takes_json = endpoint is not None and endpoint.takes_json
         ctx = self.ctx
 
         def wrapper(*args, **kwargs):
@@ -62,6 +66,8 @@ class ApiPlugin:
                     http.check_node_token(ctx.cfg, http.authorization())
                 if "server" in kwargs:
                     kwargs["server"] = ctx.registry.get(kwargs["server"])
+                if takes_json:
+                    kwargs["body"] = endpoint.read_body(ctx.cfg.wingspan.max_request_body)
                 return callback(*args, **kwargs)
             except errors.WingspanError as e:
                 if e.status >= 500:
@@ -82,10 +88,10 @@ class ApiPlugin:
 
 def make_app(ctx):
     """Build the WSGI application (without the outer headers middleware)."""
-    from api.routes import backups, files, metrics, servers, signed, system, transfers, websocket
+    from api.routes import MODULES
     app = bottle.Bottle(catchall=False, autojson=False)
     app.install(ApiPlugin(ctx))
-    for module in (system, servers, backups, files, signed, websocket, metrics, transfers):
+    for module in MODULES:
         module.install(app, ctx)
 
     @app.route("/<path:path>", method="ANY")

@@ -638,6 +638,8 @@ class Wingspan:
     run_directory: str = setting("/run/wingspan", "Sockets between wingspan's processes.",
                                  Text("an absolute path", os.path.isabs))
     metrics_public: bool = setting(False, "Serve /metrics without the node token.")
+    disable_openapi_docs: bool = setting(
+        False, "Do not serve the API's OpenAPI document at /openapi.json (node token).")
     console_buffer_lines: int = setting(1000, "Console lines kept per server.", Integer(1))
     max_request_body: int = setting(1048576, "Largest JSON request body, bytes.", Integer(1))
     config_file_max_bytes: int = setting(16777216, "Egg config files larger than this are "

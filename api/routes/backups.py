@@ -4,7 +4,8 @@ long file jobs; deleting is a file removal done here, off the hub."""
 
 import logging
 
-from api import http
+from api import declare, http
+from api.declare import BOOL, ERROR, NO_CONTENT, STRING, Endpoint, Response, obj
 from wingspan import backups, commands, errors
 
 log = logging.getLogger(__name__)
@@ -14,44 +15,56 @@ NO_DOWNLOAD_URL = "The download_url field is required when the backup adapter is
 RESTORE_TIMEOUT = 120.0
 
 
-def install(app, ctx):
-    limit = lambda: ctx.cfg.wingspan.max_request_body  # noqa: E731 (read live: config can change)
+TAG = "backups"
+ACCEPTED = Response("Accepted; the job runs in the server's worker.")
+BUSY = Response("Another long job (backup, restore, transfer) is running.", ERROR)
+MISSING = Response("No such server or backup.", ERROR)
+CREATE = Endpoint(
+    "POST", "/api/servers/<server>/backup", "Back the server up (wings-api.md §8.1).", TAG,
+    body=obj(adapter=dict(STRING, default="", description="wings or s3"),
+             uuid=dict(STRING, default=""), ignore=dict(STRING, default="")),
+    responses={202: ACCEPTED, 400: Response("Unknown adapter or a uuid that is not one.",
+                                            ERROR), 409: BUSY})
+RESTORE = Endpoint(
+    "POST", "/api/servers/<server>/backup/<backup>/restore", "Restore a backup (§8.2).", TAG,
+    body=obj(adapter=dict(STRING, default=""), truncate_directory=dict(BOOL, default=False),
+             download_url=dict(STRING, default="")),
+    responses={202: ACCEPTED, 400: Response("Unknown adapter, no download_url for S3.", ERROR),
+               404: MISSING, 409: BUSY})
+DELETE = Endpoint("DELETE", "/api/servers/<server>/backup/<backup>", "Delete a local backup "
+                  "(§8.3).", TAG, responses={204: NO_CONTENT, 404: MISSING})
+DELETE_ALL = Endpoint("DELETE", "/api/servers/<server>/deleteAllBackups", "Delete every local "
+                      "backup of the server (Pelican).", TAG, responses={204: NO_CONTENT})
 
-    @app.post("/api/servers/<server>/backup")
-    def create_backup(server):
-        body = http.json_body(limit())
-        adapter = http.field(body, "adapter", str, "")
-        backup_uuid = http.field(body, "uuid", str, "")
-        ignore = http.field(body, "ignore", str, "")
-        backups.check_adapter(adapter)
-        backups.check_uuid(backup_uuid)
-        ctx.client.call(commands.BACKUP, server.uuid,
-                        {"adapter": adapter, "uuid": backup_uuid, "ignore": ignore})
+
+def install(app, ctx):
+    @declare.route(app, CREATE)
+    def create_backup(server, body):
+        backups.check_adapter(body["adapter"])
+        backups.check_uuid(body["uuid"])
+        ctx.client.call(commands.BACKUP, server.uuid, {
+            "adapter": body["adapter"], "uuid": body["uuid"], "ignore": body["ignore"]})
         return http.empty_response(202)
 
-    @app.post("/api/servers/<server>/backup/<backup>/restore")
-    def restore_backup(server, backup):
-        body = http.json_body(limit())
-        adapter = http.field(body, "adapter", str, "")
-        truncate = http.field(body, "truncate_directory", bool, False)
-        download_url = http.field(body, "download_url", str, "")
+    @declare.route(app, RESTORE)
+    def restore_backup(server, backup, body):
+        adapter = body["adapter"]
         if adapter not in backups.ADAPTERS:
             raise errors.BadRequest(detail="restore adapter %r" % adapter)
-        if adapter == "s3" and not download_url:
+        if adapter == "s3" and not body["download_url"]:
             raise errors.BadRequest(NO_DOWNLOAD_URL)
         backups.check_uuid(backup)
         ctx.client.call(commands.RESTORE, server.uuid, {
-            "uuid": backup, "adapter": adapter, "truncate_directory": truncate,
-            "download_url": download_url}, timeout=RESTORE_TIMEOUT)
+            "uuid": backup, "adapter": adapter, "truncate_directory": body["truncate_directory"],
+            "download_url": body["download_url"]}, timeout=RESTORE_TIMEOUT)
         return http.empty_response(202)
 
-    @app.delete("/api/servers/<server>/backup/<backup>")
+    @declare.route(app, DELETE)
     def delete_backup(server, backup):
         ctx.files.run(backups.delete_backup, ctx.cfg, server.uuid, backup)
         return http.empty_response(204)
 
-    @app.delete("/api/servers/<server>/deleteAllBackups")
+    @declare.route(app, DELETE_ALL)
     def delete_all_backups(server):
         ctx.files.run(backups.delete_all, ctx.cfg, server.uuid)
         return http.empty_response(204)
-

@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 
-from api import http
+from api import declare, http
+from api.declare import ERROR, OPEN, Endpoint, Response
 
 STATES = ("offline", "starting", "running", "stopping")
 
@@ -61,12 +62,20 @@ class ServerCollector:
             families["state"].add_metric([view.uuid, state], 1 if view.state == state else 0)
 
 
+METRICS = Endpoint(
+    "GET", "/metrics", "Prometheus metrics; node token unless wingspan.metrics_public.",
+    "node", auth=OPEN,
+    responses={200: Response("Prometheus text format.", {"type": "string"}, "text/plain"),
+               401: Response("No bearer token (when not public).", ERROR),
+               403: Response("Wrong token (when not public).", ERROR)})
+
+
 def install(app, ctx):
     registry = CollectorRegistry()
     registry.register(ServerCollector(ctx.registry))
     registry.register(ProcessCollector(namespace="wingspan_api"))
 
-    @app.get("/metrics", auth=False)
+    @declare.route(app, METRICS)
     def metrics():
         if not ctx.cfg.wingspan.metrics_public:
             http.check_node_token(ctx.cfg, http.authorization())

@@ -6,7 +6,9 @@ import os
 import re
 import stat
 
-from api import http
+from api import declare, http
+from api.declare import BOOL, ERROR, INT, NO_CONTENT, NUMBER, STRING, Endpoint, Param, Response, \
+    array, obj
 from wingspan import commands, errors, panel
 
 log = logging.getLogger(__name__)
@@ -59,62 +61,114 @@ def install_output(path, max_bytes=INSTALL_LOG_MAX_BYTES):
     return output.decode("utf-8", "replace") if mark else ""
 
 
-def wait_seconds(body):
+def wait_seconds(value):
     """Outside 0..300 becomes 30 (§4.4)."""
-    value = http.field(body, "wait_seconds", int, 0)
     return 30 if value < 0 or value > 300 else value
 
 
-def install(app, ctx):
-    limit = lambda: ctx.cfg.wingspan.max_request_body  # noqa: E731 (read live: config can change)
+TAG = "servers"
+UTILIZATION = obj(("memory_bytes", "memory_limit_bytes", "cpu_absolute", "network", "uptime",
+                   "state", "disk_bytes"),
+                  memory_bytes=INT, memory_limit_bytes=INT, cpu_absolute=NUMBER,
+                  network=obj(("rx_bytes", "tx_bytes"), rx_bytes=INT, tx_bytes=INT),
+                  uptime=INT, state=STRING, disk_bytes=INT)
+SERVER = obj(("state", "is_suspended", "utilization", "configuration"),
+             state={"enum": ["offline", "starting", "running", "stopping"]},
+             is_suspended=BOOL, utilization=UTILIZATION,
+             configuration=obj(("uuid",), uuid=STRING))
+ACCEPTED = Response("Accepted; it runs in the background.")
+NOT_RUNNING = Response("The server is not running.", ERROR)
+BUSY = Response("The server is busy (installing, transferring or restoring).", ERROR)
+WORKER_DOWN = Response("The server's worker is restarting; try again.", ERROR)
 
-    @app.get("/api/servers")
+LIST = Endpoint("GET", "/api/servers", "Every server on this node (wings-api.md §3.3).", TAG,
+                responses={200: Response("The servers.", array(SERVER))})
+CREATE = Endpoint(
+    "POST", "/api/servers", "Create a server from the Panel's configuration (§3.4).", TAG,
+    body=obj(("uuid",), uuid=STRING, start_on_completion=dict(BOOL, default=False)),
+    responses={202: ACCEPTED, 409: Response("A server with that uuid exists.", ERROR),
+               422: Response("The uuid is not a UUID v4.", ERROR),
+               500: Response("The Panel did not answer with the server.", ERROR)})
+DETAILS = Endpoint("GET", "/api/servers/<server>", "The server's state, usage and "
+                   "configuration (§4.1).", TAG, responses={200: Response("The server.", SERVER)})
+DELETE = Endpoint("DELETE", "/api/servers/<server>", "Delete the server, its container and "
+                  "files (§4.2).", TAG, responses={204: NO_CONTENT})
+LOGS = Endpoint("GET", "/api/servers/<server>/logs", "The last console lines (§4.3).", TAG,
+                query=[Param("size", "Lines wanted, 1 to 100 (default 100).")],
+                responses={200: Response("The lines, oldest first (null when none).",
+                                         obj(("data",), data={"type": ["array", "null"],
+                                                              "items": STRING}))})
+INSTALL_LOGS = Endpoint(
+    "GET", "/api/servers/<server>/install-logs", "The output of the last install script "
+    "(Pelican).", TAG,
+    responses={200: Response("The output.", obj(("data",), data=STRING))})
+POWER = Endpoint(
+    "POST", "/api/servers/<server>/power", "Start, stop, restart or kill (§4.4).", TAG,
+    body=obj(("action",), action=dict(STRING, description="start, stop, restart or kill"),
+             wait_seconds=dict(INT, default=0)),
+    responses={202: ACCEPTED, 400: Response("Suspended (start, restart).", ERROR),
+               422: Response("Not a power action.", ERROR), 503: WORKER_DOWN})
+COMMANDS = Endpoint("POST", "/api/servers/<server>/commands", "Send console commands "
+                    "(§4.5).", TAG, body=obj(commands=array(STRING, default=[])),
+                    responses={204: NO_CONTENT, 502: NOT_RUNNING})
+INSTALL = Endpoint("POST", "/api/servers/<server>/install", "Run the egg's install script "
+                   "(§4.6).", TAG, responses={202: ACCEPTED, 409: BUSY})
+REINSTALL = Endpoint("POST", "/api/servers/<server>/reinstall", "Stop, sync and install "
+                     "again (§4.7).", TAG, responses={202: ACCEPTED, 409: BUSY})
+SYNC = Endpoint("POST", "/api/servers/<server>/sync", "Fetch the configuration from the Panel "
+                "again (§4.8).", TAG,
+                responses={204: NO_CONTENT,
+                           500: Response("The Panel did not answer with the server.", ERROR)})
+DENY = Endpoint("POST", "/api/servers/<server>/ws/deny", "Revoke websocket tokens by jti "
+                "(§4.9).", TAG, body=obj(jtis=array(STRING, default=[])),
+                responses={204: NO_CONTENT})
+
+
+def install(app, ctx):
+    @declare.route(app, LIST)
     def list_servers():
         return http.json_response([view.api_object() for view in ctx.registry.views.values()])
 
-    @app.post("/api/servers")
-    def create_server():
-        body = http.json_body(limit())
-        uuid = http.field(body, "uuid", str, "")
-        start = http.field(body, "start_on_completion", bool, False)
-        if not UUID_V4.match(uuid):
+    @declare.route(app, CREATE)
+    def create_server(body):
+        if not UUID_V4.match(body["uuid"]):
             raise errors.ValidationFailed()
         timeout = panel.longest_call(ctx.cfg) + CREATE_TIMEOUT
         summary = ctx.client.call(commands.CREATE_SERVER, args={
-            "uuid": uuid, "start_on_completion": start}, timeout=timeout)
+            "uuid": body["uuid"], "start_on_completion": body["start_on_completion"]},
+            timeout=timeout)
         ctx.registry.add(summary)
         return http.empty_response(202)
 
-    @app.get("/api/servers/<server>")
+    @declare.route(app, DETAILS)
     def server_details(server):
         return http.json_response(server.api_object())
 
-    @app.delete("/api/servers/<server>")
+    @declare.route(app, DELETE)
     def delete_server(server):
         ctx.client.call(commands.DELETE_SERVER, args={"uuid": server.uuid}, timeout=30.0)
         ctx.registry.remove(server.uuid)
         return http.empty_response(204)
 
-    @app.get("/api/servers/<server>/logs")
+    @declare.route(app, LOGS)
     def server_logs(server):
         result = ctx.client.call(commands.LOGS, server.uuid,
                                  {"size": log_size(http.query("size"))})
         return http.json_response({"data": result["lines"] or None})
 
-    @app.get("/api/servers/<server>/install-logs")
+    @declare.route(app, INSTALL_LOGS)
     def install_logs(server):
         path = os.path.join(ctx.cfg.system.log_directory, "install", server.uuid + ".log")
         return http.json_response({"data": install_output(path)})
 
-    @app.post("/api/servers/<server>/power")
-    def power(server):
-        body = http.json_body(limit())
-        action = body.get("action")
+    @declare.route(app, POWER)
+    def power(server, body):
+        action = body["action"]
         if action not in POWER_ACTIONS:
             raise errors.ValidationFailed(INVALID_POWER_ACTION)
         if action in ("start", "restart") and server.suspended:
             raise errors.ServerSuspended()
-        args = {"action": action, "wait_seconds": wait_seconds(body)}
+        args = {"action": action, "wait_seconds": wait_seconds(body["wait_seconds"])}
         try:
             ctx.client.call(commands.POWER, server.uuid, args)
         except (errors.PowerLocked, errors.ServerBusy, errors.Conflict,
@@ -123,28 +177,24 @@ def install(app, ctx):
             log.info("power %s for %s refused: %s", action, server.uuid, e.public_message)
         return http.empty_response(202)
 
-    @app.post("/api/servers/<server>/commands")
-    def send_commands(server):
+    @declare.route(app, COMMANDS)
+    def send_commands(server, body):
         if server.state == "offline":
             raise errors.ServerNotRunning()
-        body = http.json_body(limit())
-        cmds = http.field(body, "commands", list, [])
-        if not all(isinstance(c, str) for c in cmds):
-            raise errors.UnparsableBody(detail="commands must be strings")
-        ctx.client.call(commands.COMMANDS, server.uuid, {"commands": cmds})
+        ctx.client.call(commands.COMMANDS, server.uuid, {"commands": body["commands"]})
         return http.empty_response(204)
 
-    @app.post("/api/servers/<server>/install")
+    @declare.route(app, INSTALL)
     def install_server(server):
         ctx.client.call(commands.INSTALL, server.uuid)
         return http.empty_response(202)
 
-    @app.post("/api/servers/<server>/reinstall")
+    @declare.route(app, REINSTALL)
     def reinstall_server(server):
         ctx.client.call(commands.REINSTALL, server.uuid)
         return http.empty_response(202)
 
-    @app.post("/api/servers/<server>/sync")
+    @declare.route(app, SYNC)
     def sync_server(server):
         # the worker's Panel call fails as a 500 within this; a bus timeout (504) would
         # only mean the worker is stuck
@@ -153,9 +203,7 @@ def install(app, ctx):
         ctx.registry.apply_event(server.uuid, "definition", result["definition"])
         return http.empty_response(204)
 
-    @app.post("/api/servers/<server>/ws/deny")
-    def deny_tokens(server):
-        body = http.json_body(limit())
-        jtis = http.field(body, "jtis", list, [])
-        ctx.denylist.deny([j for j in jtis if isinstance(j, str)])
+    @declare.route(app, DENY)
+    def deny_tokens(server, body):
+        ctx.denylist.deny(body["jtis"])
         return http.empty_response(204)

@@ -12,7 +12,8 @@ import posixpath
 
 import bottle
 
-from api import http
+from api import declare, http
+from api.declare import ERROR, MULTIPART, NO_CONTENT, RAW, SIGNED, Endpoint, Param, Response
 from api.uploads import Upload
 from wingspan import activity, backups, errors, tokens
 
@@ -27,6 +28,22 @@ def go_clean(path):
     return "/" + cleaned.lstrip("/") if cleaned.startswith("/") else cleaned
 
 
+TAG = "signed URLs"
+TOKEN = Param("token", "The JWT the Panel signed for this purpose.", required=True)
+FILE = Response("The bytes (ranges supported).", {"type": "string", "format": "binary"}, RAW)
+MISSING = Response("The token's server, file or backup is not here.", ERROR)
+DOWNLOAD_FILE = Endpoint("GET", "/download/file", "Download a file (wings-api.md §7.4).", TAG,
+                         auth=SIGNED, query=[TOKEN], responses={200: FILE, 404: MISSING})
+DOWNLOAD_BACKUP = Endpoint("GET", "/download/backup", "Download a backup (§7.5).", TAG,
+                           auth=SIGNED, query=[TOKEN], responses={200: FILE, 404: MISSING})
+UPLOAD_FILE = Endpoint(
+    "POST", "/upload/file", "Upload files into a directory (§7.6).", TAG, auth=SIGNED,
+    query=[TOKEN, Param("directory", "Where the files go, from the server root.")],
+    body=MULTIPART,
+    responses={200: NO_CONTENT, 400: Response("Not multipart, too large, no space.", ERROR),
+               404: MISSING})
+
+
 def install(app, ctx):
     files = ctx.files
 
@@ -38,7 +55,7 @@ def install(app, ctx):
         ctx.one_time.claim(token.unique_id)
         return view
 
-    @app.get("/download/file", auth=False)
+    @declare.route(app, DOWNLOAD_FILE)
     def download_file():
         token = tokens.parse_download_token(http.query("token") or "", ctx.cfg.token,
                                             ctx.denylist)
@@ -51,7 +68,7 @@ def install(app, ctx):
                 raise errors.TokenResourceNotFound(detail=e.detail) from e
         return files.response(stream, "application/octet-stream", stream.name)
 
-    @app.get("/download/backup", auth=False)
+    @declare.route(app, DOWNLOAD_BACKUP)
     def download_backup():
         token = tokens.parse_backup_token(http.query("token") or "", ctx.cfg.token,
                                           ctx.denylist)
@@ -60,7 +77,7 @@ def install(app, ctx):
         return files.response(stream, "application/octet-stream",
                               "%s.tar.gz" % token.backup_uuid)
 
-    @app.post("/upload/file", auth=False)
+    @declare.route(app, UPLOAD_FILE)
     def upload_file():
         token = tokens.parse_upload_token(http.query("token") or "", ctx.cfg.token,
                                           ctx.denylist)

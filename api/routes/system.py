@@ -11,7 +11,9 @@ import platform
 import bottle
 import gevent
 
-from api import http
+from api import declare, http, openapi
+from api.declare import BOOL, ERROR, INT, NO_CONTENT, STRING, Endpoint, Param, Response, \
+    array, obj
 from api.routes.websocket import close_sessions_of
 from wingspan import __version__, commands, diagnostics, errors, host, tokens
 
@@ -130,12 +132,68 @@ def server_image_ids(ctx):
     return ids
 
 
+TAG = "node"
+SYSTEM = Endpoint(
+    "GET", "/api/system", "The node's software and hardware (wings-api.md §3.1).", TAG,
+    query=[Param("v", "2 for the detailed form.")],
+    responses={200: Response("Version 1, or 2 with ?v=2.", {"anyOf": [
+        obj(("architecture", "cpu_count", "kernel_version", "os", "version"),
+            architecture=STRING, cpu_count=INT, kernel_version=STRING, os=STRING,
+            version=STRING),
+        obj(("version", "docker", "system"), version=STRING, docker={"type": "object"},
+            system={"type": "object"})]})})
+UPDATE = Endpoint(
+    "POST", "/api/update", "Apply the node configuration the Panel sends (§3.2).", TAG,
+    body={"type": "object", "description": "config.yml's keys, as the Panel sends them"},
+    responses={200: Response("Whether it was applied.", obj(("applied",), applied=BOOL)),
+               422: Response("A value the configuration does not accept.", ERROR)})
+DEAUTHORIZE = Endpoint(
+    "POST", "/api/deauthorize-user", "Revoke a user's tokens and sessions (§16).", TAG,
+    body=obj(user=dict(STRING, default=""), servers=array(STRING, default=[])),
+    responses={204: NO_CONTENT, 422: Response("A user or server that is not a UUID.", ERROR)})
+OPENAPI = Endpoint("GET", "/openapi.json", "This document.", TAG,
+                   responses={200: Response("OpenAPI 3.1.", {"type": "object"}),
+                              404: Response("Disabled by wingspan.disable_openapi_docs.",
+                                            ERROR)})
+DIAGNOSTICS = Endpoint(
+    "GET", "/api/diagnostics", "The node's diagnostics report, secrets redacted (Pelican).",
+    TAG, query=[Param("include_endpoints", "true: keep the Panel URL, addresses, TLS paths."),
+                Param("include_logs", "false: leave wings.log out (default true)."),
+                Param("log_lines", "Lines of wings.log, 1 to 500 (default 200).")],
+    responses={200: Response("The report.", STRING, "text/plain"),
+               400: Response("log_lines is not a number.", ERROR)})
+UTILIZATION = Endpoint(
+    "GET", "/api/system/utilization", "Host CPU, memory, swap, load and disks (Pelican).", TAG,
+    responses={200: Response("The host's usage.", {"type": "object"})})
+IPS = Endpoint("GET", "/api/system/ips", "The host's addresses, link-local left out (Pelican).",
+               TAG, responses={200: Response("The addresses.", obj(
+                   ("ip_addresses",), ip_addresses=array(STRING)))})
+DOCKER_DISK = Endpoint(
+    "GET", "/api/system/docker/disk", "Docker's disk use (Pelican).", TAG,
+    responses={200: Response("Sizes in bytes.", obj(
+        ("containers_size", "images_total", "images_active", "images_size",
+         "build_cache_size"), containers_size=INT, images_total=INT, images_active=INT,
+        images_size=INT, build_cache_size=INT))})
+PRUNE_IMAGES = Endpoint(
+    "DELETE", "/api/system/docker/image/prune", "Remove untagged images no server uses "
+    "(Pelican).", TAG, query=[Param("label", "key=value: only images with this label "
+                                             "(repeatable).")],
+    responses={200: Response("Docker's prune report.", {"type": "object"}),
+               400: Response("A label that is not key=value.", ERROR)})
+
+
 def install(app, ctx):
     install_update(app, ctx)
     install_deauthorize(app, ctx)
     install_pelican(app, ctx)
 
-    @app.get("/api/system")
+    @declare.route(app, OPENAPI)
+    def openapi_document():
+        if ctx.cfg.wingspan.disable_openapi_docs:
+            raise errors.RouteNotFound()
+        return http.json_response(openapi.document())
+
+    @declare.route(app, SYSTEM)
     def get_system():
         if http.query("v") == "2":
             return http.json_response(system_v2(ctx.engine))
@@ -143,7 +201,7 @@ def install(app, ctx):
 
 
 def install_pelican(app, ctx):
-    @app.get("/api/diagnostics")
+    @declare.route(app, DIAGNOSTICS)
     def get_diagnostics():
         include_endpoints = boolean_query("include_endpoints", False)
         include_logs = boolean_query("include_logs", True)
@@ -155,20 +213,20 @@ def install_pelican(app, ctx):
         response.content_type = "text/plain; charset=utf-8"
         return response
 
-    @app.get("/api/system/utilization")
+    @declare.route(app, UTILIZATION)
     def get_utilization():
         return http.json_response(host.utilization(ctx.cfg))
 
-    @app.get("/api/system/ips")
+    @declare.route(app, IPS)
     def get_ips():
         return http.json_response({"ip_addresses": host.ip_addresses(
             ctx.cfg.docker.system_ips)})
 
-    @app.get("/api/system/docker/disk")
+    @declare.route(app, DOCKER_DISK)
     def get_docker_disk():
         return http.json_response(docker_disk_usage(ctx.engine.disk_usage()))
 
-    @app.delete("/api/system/docker/image/prune")
+    @declare.route(app, PRUNE_IMAGES)
     def prune_images():
         labels = prune_labels()
         return http.json_response(ctx.engine.prune_images(server_image_ids(ctx), labels))
@@ -186,11 +244,10 @@ def reload_everywhere(ctx):
 
 
 def install_update(app, ctx):
-    @app.post("/api/update")
-    def update_configuration():
+    @declare.route(app, UPDATE)
+    def update_configuration(body):
         if ctx.cfg.ignore_panel_config_updates:
             return http.json_response({"applied": False})
-        body = http.json_body(ctx.cfg.wingspan.max_request_body)
         updated = ctx.cfg.apply_update(body)
         try:
             updated.save(ctx.config_path)
@@ -204,12 +261,8 @@ def install_update(app, ctx):
 
 def deauthorization(body):
     """``(user, servers)`` of a deauthorize-user body, lower case, servers without
-    repeats; no servers means every server (§16). A wrong JSON type is a bind error (400),
-    a value that is not a UUID 422."""
-    user = http.field(body, "user", str, "")
-    servers = http.field(body, "servers", list, [])
-    if not all(isinstance(server, str) for server in servers):
-        raise errors.UnparsableBody(detail="servers must be strings")
+    repeats; no servers means every server (§16). A value that is not a UUID is a 422."""
+    user, servers = body["user"], body["servers"]
     if not tokens.is_uuid(user):
         raise errors.ValidationFailed(detail="user %r is not a UUID" % user)
     for server in servers:
@@ -219,12 +272,12 @@ def deauthorization(body):
 
 
 def install_deauthorize(app, ctx):
-    @app.post("/api/deauthorize-user")
-    def deauthorize_user():
+    @declare.route(app, DEAUTHORIZE)
+    def deauthorize_user(body):
         """Revoke the user's tokens (kept across restarts), close their websockets and
         tell the other processes (SFTP closes their sessions) with ``daemon.deauthorize``.
         """
-        user, servers = deauthorization(http.json_body(ctx.cfg.wingspan.max_request_body))
+        user, servers = deauthorization(body)
         try:
             ctx.denylist.deauthorize(user, servers)
         except OSError as e:

@@ -23,6 +23,8 @@ from geventwebsocket.exceptions import ProtocolError, WebSocketError
 from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import Header, WebSocket
 
+from api import declare
+from api.declare import ERROR, IN_BAND, Endpoint, Response
 from api.http import client_ip
 from api.hub import frame
 from api.outbox import Outbox, send_frames, text_frame
@@ -511,8 +513,37 @@ def parse_message(raw):
     return message["event"], args
 
 
+INBOUND = {
+    "auth": "[jwt]: authenticate, or re-authenticate with a fresh token (§10.3).",
+    "set state": '["start"|"stop"|"restart"|"kill"]: a power action (control.* permission).',
+    "send command": '["<command>"]: a line for the console (control.console).',
+    "send logs": "no args: the recent console lines, as console output events.",
+    "send stats": "no args: a stats event now.",
+}
+OUTBOUND = {
+    "auth success": "no args", "status": '["offline"|"starting"|"running"|"stopping"]',
+    "stats": '["<JSON>"]: memory, cpu, network, uptime, state, disk',
+    "console output": '["<line>"]', "install output": '["<line>"] (admin.websocket.install)',
+    "install started": '[""]', "install completed": '[""]', "daemon message": '["<text>"]',
+    "backup completed": '["<JSON>"] (backup.read)', "backup restore completed": '[""]',
+    "transfer logs": '["<line>"] (admin.websocket.transfer)',
+    "transfer status": '["processing"|"cancelling"|"failure"|"success"|"completed"]',
+    "deleted": '["null"]', "token expiring": "no args", "token expired": "no args",
+    "jwt error": '["<message>"]', "daemon error": '["Error Event [<uuid>]: <message>"]',
+}
+WEBSOCKET = Endpoint(
+    "GET", "/api/servers/<server>/ws", "The server's console websocket (wings-api.md §10).",
+    "websocket", auth=IN_BAND,
+    description="Upgrade to a websocket (Origin must be the Panel or an allowed origin). "
+                "Frames are JSON text: {\"event\": <name>, \"args\": [strings]}. The "
+                "events each way are listed under x-websocket in this document.",
+    responses={101: Response("Switching protocols."),
+               400: Response("Not a websocket upgrade.", ERROR),
+               403: Response("Origin not allowed.", ERROR)})
+
+
 def install(app, ctx):
-    @app.get("/api/servers/<server>/ws", auth=False)
+    @declare.route(app, WEBSOCKET)
     def websocket(server):
         ws = bottle.request.environ.get("wsgi.websocket")
         if ws is None:

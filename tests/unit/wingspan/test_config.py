@@ -125,6 +125,7 @@ WINGS_DEFAULTS = {
 WINGSPAN_DEFAULTS = {
     "wingspan.run_directory": "/run/wingspan",
     "wingspan.metrics_public": False,
+    "wingspan.disable_openapi_docs": False,
     "wingspan.console_buffer_lines": 1000,
     "wingspan.max_request_body": 1024 * 1024,
     "wingspan.config_file_max_bytes": 16 * 1024 * 1024,
