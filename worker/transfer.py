@@ -190,23 +190,28 @@ class Outgoing(Job):
 
     def _upload_outcome(self):
         self.upload.join()
-        if self.upload.successful():
-            return None
-        return self.upload.exception
+        return self.upload.value if self.upload.successful() else self.upload.exception
 
     def _upload(self):
+        """Send the body; returns what ended the upload, None when the destination took it.
+        Returned, not raised: gevent prints the traceback of a greenlet that dies of an
+        exception, and a destination that cannot be reached is no bug."""
         form = Multipart()
         session = requests.Session()
         try:
             response = session.post(
                 self.url, data=self._body(form), timeout=(CONNECT_TIMEOUT, None),
                 headers={"Authorization": self.token, "Content-Type": form.content_type})
+        except (requests.RequestException, OSError, errors.WingspanError, ValueError) as e:
+            # ValueError: a token or URL the Panel sent that cannot go into a request
+            return e
         finally:
             session.close()
             # the archive, if still being written, gets EPIPE and stops
             os.close(self._read_fd)
         if response.status_code != 200:
-            raise errors.WingspanError(detail=BAD_STATUS % response.status_code)
+            return errors.WingspanError(detail=BAD_STATUS % response.status_code)
+        return None
 
     def _body(self, form):
         yield form.archive_head()

@@ -2,10 +2,15 @@
 byte units and 25-tick progress bar, the coloured log line, and the multipart framing."""
 
 import hashlib
+import os
+from types import SimpleNamespace
 
+import gevent
 import multipart
 import pytest
+import requests
 
+from tests.support.ports import free_port
 from worker import transfer
 
 
@@ -47,3 +52,22 @@ def test_the_body_parses_as_an_archive_part_then_a_checksum_field():
     assert parts[0].raw == data
     assert parts[1].value == digest
     assert form.content_type == "multipart/form-data; boundary=" + form.boundary
+
+
+@pytest.mark.parametrize("token, error", [
+    ("t", requests.ConnectionError),
+    ("\u018c", UnicodeEncodeError),  # no latin-1 form: it cannot be a header
+])
+def test_an_upload_that_cannot_be_sent_ends_with_its_error_not_a_traceback(token, error):
+    """Found by the schemathesis run (issue 19): the upload greenlet raised what stopped
+    it (the destination unreachable, a token that cannot be a header), and gevent printed
+    its traceback into the daemon's log."""
+    read_fd, write_fd = os.pipe()
+    os.close(write_fd)
+    outgoing = transfer.Outgoing(SimpleNamespace(server=SimpleNamespace(uuid="u")),
+                                 "http://127.0.0.1:%d/api/transfers" % free_port(), token)
+    outgoing._read_fd = read_fd
+    outgoing.upload = gevent.spawn(outgoing._upload)
+    outgoing.upload.join()
+    assert outgoing.upload.successful()
+    assert isinstance(outgoing._upload_outcome(), error)
