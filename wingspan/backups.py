@@ -20,7 +20,8 @@ from wingspan.filesystem.streams import ReadStream
 
 log = logging.getLogger(__name__)
 
-UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# matched whole (``fullmatch``): ``$`` would let a trailing newline through
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 SUFFIX = ".tar.gz"
 # An archive being written: renamed to its final name only once it is complete.
 UNFINISHED = re.compile(r"^\..*\.tmp$")
@@ -30,7 +31,7 @@ UNKNOWN_ADAPTER = "The backup adapter provided is not valid."
 
 def check_uuid(backup_uuid):
     """Raise BadRequest unless ``backup_uuid`` is a UUID (it is joined into paths)."""
-    if not isinstance(backup_uuid, str) or not UUID.match(backup_uuid):
+    if not isinstance(backup_uuid, str) or not UUID.fullmatch(backup_uuid):
         raise errors.BadRequest("The backup uuid provided is not valid.",
                                 detail="backup uuid %r" % (backup_uuid,))
     return backup_uuid
@@ -57,7 +58,7 @@ def candidates(cfg, server_uuid, backup_uuid):
     Raises:
         BackupNotFound: ``backup_uuid`` is not a UUID, so it names no backup.
     """
-    if not isinstance(backup_uuid, str) or not UUID.match(backup_uuid):
+    if not isinstance(backup_uuid, str) or not UUID.fullmatch(backup_uuid):
         raise errors.BackupNotFound(detail="%r is not a backup uuid" % (backup_uuid,))
     name = backup_uuid + SUFFIX
     return [os.path.join(server_directory(cfg, server_uuid), name),

@@ -5,12 +5,14 @@ errors and 5xx, a 4xx is fatal, ETags verbatim), §8.2 and §10.2 (a restore hol
 §4.10 (``Cannot start or restart a server that is suspended.``)."""
 
 import io
+import json
 import os
 import tarfile
 import threading
 
 from tests.integration.backups.helpers import (
     big_tree,
+    connect,
     key_of,
     populate,
     report_of,
@@ -39,11 +41,18 @@ def test_5xx_then_success_is_retried(node):
 
 
 def test_a_4xx_is_fatal_and_reported_as_a_failure(node):
+    """The failure report, and the failure event to ``backup.read`` sockets (§8.1 step 5:
+    empty checksum, size 0, checksum_type still ``sha1``)."""
     big_tree(node, mib=6)
     puts_before = len(node.panel.s3.puts)
     node.panel.s3.fail_parts(403, times=1)
+    sock = connect(node, ["websocket.connect", "backup.read"])
     backup = start_backup(node)
     assert report_of(node, backup, timeout=60) == FAILED
+    event = sock.recv_event("backup completed:%s" % backup, timeout=15)
+    assert json.loads(event["args"][0]) == {"checksum": "", "checksum_type": "sha1",
+                                            "file_size": 0, "is_successful": False,
+                                            "uuid": backup}
     assert node.panel.s3.refused[-1] == (1, 403)
     assert len(node.panel.s3.puts) == puts_before  # no second try
     assert node.panel.backups[backup]["is_successful"] is False
