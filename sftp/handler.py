@@ -106,15 +106,15 @@ class OpenFile:
     """A file handle of the session: its descriptor, what it was opened as and the size
     the quota knows of."""
 
-    __slots__ = ("fd", "path", "writable", "size", "created", "written")
+    __slots__ = ("fd", "path", "writable", "size", "created", "append")
 
-    def __init__(self, fd, path, writable, size, created):
+    def __init__(self, fd, path, writable, size, created, append=False):
         self.fd = fd
         self.path = path
         self.writable = writable
         self.size = size
         self.created = created
-        self.written = False
+        self.append = append  # every write lands at the end, whatever its offset
 
 
 class DirectoryHandle:
@@ -148,12 +148,20 @@ class ServerSession(asyncssh.SFTPServer):
         self.login = login
         self.server = login.server
         self.handles = 0
-        cfg = node.cfg
+        self._jail = None
+
+    @property
+    def jail(self):
+        """The server's jail, built again when its definition changes (a new denylist)."""
         definition = self.server.definition
-        user = cfg.system.user
-        self.jail = Jail(os.path.join(cfg.system.data, self.server.uuid), user.uid, user.gid,
-                         definition.file_denylist, quota=self.server.quota,
-                         openat_mode=cfg.system.openat_mode)
+        if self._jail is None or self._jail[0] is not definition:
+            cfg = self.node.cfg
+            user = cfg.system.user
+            self._jail = definition, Jail(
+                os.path.join(cfg.system.data, self.server.uuid), user.uid, user.gid,
+                definition.file_denylist, quota=self.server.quota,
+                openat_mode=cfg.system.openat_mode)
+        return self._jail[1]
 
     # -- rules --------------------------------------------------------------------------
 
@@ -265,6 +273,8 @@ class ServerSession(asyncssh.SFTPServer):
         if existing is None and not pflags & asyncssh.FXF_CREAT:
             raise asyncssh.SFTPNoSuchFile("No such file")
         self.require(UPDATE if existing is not None else CREATE)
+        if pflags & asyncssh.FXF_READ:
+            self.require(READ_CONTENT)
         self.jail.check_denylist(target)
         quota = await self.node.registry.fresh_quota(self.server)
         if not quota.has_space():
@@ -294,7 +304,7 @@ class ServerSession(asyncssh.SFTPServer):
         size = 0 if flags & os.O_TRUNC else old_size
         if writable and old_size != size:
             self.server.quota.add(size - old_size)
-        return OpenFile(fd, target, writable, size, created)
+        return OpenFile(fd, target, writable, size, created, bool(flags & os.O_APPEND))
 
     @translated
     def read(self, file, offset, size):
@@ -311,13 +321,14 @@ class ServerSession(asyncssh.SFTPServer):
         """Checked against the quota before every write (advisory #18)."""
         if not file.writable:
             raise asyncssh.SFTPPermissionDenied("The file is not open for writing")
+        if file.append:
+            offset = file.size
         end = offset + len(data)
         growth = max(0, end - file.size)
         quota = self.server.quota
         if growth and not quota.can_fit(growth):
             raise QuotaExceeded()
         written = os.pwrite(file.fd, data, offset)
-        file.written = True
         if offset + written > file.size:
             quota.add(offset + written - file.size)
             file.size = offset + written

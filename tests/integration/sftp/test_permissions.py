@@ -70,6 +70,20 @@ def test_file_update_overwrites_renames_and_chmods_but_does_not_create(node, tmp
     assert not os.path.exists(node.host("fresh.txt"))
 
 
+def test_opening_for_read_and_write_needs_read_content_too(node):
+    node.put("old.txt", b"secret")
+    user = node.user("writeonly", ["file.sftp", "file.read", "file.update"])
+    transport, client = node.paramiko(user)
+    try:
+        with pytest.raises(PermissionError):
+            client.open("/old.txt", "r+")
+        with client.open("/old.txt", "w") as f:
+            f.write(b"replaced")
+    finally:
+        transport.close()
+    assert node.read("old.txt") == b"replaced"
+
+
 def test_file_delete_removes_and_is_needed_to(node):
     node.put("dir/deep/a.txt", b"a")
     node.put("b.txt", b"b")

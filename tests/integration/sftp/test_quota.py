@@ -12,7 +12,7 @@ import pytest
 from tests.integration.sftp.conftest import OWNER
 
 MIB = 1024 * 1024
-TESTS = ["crossing", "concurrent", "full", "freed", "truncate"]
+TESTS = ["crossing", "concurrent", "full", "freed", "truncate", "append"]
 SERVERS = {name: {"owner": OWNER, "disk": 1} for name in TESTS}
 
 
@@ -92,3 +92,20 @@ def test_growing_a_file_by_setstat_counts_too(node):
     finally:
         transport.close()
     assert used(node, "truncate") <= MIB
+
+
+def test_appends_are_counted_where_they_land(node):
+    """An append lands at the end whatever offset the client sends: counted there."""
+    node.put("log", b"0123456789", server="append")
+    transport, client = node.paramiko(node.username(server="append"))
+    try:
+        with client.open("/log", "a") as f:
+            f.write(b"abcde")
+        with pytest.raises(OSError, match="Quota Exceeded"):
+            with client.open("/log", "a") as f:
+                for _ in range(20):
+                    f.write(b"\0" * (64 * 1024))
+    finally:
+        transport.close()
+    assert node.read("log", server="append")[:15] == b"0123456789abcde"
+    assert used(node, "append") <= MIB
