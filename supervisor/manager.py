@@ -11,6 +11,7 @@ configuration updates from the workers' events, persists states, and answers the
 alive for it; a dead worker is simply replaced and the new one re-attaches.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -33,7 +34,7 @@ from wingspan.config import ConfigError
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
-from wingspan.startup import runtime_flags
+from wingspan.startup import ENV_HELD_BACK, runtime_flags
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Manager:
         self.definitions = {}
         self.workers = {}
         self._creating = set()  # uuids whose create request is still asking the Panel
+        self._held_back = {}  # what reloads left for a restart, as it runs: config.hold_back
         self.api = None
         self.sftp = None
         self.states = StateFile(os.path.join(cfg.system.root_directory, "states.json"))
@@ -266,7 +268,8 @@ class Manager:
                 child.module_command(module, "--config", self.config_path,
                                      "--supervisor-pidfd", str(self.own_pidfd))
                 + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
-                pass_fds=[self.own_pidfd])
+                pass_fds=[self.own_pidfd],
+                env=dict(os.environ, **{ENV_HELD_BACK: json.dumps(self._held_back)}))
             return proc.pid
 
         proc = child.Child(module, spawn, self._policy())
@@ -276,7 +279,7 @@ class Manager:
     def _add_worker(self, uuid, extra, now):
         def spawn():
             payload = {"definition": self.definitions[uuid].to_panel_doc(),
-                       "endpoints": self.endpoints.run_dir}
+                       "endpoints": self.endpoints.run_dir, "held_back": self._held_back}
             payload.update(extra)
             extra.clear()  # restore/create instructions apply to the first spawn only
             with self._spawn_lock:
@@ -393,10 +396,10 @@ class Manager:
     def _cmd_reload_config(self, args):
         """``{}`` -> ``{}``: re-read config.yml after ``POST /api/update``."""
         try:
-            cfg, _ = config.reload(self.cfg, self.config_path)
+            cfg, pending = config.reload(self.cfg, self.config_path)
         except ConfigError as e:
             raise errors.ValidationFailed(detail=str(e)) from e
-        self._adopt(cfg)
+        self._adopt(cfg, pending)
         return {}
 
     def reload_from_file(self):
@@ -412,7 +415,7 @@ class Manager:
             log.error("config not reloaded, the running configuration is kept: %s", e)
             return
         changed = config.changed_keys(self.cfg, cfg)
-        self._adopt(cfg)
+        self._adopt(cfg, pending)
         if pending:
             log.warning("changed in %s but applied only after a restart: %s",
                         self.config_path, ", ".join(pending))
@@ -422,8 +425,10 @@ class Manager:
             if proc is not self.zygote_child:
                 proc.signal(signal.SIGHUP)  # each child adopts the file as config.reload does
 
-    def _adopt(self, cfg):
-        """Make ``cfg`` the supervisor's configuration (the children adopt it themselves)."""
+    def _adopt(self, cfg, pending):
+        """Make ``cfg`` the supervisor's configuration (the children adopt it themselves);
+        the children started from now on are given the running values of ``pending``."""
+        self._held_back.update((dotted, config.get_key(cfg, dotted)) for dotted in pending)
         self.cfg = cfg
         self.panel = panel_client(cfg, verify_tls=self.verify_tls)
         self.activity.reconfigure(cfg)

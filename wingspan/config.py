@@ -1096,6 +1096,15 @@ def reload(current, path):
     return updated, pending
 
 
+def hold_back(cfg, held):
+    """Set the keys a reload left for a restart (``{dotted: running value}``) to the values
+    the daemon runs with: a child process started after that reload reads the new file,
+    and must still run with what the other processes run. Returns ``cfg``."""
+    for dotted, value in held.items():
+        set_key(cfg, dotted, copy.deepcopy(value))
+    return cfg
+
+
 def changed_keys(before, after):
     """The dotted keys whose values differ between two configs."""
     return [dotted for dotted in _all_leaves() if get_key(before, dotted) != get_key(after, dotted)]

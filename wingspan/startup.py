@@ -6,11 +6,15 @@ they are never written into config.yml. The supervisor's command line (``supervi
 sets them; the API and the workers read them here.
 """
 
+import json
 import os
 import sys
 
 ENV_DEBUG = "WINGSPAN_DEBUG"
 ENV_INSECURE = "WINGSPAN_IGNORE_CERTIFICATE_ERRORS"
+# JSON {dotted key: value}: what a reload of config.yml left for a restart, as the daemon
+# runs it (wingspan.config.hold_back); set by the supervisor for the processes it starts.
+ENV_HELD_BACK = "WINGSPAN_HELD_BACK"
 
 
 def set_runtime_flags(debug, ignore_certificate_errors):
@@ -28,9 +32,9 @@ def runtime_flags():
 
 def load_config_or_exit(path):
     """The config at ``path``, fit to serve with; otherwise its problems on stderr, exit 1."""
-    from wingspan.config import ConfigError, load
+    from wingspan.config import ConfigError, hold_back, load
     try:
-        cfg = load(path)
+        cfg = hold_back(load(path), json.loads(os.environ.get(ENV_HELD_BACK) or "{}"))
         cfg.validate_for_serving()
     except ConfigError as e:
         print("wingspan: %s" % e, file=sys.stderr)

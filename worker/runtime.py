@@ -19,7 +19,7 @@ import zmq.green as zmq
 
 from wingspan import backups, bus, envelope, errors, lifeline, logs
 from wingspan.commands import WORKER_READY
-from wingspan.config import ConfigError, load, reload
+from wingspan.config import ConfigError, hold_back, load, reload
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
@@ -195,7 +195,7 @@ def main(uuid, payload, config_path, supervisor, preloaded=None):
     setproctitle.setproctitle("wingspan: worker %s" % uuid)
     debug, verify_tls = runtime_flags()
     try:
-        cfg = current_config(config_path, preloaded)
+        cfg = hold_back(current_config(config_path, preloaded), payload.get("held_back") or {})
     except ConfigError as e:
         logs.configure("worker", debug, server=uuid)
         log.error("%s", e)

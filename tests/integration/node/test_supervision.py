@@ -206,3 +206,18 @@ def test_sighup_reloads_live_keys_reports_restart_keys_and_refuses_a_bad_file(
     seen, warnings = flood(sock, daemon, uuid)
     assert seen == 0 and warnings <= 1
     assert daemon.state(uuid) == "running"
+
+
+def test_a_process_restarted_after_a_reload_keeps_the_running_restart_keys(panel, daemon):
+    """A key a reload left for a restart (``api.port``) is not picked up by a child that
+    the supervisor restarts meanwhile: the new API process listens where the daemon runs."""
+    daemon.start()
+    port = daemon.config["api"]["port"]
+    edit_config(daemon, lambda data: data["api"].update(port=port + 1))
+    reload_and_wait(daemon, expected_lines=3)  # supervisor, API, SFTP process
+    api = daemon.processes()["wingspan: api"]
+    os.kill(api, signal.SIGKILL)
+    wait_until(lambda: daemon.processes().get("wingspan: api") not in (None, api),
+               what="a new API process")
+    daemon.wait_ready()
+    assert daemon.get("/api/system").status_code == 200

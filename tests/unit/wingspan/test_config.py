@@ -828,3 +828,10 @@ def test_from_panel_without_credentials_is_refused():
     assert "has no token" in caught.value.public_message
     with pytest.raises(errors.UnparsableBody):
         Config.from_panel(dict(yaml.safe_load(PANEL_YAML), api={"port": "eighty"}))
+
+
+def test_hold_back_gives_a_fresh_load_the_running_values(tmp_path):
+    """A child started after a reload runs with what the others run (issue 20 part 2)."""
+    cfg = config.load(write(tmp_path, PANEL_YAML))
+    held = config.hold_back(cfg, {"api.port": 9999, "system.data": "/running"})
+    assert held is cfg and (cfg.api.port, cfg.system.data) == (9999, "/running")
