@@ -188,7 +188,7 @@ class RestoreJob(Job):
 
     def prepare(self):
         if self.adapter == "s3":
-            self._pool = s3.http_pool(self.rt.verify_tls)
+            self._pool = s3.http_pool(self.rt.verify_tls, s3.DOWNLOAD_TIMEOUT)
             self.source = s3.open_download(self._pool, self.download_url)
         else:
             self.source = in_thread(backups.open_backup, self.rt.cfg, self.rt.server.uuid,
@@ -259,12 +259,9 @@ class RestoreJob(Job):
 
 def _make_private_directory(path):
     """The server's backup directory: 0700, owned by the daemon, never a symlink."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode):
-            raise errors.WingspanError(detail="%s is not a directory" % path) from None
+    os.makedirs(path, 0o700, exist_ok=True)
+    if not stat.S_ISDIR(os.lstat(path).st_mode):
+        raise errors.WingspanError(detail="%s is not a directory" % path)
 
 
 def _remove(path):

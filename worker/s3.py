@@ -28,6 +28,9 @@ ACCEPTED_TYPES = "application/x-gzip application/gzip"
 BAD_CONTENT_TYPE = ('The provided backup link is not a supported content type. "%s" is not '
                     'application/x-gzip.')
 TIMEOUT = urllib3.Timeout(connect=30.0, read=2 * 3600.0)
+# A restore's download: the route waits for its headers, and a body that stalls this long
+# fails the restore instead of holding the server in "restoring" for hours.
+DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=30.0, read=90.0)
 RETRY_FIRST_WAIT = 0.5
 RETRY_MULTIPLIER = 2.0
 RETRY_MAX_ELAPSED = 60.0
@@ -36,8 +39,8 @@ DOWNLOAD_CHUNK = 1024 * 1024
 DOWNLOAD_CHUNKS_AHEAD = 4
 
 
-def http_pool(verify_tls=True):
-    return urllib3.PoolManager(timeout=TIMEOUT, retries=False,
+def http_pool(verify_tls=True, timeout=TIMEOUT):
+    return urllib3.PoolManager(timeout=timeout, retries=False,
                                cert_reqs="CERT_REQUIRED" if verify_tls else "CERT_NONE")
 
 

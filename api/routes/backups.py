@@ -11,8 +11,9 @@ from wingspan import backups, commands, errors
 log = logging.getLogger(__name__)
 
 NO_DOWNLOAD_URL = "The download_url field is required when the backup adapter is set to S3."
-# A restore answers once the backup is found: a local file, or an S3 download's headers.
-RESTORE_TIMEOUT = 120.0
+# A restore answers once the backup is found: a local file, or an S3 download's headers
+# (the worker gives up on those after worker.s3.DOWNLOAD_TIMEOUT, well within this).
+RESTORE_TIMEOUT = 150.0
 
 
 TAG = "backups"

@@ -168,6 +168,24 @@ def test_restore_with_truncation(node):
     assert not node.exists("deep")
 
 
+def test_a_suspended_server_stays_suspended_after_a_restore(node):
+    """Hardened §8.2 QUIRK: Wings un-suspends unconditionally after a restore; the Panel's
+    suspension is kept here."""
+    populate(node)
+    backup, _ = backed_up(node)
+    node.panel.suspend(node.uuid())
+    try:
+        assert node.driver.sync(node.uuid()).status_code == 204
+        assert restore(node, backup, truncate=False).status_code == 202
+        assert restore_report_of(node, backup)["successful"] is True
+        time.sleep(0.5)
+        assert node.driver.details(node.uuid()).json()["is_suspended"] is True
+    finally:
+        node.panel.suspend(node.uuid(), False)
+        node.driver.sync(node.uuid())
+    assert node.driver.details(node.uuid()).json()["is_suspended"] is False
+
+
 def test_restore_of_a_missing_backup_is_404_and_truncates_nothing(node):
     """Hardened §10.2 QUIRK: the backup is looked for before anything is removed."""
     populate(node)
