@@ -16,6 +16,8 @@ import hashlib
 import hmac
 import logging
 import os
+import re
+import secrets
 import time
 
 import gevent
@@ -23,14 +25,19 @@ import gevent.os
 import multipart
 from gevent.threadpool import ThreadPool
 
-from wingspan import commands, errors, panel
+from wingspan import backups, commands, errors, panel
 from wingspan.filesystem import archives, start_in_thread
 from wingspan.filesystem.pgzip import MeteredReader, RateLimit
+from wingspan.filesystem.streams import write_all
 
 log = logging.getLogger(__name__)
 
 ARCHIVE = "archive"
 CHECKSUM = "checksum"
+BACKUP = "backup_"
+BACKUP_CHECKSUM = "checksum_backup_"
+BACKUP_NAME = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                         r"[0-9a-fA-F]{12}\.tar\.gz$")
 READ_BYTES = 1024 * 1024
 PIPE_BYTES = 1024 * 1024
 # A hex SHA-256 is 64 characters; anything much longer is not a checksum.
@@ -119,16 +126,20 @@ class IncomingBody:
         environ: the WSGI environ (``wsgi.input``, ``CONTENT_TYPE``, ``CONTENT_LENGTH``).
         open_archive: called when the archive part begins; returns an ExtractionPipe.
         idle_timeout: seconds one read of the body may wait for data.
+        backups: a :class:`ReceivedBackups` for the backups that may come along; None
+            ignores them.
     """
 
-    def __init__(self, environ, open_archive, idle_timeout):
+    def __init__(self, environ, open_archive, idle_timeout, backups=None):
         self.environ = environ
         self.open_archive = open_archive
         self.idle_timeout = idle_timeout
+        self.backups = backups
         self.received = 0
         self._pipe = None
         self._digest = None
         self._checksum = None
+        self._field = b""
         self._current = None
         self._other_bytes = 0
 
@@ -161,6 +172,8 @@ class IncomingBody:
         if not hmac.compare_digest(self._checksum, self._digest.encode("ascii")):
             raise errors.TransferRejected(MISMATCH, detail="sent %r, received %s"
                                           % (self._checksum[:80], self._digest))
+        if self.backups is not None:
+            self.backups.commit()
         return self._digest
 
     def _parser(self):
@@ -181,14 +194,19 @@ class IncomingBody:
     def _on_event(self, event):
         if isinstance(event, multipart.MultipartSegment):
             self._current = self._begin(event.name)
-        elif event is None:
-            self._end(self._current)
+            return
+        if event is None:
+            self._end(*self._current)
             self._current = None
-        elif self._current == ARCHIVE:
+            return
+        kind = self._current[0]
+        if kind == ARCHIVE:
             self._pipe.write(event)
-        elif self._current == CHECKSUM:
-            self._checksum += event
-            if len(self._checksum) > MAX_CHECKSUM_BYTES:
+        elif kind == BACKUP:
+            self.backups.write(event)
+        elif kind in (CHECKSUM, BACKUP_CHECKSUM):
+            self._field += event
+            if len(self._field) > MAX_CHECKSUM_BYTES:
                 raise errors.TransferRejected(MISMATCH, detail="checksum part too long")
         else:
             self._other_bytes += len(event)
@@ -196,23 +214,114 @@ class IncomingBody:
                 raise errors.TransferRejected(UNREADABLE, detail="too much besides the archive")
 
     def _begin(self, name):
+        """``(kind, name)`` of a part beginning; the archive comes before any checksum."""
+        name = name or ""
         if name == ARCHIVE:
             if self._pipe is not None:
                 raise errors.TransferRejected(ARCHIVE_TWICE)
             self._pipe = self.open_archive()
-        elif name == CHECKSUM:
+            return ARCHIVE, name
+        if name == CHECKSUM:
             if self._digest is None:
                 raise errors.TransferRejected(CHECKSUM_FIRST)
             if self._checksum is not None:
                 raise errors.TransferRejected(MISMATCH, detail="checksum sent twice")
-            self._checksum = b""
-        return name
+            self._field = b""
+            return CHECKSUM, name
+        if name.startswith(BACKUP_CHECKSUM) and self.backups is not None:
+            self._field = b""
+            return BACKUP_CHECKSUM, name[len(BACKUP_CHECKSUM):]
+        if name.startswith(BACKUP) and self.backups is not None:
+            self.backups.begin(name[len(BACKUP):])
+            return BACKUP, name
+        return None, name
 
-    def _end(self, name):
-        if name == ARCHIVE:
+    def _end(self, kind, name):
+        if kind == ARCHIVE:
             self._digest = self._pipe.finish()
-        elif name == CHECKSUM:
-            self._checksum = self._checksum.strip().lower()
+        elif kind == CHECKSUM:
+            self._checksum = self._field.strip().lower()
+        elif kind == BACKUP:
+            self.backups.end()
+        elif kind == BACKUP_CHECKSUM:
+            self.backups.check(name, self._field.strip().lower())
+
+
+class ReceivedBackups:
+    """Local backups travelling with the server (peers.md: Pelican): each part is written
+    beside its final place as a temporary file (``<backup_directory>/<server>/``), hashed as
+    it arrives, and moved into place only once its checksum matched and the transfer
+    succeeded; :meth:`abort` removes every one of them.
+
+    Args:
+        directory: the server's backup directory on this node.
+        run: runs a blocking call off the hub (``ServerFiles.run``).
+    """
+
+    def __init__(self, directory, run):
+        self.directory = directory
+        self.run = run
+        self._temporary = {}
+        self._digests = {}
+        self._verified = set()
+        self._placed = []
+        self._current = None
+
+    def begin(self, name):
+        if not BACKUP_NAME.match(name) or name in self._temporary:
+            raise errors.TransferRejected(UNREADABLE, detail="backup part %r" % name[:80])
+        path = os.path.join(self.directory, ".%s.%s.tmp" % (name, secrets.token_hex(6)))
+        self._temporary[name] = path
+        self._current = (name, self.run(_create_private, self.directory, path),
+                         hashlib.sha256())
+
+    def write(self, data):
+        _, fd, digest = self._current
+        digest.update(data)
+        self.run(write_all, fd, data)
+
+    def end(self):
+        name, fd, digest = self._current
+        self._current = None
+        os.close(fd)
+        self._digests[name] = digest.hexdigest().encode("ascii")
+
+    def check(self, name, checksum):
+        digest = self._digests.get(name)
+        if digest is None or not hmac.compare_digest(digest, checksum):
+            raise errors.TransferRejected(MISMATCH, detail="backup %r" % name[:80])
+        self._verified.add(name)
+
+    def commit(self):
+        """Move every verified backup into place; raises when one came without its
+        checksum."""
+        unverified = set(self._temporary) - self._verified
+        if unverified:
+            raise errors.TransferRejected(MISSING, detail="no checksum for the backups %s"
+                                          % sorted(unverified))
+        for name, path in list(self._temporary.items()):
+            final = os.path.join(self.directory, name)
+            self.run(os.rename, path, final)
+            self._placed.append(final)
+            del self._temporary[name]
+
+    def abort(self):
+        if self._current is not None:
+            os.close(self._current[1])
+            self._current = None
+        for path in list(self._temporary.values()) + self._placed:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self._temporary.clear()
+        self._placed.clear()
+
+
+def _create_private(directory, path):
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                   0o600)
 
 
 # -- the destination's side of a transfer ----------------------------------------------------
@@ -250,14 +359,17 @@ class IncomingTransfers:
         boundary_of(environ.get("CONTENT_TYPE"))  # before anything is created
         self._receiving[uuid] = gevent.getcurrent()
         created = False
+        received = ReceivedBackups(backups.server_directory(self.ctx.cfg, uuid),
+                                   self.ctx.files.run)
         try:
             view = self._create(uuid)
             created = True
             self._wait_for_worker(uuid)
-            self._extract(view, environ)
+            self._extract(view, environ, received)
             self.ctx.client.call(commands.TRANSFER_IN_COMPLETE, uuid, timeout=COMPLETE_TIMEOUT)
         except BaseException as e:
             del self._receiving[uuid]
+            received.abort()
             if created or isinstance(e, errors.PanelError):
                 self._finish(uuid, False, created)
             raise
@@ -291,12 +403,12 @@ class IncomingTransfers:
                     raise
                 gevent.sleep(WORKER_POLL)
 
-    def _extract(self, view, environ):
+    def _extract(self, view, environ, received):
         limit = self.ctx.cfg.system.transfers.download_limit * MIB
         with self.ctx.files.jail(view, usage=0) as jail:
             extract = functools.partial(extract_transfer, jail, limit)
             body = IncomingBody(environ, lambda: ExtractionPipe(extract, self._pool),
-                                self.ctx.cfg.wingspan.transfer_idle_timeout)
+                                self.ctx.cfg.wingspan.transfer_idle_timeout, received)
             body.run()
         log.info("server %s: %d bytes received", view.uuid, body.received)
 

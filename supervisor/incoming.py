@@ -38,16 +38,19 @@ class IncomingMarks:
         except FileNotFoundError:
             pass
 
+    def pending(self):
+        """The uuids of the servers being received."""
+        try:
+            return [name for name in os.listdir(self.directory) if _UUID.match(name)]
+        except FileNotFoundError:
+            return []
+
     def sweep(self, kept):
         """Remove the files of every marked server not in ``kept``; drop all markers.
         Returns the uuids whose files were removed."""
-        try:
-            names = os.listdir(self.directory)
-        except FileNotFoundError:
-            return []
         removed = []
-        for uuid in names:
-            if _UUID.match(uuid) and uuid not in kept:
+        for uuid in self.pending():
+            if uuid not in kept:
                 log.warning("server %s: its transfer to this node was cut short; removing "
                             "its files", uuid)
                 shutil.rmtree(os.path.join(self.data_directory, uuid), ignore_errors=True)

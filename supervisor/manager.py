@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 TICK = 0.05
 # the workers' events the supervisor acts on; it never receives the others
-FOLLOWED_EVENTS = ("status", "definition")
+FOLLOWED_EVENTS = ("status", "definition", "transfer status")
 
 
 class Manager:
@@ -242,6 +242,8 @@ class Manager:
                 proc.exited(time.monotonic(), watcher.rstatus)
                 if proc.server is not None:
                     self._broker.worker_gone(proc.server)
+                elif proc is self.api:
+                    gevent.spawn(self._abandon_incoming)
 
         watcher.start(reaped)
         self._child_watcher = watcher
@@ -324,6 +326,10 @@ class Manager:
             self._states_dirty |= self.states.set(uuid, data)
         elif name == "definition" and uuid in self.definitions:
             self._add_definition(data)
+        elif name == "transfer status" and data == "success":
+            # the server arrived and the Panel knows it: from now on it is this node's,
+            # even if the API process dies before it says the transfer is over
+            self.incoming.end(uuid)
 
     def _save_states_periodically(self):
         while True:
@@ -455,14 +461,24 @@ class Manager:
         worker had made one, the worker removed itself: the name may be the source
         node's container when both nodes share a Docker engine) and is reported to the
         Panel in the background (wings-behaviour.md §11.2 step 5, without the quirks)."""
-        uuid = args.get("uuid")
-        if not args.get("successful"):
-            if args.get("created") and uuid in self.definitions:
+        self._end_incoming(args["uuid"], args["successful"], args["created"])
+        return {}
+
+    def _end_incoming(self, uuid, successful, created):
+        if not successful:
+            if created and uuid in self.definitions:
                 self._publisher.publish(uuid, "transfer status", "failure")
                 self._forget(uuid, remove_container=False)
             gevent.spawn(self._report_transfer_failure, uuid)
         self.incoming.end(uuid)
-        return {}
+
+    def _abandon_incoming(self):
+        """The API process died: the transfers it was receiving died with their
+        connections, and their servers would otherwise stay half-received here."""
+        for uuid in self.incoming.pending():
+            log.warning("server %s: the API process died while receiving it; removing it",
+                        uuid)
+            self._end_incoming(uuid, successful=False, created=True)
 
     def _report_transfer_failure(self, uuid):
         try:

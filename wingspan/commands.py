@@ -129,7 +129,8 @@ PULLS = declare("server.pulls", reply=obj(("downloads",), downloads={
                                   Progress={"type": "number"})}))
 CANCEL_PULL = declare("server.cancel_pull", obj(("identifier",), identifier=STRING))
 TRANSFER_OUT = declare("server.transfer_out",
-                       obj(("url", "token"), url=dict(STRING, minLength=1), token=STRING))
+                       obj(("url", "token"), url=dict(STRING, minLength=1), token=STRING,
+                           backups=dict(STRINGS, default=[])))
 CANCEL_TRANSFER_OUT = declare("server.cancel_transfer_out")
 TRANSFER_IN_COMPLETE = declare("server.transfer_in_complete")
 BACKUP = declare("server.backup", obj(("adapter", "uuid"), adapter=STRING, uuid=STRING,

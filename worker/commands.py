@@ -151,9 +151,9 @@ class Handlers:
         return {}
 
     def transfer_out(self, args):
-        """``{"url", "token"}`` -> ``{}`` once the server is stopped and the transfer to
-        the destination runs in the background (wings-api.md §9.1)."""
-        self.rt.transfers.send(args["url"], args["token"])
+        """``{"url", "token", "backups"}`` -> ``{}`` once the server is stopped and the
+        transfer to the destination runs in the background (wings-api.md §9.1)."""
+        self.rt.transfers.send(args["url"], args["token"], args["backups"])
         return {}
 
     def cancel_transfer_out(self, args):

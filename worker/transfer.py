@@ -23,8 +23,8 @@ import gevent
 import gevent.os
 import requests
 
-from wingspan import errors
-from wingspan.filesystem import archives
+from wingspan import backups, errors
+from wingspan.filesystem import archives, in_thread
 from wingspan.filesystem.pgzip import MeteredSink
 from worker.jobs import Job
 from worker.server import OFFLINE
@@ -78,8 +78,10 @@ def log_line(text, now=None):
 
 
 class Multipart:
-    """The framing of the body Wings' source sends: a file part ``archive`` named
-    ``archive.tar.gz``, then a field ``checksum``."""
+    """The framing of the body a source sends: a file part ``archive`` named
+    ``archive.tar.gz``, then a field ``checksum`` (Wings); then, for each local backup that
+    travels with the server, a file part ``backup_<uuid>.tar.gz`` and a field
+    ``checksum_backup_<uuid>.tar.gz`` (Pelican)."""
 
     def __init__(self, boundary=None):
         self.boundary = boundary or secrets.token_hex(30)
@@ -89,13 +91,21 @@ class Multipart:
         return "multipart/form-data; boundary=%s" % self.boundary
 
     def archive_head(self):
-        return ('--%s\r\nContent-Disposition: form-data; name="archive"; '
-                'filename="archive.tar.gz"\r\nContent-Type: application/octet-stream\r\n\r\n'
-                % self.boundary).encode()
+        return self._head("--", 'name="archive"; filename="archive.tar.gz"', binary=True)
 
-    def checksum_and_end(self, checksum):
-        return ('\r\n--%s\r\nContent-Disposition: form-data; name="checksum"\r\n\r\n%s'
-                '\r\n--%s--\r\n' % (self.boundary, checksum, self.boundary)).encode()
+    def file_head(self, name, filename):
+        return self._head("\r\n--", 'name="%s"; filename="%s"' % (name, filename), binary=True)
+
+    def field(self, name, value):
+        return self._head("\r\n--", 'name="%s"' % name) + value.encode()
+
+    def end(self):
+        return ("\r\n--%s--\r\n" % self.boundary).encode()
+
+    def _head(self, opening, disposition, binary=False):
+        kind = "Content-Type: application/octet-stream\r\n" if binary else ""
+        return ("%s%s\r\nContent-Disposition: form-data; %s\r\n%s\r\n"
+                % (opening, self.boundary, disposition, kind)).encode()
 
 
 class Outgoing(Job):
@@ -111,11 +121,12 @@ class Outgoing(Job):
     kind = "transfer"
     tick_seconds = PROGRESS_INTERVAL
 
-    def __init__(self, rt, url, token):
+    def __init__(self, rt, url, token, backup_uuids=()):
         super().__init__(rt.server.uuid)
         self.rt = rt
         self.url = url
         self.token = token
+        self.backups = list(backup_uuids)
         self.written = 0
         self.total = 0
         self.checksum = None
@@ -222,8 +233,28 @@ class Outgoing(Job):
             yield chunk
         if self.checksum is None:
             raise errors.WingspanError(detail="the archive was not completed")
-        yield form.checksum_and_end(self.checksum)
+        yield form.field("checksum", self.checksum)
+        for backup_uuid in self.backups:
+            yield from self._backup_parts(form, backup_uuid)
+        yield form.end()
         self.message(FINISHED)
+
+    def _backup_parts(self, form, backup_uuid):
+        """A local backup of the server as Pelican's source sends it; one that is not
+        here (an S3 backup, one deleted meanwhile) is left out, as Pelican does."""
+        try:
+            stream = backups.open_backup(self.rt.cfg, self.server.uuid, backup_uuid)
+        except errors.BackupNotFound as e:
+            log.info("backup %s does not travel: %s", backup_uuid, e.detail)
+            return
+        name = backup_uuid + backups.SUFFIX
+        digest = hashlib.sha256()
+        with stream:
+            yield form.file_head("backup_" + name, name)
+            while chunk := in_thread(stream.read, READ_BYTES):
+                digest.update(chunk)
+                yield chunk
+        yield form.field("checksum_backup_" + name, digest.hexdigest())
 
     # -- on the job's thread -----------------------------------------------------------
 
@@ -248,12 +279,13 @@ class Transfers:
     def __init__(self, rt):
         self.rt = rt
 
-    def send(self, url, token):
+    def send(self, url, token, backup_uuids=()):
         """``POST /api/servers/:server/transfer`` (§9.1): stop the server, then stream it
-        in the background. Raises TransferInProgress, or the stop's error."""
+        (and the local backups named, peers.md: Pelican) in the background. Raises
+        TransferInProgress, or the stop's error."""
         if self.rt.server.transferring:
             raise errors.TransferInProgress()
-        self.rt.jobs.start(Outgoing(self.rt, url, token))
+        self.rt.jobs.start(Outgoing(self.rt, url, token, backup_uuids))
 
     def cancel_outgoing(self):
         """``DELETE /api/servers/:server/transfer`` (§9.2)."""

@@ -22,7 +22,8 @@ START = Endpoint(
     "POST", "/api/servers/<server>/transfer", "Send the server to another node "
     "(wings-api.md §9.1).", TAG,
     body=obj(url=dict(STRING, default=""), token=dict(STRING, default=""),
-             server={"type": "object"}),
+             server={"type": "object"},
+             backups=dict({"type": "array", "items": STRING}, default=[])),
     responses={202: ACCEPTED, 409: Response("A transfer or another job is running.", ERROR)})
 CANCEL = Endpoint("DELETE", "/api/servers/<server>/transfer", "Cancel an outgoing transfer "
                   "(§9.2).", TAG, responses={202: ACCEPTED, 409: NOT_TRANSFERRING})
@@ -39,10 +40,11 @@ CANCEL_INCOMING = Endpoint("DELETE", "/api/transfers/<server>", "Cancel an incom
 def install(app, ctx):
     @declare.route(app, START)
     def start_outgoing(server, body):
-        url, token = body["url"], body["token"]
+        url, token, backup_uuids = body["url"], body["token"], body["backups"]
         if not url or not token:
             raise errors.UnparsableBody(detail="url and token are required")
-        ctx.client.call(commands.TRANSFER_OUT, server.uuid, {"url": url, "token": token},
+        ctx.client.call(commands.TRANSFER_OUT, server.uuid,
+                        {"url": url, "token": token, "backups": backup_uuids},
                         timeout=START_TIMEOUT)
         return http.empty_response(202)
 

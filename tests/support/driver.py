@@ -167,12 +167,15 @@ class PanelDriver:
     def delete_backup(self, uuid, backup_uuid):
         return self.delete("/api/servers/%s/backup/%s" % (uuid, backup_uuid))
 
-    def transfer(self, uuid, target_addr, jwt):
-        """Notify the source node; the token carries the literal ``Bearer `` prefix."""
-        return self.post("/api/servers/%s/transfer" % uuid, {
-            "server_id": uuid, "url": target_addr + "/api/transfers",
-            "token": "Bearer %s" % jwt,
-            "server": {"uuid": uuid, "start_on_completion": False}})
+    def transfer(self, uuid, target_addr, jwt, backups=None):
+        """Notify the source node; the token carries the literal ``Bearer `` prefix.
+        ``backups`` (Pelican's Panel): uuids of local backups that move with the server."""
+        body = {"server_id": uuid, "url": target_addr + "/api/transfers",
+                "token": "Bearer %s" % jwt,
+                "server": {"uuid": uuid, "start_on_completion": False}}
+        if backups is not None:
+            body["backups"] = list(backups)
+        return self.post("/api/servers/%s/transfer" % uuid, body)
 
     # -- conveniences ----------------------------------------------------------------------
 

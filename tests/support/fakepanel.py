@@ -268,16 +268,17 @@ class FakePanel:
                          ttl=TRANSFER_TOKEN_TTL, subject=server_uuid, panel_url=self.url,
                          **kwargs)
 
-    def transfer(self, server_uuid, new_node, token=None):
+    def transfer(self, server_uuid, new_node, token=None, backups=None):
         """Move a server as the Panel does (panel-contract.md §6 item 11): record the
         transfer, then notify the source node with the destination's address and a transfer
-        JWT (``token`` replaces it). Returns the source's response; from there the source
-        streams to the destination, which reports to this fake."""
+        JWT (``token`` replaces it), and with Pelican's ``backups`` when given. Returns the
+        source's response; from there the source streams to the destination, which reports
+        to this fake."""
         old_node = self.nodes[self.servers[server_uuid]["node"]]
         self.start_transfer(server_uuid, new_node)
         token = token or self.transfer_token(server_uuid, new_node)
         return PanelDriver(old_node.address, old_node.token).transfer(
-            server_uuid, new_node.address, token)
+            server_uuid, new_node.address, token, backups)
 
     # -- lookups used by the routes ------------------------------------------------------
 

@@ -5,6 +5,7 @@ reports, the Panel deletes the source's copy."""
 
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -300,3 +301,51 @@ def test_a_network_cut_between_the_nodes(fake_panel, slow_nodes):
     assert len(node_calls(fake_panel, fake_panel.node, "failure", uuid)) == 1
     assert len(node_calls(fake_panel, target, "failure", uuid)) == 1
     assert_intact_and_startable(source, uuid, before)
+
+
+def test_the_destination_api_process_killed_mid_way(fake_panel, slow_nodes):
+    """The receiving request dies with the API process: the supervisor removes the half
+    received server and reports the failure; the source notices and keeps its server."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    before = snapshot(root_of(source, uuid))
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    wait_until(lambda: destination.details(uuid).status_code == 200, timeout=30,
+               what="the destination receiving")
+    api = next(pid for title, pid in destination.processes().items()
+               if title.startswith("wingspan: api"))
+    os.kill(api, signal.SIGKILL)
+
+    assert wait_report(fake_panel, uuid)["successful"] is False
+    wait_until(lambda: node_calls(fake_panel, target, "failure", uuid), timeout=60,
+               what="the destination's failure report")
+    destination.wait_ready()
+    assert_kept_nothing(destination, uuid)
+    assert_intact_and_startable(source, uuid, before)
+
+
+def test_local_backups_named_by_the_panel_travel_with_the_server(fake_panel, nodes):
+    """Pelican's Panel names the server's backups (peers.md): each travels as a
+    ``backup_<uuid>.tar.gz`` part with its own SHA-256, into the destination's backup
+    directory of the server; one that is not stored here is left out."""
+    source, destination, target = nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    small_tree(root_of(source, uuid))
+    backup_uuid = fake_panel.add_backup(uuid)
+    assert source.backup(uuid, backup_uuid).status_code == 202
+    fake_panel.wait_for_call("POST", "/api/remote/backups/%s" % backup_uuid, timeout=60)
+    name = backup_uuid + ".tar.gz"
+    with open(os.path.join(source.config["system"]["backup_directory"], uuid, name),
+              "rb") as f:
+        backup = f.read()
+
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert fake_panel.transfer(uuid, target, backups=[backup_uuid, missing]).status_code == 202
+    assert wait_report(fake_panel, uuid)["successful"] is True
+
+    directory = os.path.join(destination.config["system"]["backup_directory"], uuid)
+    assert os.listdir(directory) == [name]
+    with open(os.path.join(directory, name), "rb") as f:
+        assert f.read() == backup

@@ -133,3 +133,43 @@ def test_extract_transfer_stops_at_the_quota(tmp_path):
     with pytest.raises(errors.NotEnoughDisk):
         transfers.extract_transfer(jail, 0, io.BytesIO(data))
     assert os.listdir(tmp_path) == []
+
+
+# -- backups travelling with the server (peers.md: Pelican) -------------------------------------
+
+BACKUP = "0f3b8d2e-6c1a-4e5b-9a7d-2c4e6f8a0b1c.tar.gz"
+
+
+def with_backups(tmp_path, *backup_parts, archive=b"archive bytes"):
+    received = transfers.ReceivedBackups(str(tmp_path / "backups"), lambda f, *a: f(*a))
+    raw = body(("archive", "a", archive),
+               ("checksum", None, hashlib.sha256(archive).hexdigest().encode()), *backup_parts)
+    return received, IncomingBody(environ(raw), hashing_pipe, 5, received)
+
+
+def test_a_backup_with_its_checksum_is_placed_once_the_body_is_complete(tmp_path):
+    data = os.urandom(100_000)
+    received, incoming = with_backups(
+        tmp_path, ("backup_" + BACKUP, BACKUP, data),
+        ("checksum_backup_" + BACKUP, None, hashlib.sha256(data).hexdigest().encode()))
+    incoming.run()
+    assert os.listdir(tmp_path / "backups") == [BACKUP]
+    assert (tmp_path / "backups" / BACKUP).read_bytes() == data
+    assert oct((tmp_path / "backups" / BACKUP).stat().st_mode & 0o777) == "0o600"
+    received.abort()
+    assert os.listdir(tmp_path / "backups") == []
+
+
+@pytest.mark.parametrize("parts", [
+    [("backup_" + BACKUP, BACKUP, b"x")],
+    [("backup_" + BACKUP, BACKUP, b"x"), ("checksum_backup_" + BACKUP, None, b"00" * 32)],
+    [("backup_../../etc/passwd", "passwd", b"x")],
+    [("backup_" + BACKUP, BACKUP, b"x"), ("backup_" + BACKUP, BACKUP, b"x")],
+])
+def test_a_backup_without_a_matching_checksum_or_with_a_bad_name_is_refused(tmp_path, parts):
+    received, incoming = with_backups(tmp_path, *parts)
+    with pytest.raises(errors.TransferRejected):
+        incoming.run()
+    received.abort()
+    assert os.listdir(tmp_path / "backups") == [] if (tmp_path / "backups").exists() else True
+    assert not os.path.exists(tmp_path / "etc")

@@ -28,3 +28,14 @@ def test_without_markers_nothing_happens(tmp_path):
     marks = IncomingMarks(str(tmp_path / "incoming"), str(tmp_path / "volumes"))
     assert marks.sweep(set()) == []
     marks.end(str(uuidlib.uuid4()))
+
+
+def test_pending_lists_the_servers_being_received(tmp_path):
+    marks = IncomingMarks(str(tmp_path / "incoming"), str(tmp_path / "volumes"))
+    first, second = sorted(str(uuidlib.uuid4()) for _ in range(2))
+    marks.begin(first)
+    marks.begin(second)
+    (tmp_path / "incoming" / "not-a-uuid").write_text("")
+    assert sorted(marks.pending()) == [first, second]
+    marks.end(first)
+    assert marks.pending() == [second]

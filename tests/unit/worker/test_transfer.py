@@ -2,6 +2,7 @@
 byte units and 25-tick progress bar, the coloured log line, and the multipart framing."""
 
 import hashlib
+import io
 import os
 from types import SimpleNamespace
 
@@ -40,17 +41,23 @@ def test_log_lines_are_coloured_as_wings_colours_them():
     assert line.endswith(" [Transfer System] [Source Node]:\x1b[39m Canceled.\x1b[0m")
 
 
-def test_the_body_parses_as_an_archive_part_then_a_checksum_field():
+def test_the_body_parses_as_an_archive_then_its_checksum_then_each_backup_and_its_own():
     form = transfer.Multipart()
     data = b"\x1f\x8b" + bytes(range(256)) * 10
     digest = hashlib.sha256(data).hexdigest()
-    body = form.archive_head() + data + form.checksum_and_end(digest)
-    parser = multipart.MultipartParser(__import__("io").BytesIO(body), form.boundary)
-    parts = list(parser)
-    assert [(p.name, p.filename) for p in parts] == [("archive", "archive.tar.gz"),
-                                                    ("checksum", None)]
+    backup = b"backup bytes"
+    name = "0f3b8d2e-6c1a-4e5b-9a7d-2c4e6f8a0b1c.tar.gz"
+    body = (form.archive_head() + data + form.field("checksum", digest)
+            + form.file_head("backup_" + name, name) + backup
+            + form.field("checksum_backup_" + name, "ab12") + form.end())
+    parts = list(multipart.MultipartParser(io.BytesIO(body), form.boundary))
+    assert [(p.name, p.filename) for p in parts] == [
+        ("archive", "archive.tar.gz"), ("checksum", None), ("backup_" + name, name),
+        ("checksum_backup_" + name, None)]
     assert parts[0].raw == data
     assert parts[1].value == digest
+    assert parts[2].raw == backup
+    assert parts[3].value == "ab12"
     assert form.content_type == "multipart/form-data; boundary=" + form.boundary
 
 
