@@ -17,7 +17,7 @@ import gevent
 import gevent.event
 import zmq.green as zmq
 
-from wingspan import backups, bus, envelope, errors, lifeline, logs
+from wingspan import backups, bus, envelope, errors, lifeline, logs, testhooks
 from wingspan.commands import WORKER_READY
 from wingspan.config import ConfigError, hold_back, load, reload
 from wingspan.engine import Engine
@@ -42,7 +42,6 @@ from worker.transfer import Transfers
 log = logging.getLogger(__name__)
 
 RESTORE_STATES = ("running", "starting")
-TEST_FAULTS = "WINGSPAN_TEST_FAULTS"
 
 
 class WorkerRuntime:
@@ -155,20 +154,12 @@ class WorkerRuntime:
 
 
 def hang_if_a_test_asks(uuid):
-    """A fault for the supervision tests only: with ``WINGSPAN_TEST_FAULTS`` naming a
-    directory (only the test harness sets it) that holds ``hang-boot-<uuid>``, this worker
-    removes the file and hangs before it reports ready, once; the supervisor must kill it
-    after ``wingspan.worker.boot_timeout`` and start another."""
-    directory = os.environ.get(TEST_FAULTS)
-    if not directory:
-        return
-    try:
-        os.unlink(os.path.join(directory, "hang-boot-%s" % uuid))
-    except OSError:
-        return
-    log.warning("test fault: hanging before reporting ready")
-    while True:
-        gevent.sleep(3600)
+    """The supervision tests' fault (``wingspan.testhooks``): this worker hangs before it
+    reports ready; the supervisor must kill it after ``wingspan.worker.boot_timeout`` and
+    start another."""
+    if testhooks.fault_once("hang-boot-%s" % uuid):
+        while True:
+            gevent.sleep(3600)
 
 
 def current_config(config_path, preloaded):

@@ -108,18 +108,21 @@ class Daemon(PanelDriver):
         with open(self.config_path, "w") as f:
             yaml.safe_dump(self.config, f, default_flow_style=False)
 
-    def start(self, wait=True, debug=False, cwd=None, holds=()):
+    def start(self, wait=True, debug=False, cwd=None, holds=(), faults=None):
         """Run the daemon (writing config.yml first if it does not exist yet: on a restart
         the daemon's own rewrite of it is kept) in ``cwd`` (default: the tests' own), then
         wait for its API unless told not to. ``holds`` names the ``wingspan.testhooks``
-        hold points to switch on."""
+        hold points to switch on; ``faults`` is the directory its faults are planted in."""
         if not os.path.exists(self.config_path):
             self.write_config()
         command = [WINGSPAN, "--config", self.config_path] + (["--debug"] if debug else [])
         env = dict(os.environ)
         env.pop(testhooks.ENV, None)
+        env.pop(testhooks.FAULTS_ENV, None)
         if holds:
             env[testhooks.ENV] = ",".join(holds)
+        if faults:
+            env[testhooks.FAULTS_ENV] = faults
         with open(self.log_path, "ab") as log:
             log.write(("\n=== %s\n" % " ".join(command)).encode())
             log.flush()

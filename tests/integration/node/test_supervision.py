@@ -7,6 +7,7 @@ reloaded), wings-behaviour.md §14.1 (boot) and §14.3 (packaging), wings-api.md
 """
 
 import os
+import pathlib
 import signal
 import subprocess
 import time
@@ -25,24 +26,22 @@ OTHER_ORIGIN = "https://other.example"
 
 
 @pytest.fixture
-def faults(tmp_path, monkeypatch):
-    """The directory of the test-only fault hook (worker/runtime.py)."""
-    directory = tmp_path / "faults"
-    directory.mkdir()
-    monkeypatch.setenv("WINGSPAN_TEST_FAULTS", str(directory))
-    return directory
-
-
-@pytest.fixture
 def running_server(panel, daemon_factory, request):
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
-    overrides = getattr(request, "param", {})
-    daemon = daemon_factory(**overrides).start()
+    overrides = dict(getattr(request, "param", {}))
+    daemon = daemon_factory(**overrides)
+    os.makedirs(faults_of(daemon))
+    daemon.start(faults=faults_of(daemon))
     time.sleep(1.1)  # tokens issued in the daemon's boot second are refused, as in Wings
     assert daemon.power(uuid, "start").status_code == 202
     daemon.wait_state(uuid, "running", timeout=30)
     return daemon, uuid
+
+
+def faults_of(daemon):
+    """Where the test plants the daemon's faults (``wingspan.testhooks.fault_once``)."""
+    return os.path.join(daemon.base_dir, "faults")
 
 
 def started_at(containers, uuid):
@@ -53,12 +52,12 @@ WORKER_LIMITS = {"wingspan": {"worker": {"boot_timeout": 3, "backoff_initial": 0
 
 
 @pytest.mark.parametrize("running_server", [WORKER_LIMITS], indirect=True)
-def test_a_worker_that_hangs_while_booting_is_killed_and_replaced(faults, running_server,
-                                                                   containers):
+def test_a_worker_that_hangs_while_booting_is_killed_and_replaced(running_server, containers):
     """``wingspan.worker.boot_timeout``: a worker that does not report ready in time is
     killed and restarted with the usual backoff; its game keeps running throughout and the
     replacement re-attaches to it."""
     daemon, uuid = running_server
+    faults = pathlib.Path(faults_of(daemon))
     game_started = started_at(containers, uuid)
     first = daemon.worker_pid(uuid)
     (faults / ("hang-boot-%s" % uuid)).write_text("")

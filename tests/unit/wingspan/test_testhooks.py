@@ -33,3 +33,18 @@ def test_release_without_a_waiter_is_nothing(monkeypatch):
     assert not holder.dead  # an early release is not remembered
     testhooks.release("power.start_tail")
     holder.join(1)
+
+
+def test_a_planted_fault_is_taken_once(monkeypatch, tmp_path):
+    monkeypatch.setattr(testhooks, "_FAULTS", str(tmp_path))
+    assert not testhooks.fault_once("hang-boot-x")
+    (tmp_path / "hang-boot-x").write_text("")
+    assert testhooks.fault_once("hang-boot-x")
+    assert not testhooks.fault_once("hang-boot-x")
+
+
+def test_faults_are_off_without_their_directory(monkeypatch, tmp_path):
+    (tmp_path / "hang-boot-x").write_text("")
+    monkeypatch.setattr(testhooks, "_FAULTS", "")
+    assert not testhooks.fault_once("hang-boot-x")
+    assert (tmp_path / "hang-boot-x").exists()
