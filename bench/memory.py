@@ -1,4 +1,4 @@
-"""Memory per process role with 50 idle running servers (issue 3).
+"""Memory per process role with 50 idle running servers (issues 3 and 22).
 
 Reports PSS and USS of a worker (median), and the PSS of supervisor + API + zygote; the
 baseline is a freshly started Python that imports the same modules a worker uses.
@@ -56,8 +56,8 @@ def run():
     fresh_pss, fresh_uss = (v / MIB for v in baseline_pss())
     return [
         Figure("worker PSS (median of %d), MiB" % len(roles["worker"]), worker_pss, fresh_pss,
-               target="<= 6 MiB"),
-        Figure("worker USS (median), MiB", worker_uss, fresh_uss, target="<= 3 MiB"),
+               target="<= 8 MiB"),
+        Figure("worker USS (median), MiB", worker_uss, fresh_uss, target="<= 7 MiB"),
         Figure("supervisor+api+zygote PSS, MiB", core, None, target="<= 150 MiB"),
         Figure("all workers PSS total, MiB", sum(p for p, _ in roles["worker"]) / MIB, None),
     ]
