@@ -105,6 +105,9 @@ def _preload(config_path):
     from gevent import monkey
     monkey.patch_all()
     import worker.runtime  # noqa: F401 (imported for its side effect: preloading)
+    # wingspan.engine imports docker-py on first use (pulls, networks): once here, not in
+    # every worker that pulls an image
+    import docker  # noqa: F401
     _warm_up(config_path)
     gc.collect()
     gc.freeze()

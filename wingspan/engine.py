@@ -1,23 +1,31 @@
 """The one place that calls Docker.
 
-A thin layer over docker-py's low-level ``APIClient``: every call the daemon makes to the
-engine is a method here, Docker's exceptions are translated into ``wingspan.errors`` types,
-and container definitions come ready-made from ``wingspan.container`` as Engine API JSON.
+Every call the daemon makes to the engine is a method here, Docker's errors are translated
+into ``wingspan.errors`` types, and container definitions come ready-made from
+``wingspan.container`` as Engine API JSON.
+
+The calls a server's worker makes all its life (inspect, create, start, attach, stop, kill,
+remove, wait, update, logs, image inspect) are plain HTTP requests on Docker's unix socket,
+one connection each (``wingspan.dockerhttp``). A worker is forked from the zygote, and every
+page the code it runs lives on becomes its own: docker-py's and requests' layers for one
+inspect cost each worker about 3 MiB. The rest (pulls, networks, listings, engine info)
+goes through docker-py's ``APIClient``, created on first use.
 """
 
+import json
 import logging
-
-import docker
-import docker.errors
-import docker.utils
-import requests
+from urllib.parse import quote
 
 from wingspan import errors
+from wingspan.dockerhttp import DockerHTTP, Failed
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30
 PULL_TIMEOUT = 15 * 60
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+_RAISE = object()  # a 404 or 409 is an error (the default)
+_DEFAULT_TIMEOUT = object()
 
 
 class ContainerGone(errors.DockerError):
@@ -27,171 +35,138 @@ class ContainerGone(errors.DockerError):
     message = "The server's container does not exist."
 
 
+class _Conflict(Exception):
+    """A 409 the caller handles."""
+
+
 def _translate(exc, what):
-    if isinstance(exc, docker.errors.NotFound):
-        return ContainerGone(detail="%s: %s" % (what, exc.explanation or exc))
+    if getattr(exc, "status_code", None) == 404 or getattr(exc, "status", None) == 404:
+        return ContainerGone(detail="%s: %s" % (what, getattr(exc, "explanation", None) or exc))
     return errors.DockerError(detail="%s: %s" % (what, exc))
+
+
+def _docker_py_errors():
+    """What docker-py's calls raise; imported on first use, like the client itself."""
+    import docker.errors
+    import requests
+    return docker.errors.APIError, requests.RequestException
 
 
 class Engine:
     """Docker access for one process; cheap to create, connects lazily."""
 
-    def __init__(self, base_url="unix:///var/run/docker.sock", timeout=DEFAULT_TIMEOUT,
-                 version="auto"):
+    def __init__(self, base_url=DEFAULT_SOCKET, timeout=DEFAULT_TIMEOUT, version="auto"):
         """``version="auto"`` asks the engine; pass a known version to skip that call."""
-        self._api = docker.APIClient(base_url=base_url, timeout=timeout, version=version)
+        self._base_url = base_url
+        self._timeout = timeout
+        self._version = version
+        self._client = None
+        self._http = DockerHTTP(base_url)
+
+    @property
+    def _api(self):
+        """docker-py's low-level client, for the calls made rarely."""
+        if self._client is None:
+            import docker
+            self._client = docker.APIClient(base_url=self._base_url, timeout=self._timeout,
+                                            version=self._version)
+            self._version = self._client.api_version
+        return self._client
 
     @property
     def api_version(self):
-        return self._api.api_version
+        if self._version == "auto":
+            self._version = self._request("version", "GET", "/version", versioned=False)[
+                "ApiVersion"]
+        return self._version
 
     # -- containers -------------------------------------------------------------------
 
     def inspect(self, name):
         """Inspect a container; None when it does not exist."""
-        try:
-            return self._api.inspect_container(name)
-        except docker.errors.NotFound:
-            return None
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "inspect %s" % name) from e
+        return self._request("inspect %s" % name, "GET", "/containers/%s/json" % name,
+                             missing=None)
 
     def create(self, name, config):
         try:
-            return self._api.create_container_from_config(config, name=name)
-        except docker.errors.APIError as e:
-            if e.status_code == 409:
-                log.info("container %s already exists, reusing it", name)
-                return self._inspect_existing(name)
-            raise _translate(e, "create %s" % name) from e
-        except requests.RequestException as e:
-            raise _translate(e, "create %s" % name) from e
-
-    def _inspect_existing(self, name):
-        try:
-            return self._api.inspect_container(name)
-        except (docker.errors.APIError, requests.RequestException) as e:
-            # removed again by someone else between the create and this call
-            raise _translate(e, "create %s" % name) from e
+            return self._request("create %s" % name, "POST", "/containers/create",
+                                 params={"name": name}, body=config, conflict=_Conflict)
+        except _Conflict:
+            log.info("container %s already exists, reusing it", name)
+        existing = self.inspect(name)
+        if existing is None:  # removed again by someone else between the create and now
+            raise ContainerGone(detail="create %s: removed while it was created" % name)
+        return existing
 
     def start(self, name):
-        self._call("start", self._api.start, name)
+        self._request("start %s" % name, "POST", "/containers/%s/start" % name)
 
     def remove(self, name, force=False):
         """Remove a container and its anonymous volumes; a missing one is fine."""
-        try:
-            self._api.remove_container(name, v=True, force=force)
-        except docker.errors.NotFound:
-            return
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "remove %s" % name) from e
+        self._request("remove %s" % name, "DELETE", "/containers/%s" % name,
+                      params={"v": 1, "force": int(force)}, missing=None)
 
     def kill(self, name, signal="SIGKILL"):
-        try:
-            self._api.kill(name, signal=signal)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as e:
-            if e.status_code == 409:  # not running: nothing to kill
-                return
-            raise _translate(e, "kill %s" % name) from e
+        """Send a signal; a container that is gone or not running has nothing to kill."""
+        self._request("kill %s" % name, "POST", "/containers/%s/kill" % name,
+                      params={"signal": signal}, missing=None, conflict=None)
 
     def stop(self, name, timeout=None):
         """Docker's own stop (image stop signal, then SIGKILL after ``timeout``)."""
-        try:
-            self._api.stop(name, timeout=timeout)
-        except docker.errors.NotFound:
-            return
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "stop %s" % name) from e
+        params = {"t": timeout} if timeout is not None else None
+        self._request("stop %s" % name, "POST", "/containers/%s/stop" % name, params=params,
+                      missing=None, timeout=self._timeout + (timeout or 0))
 
     def wait(self, name, timeout):
-        """Block until the container is not running; returns its exit code."""
-        try:
-            return self._api.wait(name, timeout=timeout, condition="not-running")["StatusCode"]
-        except docker.errors.NotFound:
-            return None
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "wait %s" % name) from e
+        """Block until the container is not running (``timeout`` None: however long it
+        takes); returns its exit code, None when the container is gone."""
+        result = self._request("wait %s" % name, "POST", "/containers/%s/wait" % name,
+                               params={"condition": "not-running"}, missing=None,
+                               timeout=timeout)
+        return None if result is None else result["StatusCode"]
 
     def update(self, name, resources):
         """Apply new limits to a live container (POST /containers/<id>/update)."""
-        try:
-            url = self._api._url("/containers/{0}/update", name)
-            self._api._raise_for_status(self._api._post_json(url, data=resources))
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "update %s" % name) from e
+        self._request("update %s" % name, "POST", "/containers/%s/update" % name,
+                      body=resources)
 
     def attach(self, name):
         """Open the raw attach stream (stdin+stdout+stderr) of a tty container.
 
-        Returns a socket-like object: ``recv``/``sendall``/``close``. Attach before start
-        so that no early output is missed.
+        Returns a socket: ``recv``/``sendall``/``close``, without a timeout (a quiet console
+        is not a dead one). Attach before start so that no early output is missed.
         """
         params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
         try:
-            sock = self._api.attach_socket(name, params=params)
-        except (docker.errors.APIError, requests.RequestException) as e:
+            return self._http.upgrade(self._path("/containers/%s/attach" % name), params,
+                                      self._timeout)
+        except (Failed, OSError) as e:
             raise _translate(e, "attach %s" % name) from e
-        raw = getattr(sock, "_sock", sock)
-        raw.settimeout(None)  # the API client's timeout must not cut a quiet console
-        return raw
 
     def logs(self, name, tail):
-        """The last ``tail`` lines of the container's log, as bytes."""
-        try:
-            return self._api.logs(name, stdout=True, stderr=True, tail=tail, stream=False)
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "logs %s" % name) from e
+        """The last ``tail`` lines of a tty container's log, as bytes."""
+        return self._request("logs %s" % name, "GET", "/containers/%s/logs" % name,
+                             params={"stdout": 1, "stderr": 1, "tail": tail}, raw=True)
 
     def containers(self, labels):
         """Containers (running or not) carrying every ``key=value`` label given."""
         filters = {"label": ["%s=%s" % kv for kv in labels.items()]}
-        try:
-            return self._api.containers(all=True, filters=filters)
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "list containers") from e
+        return self._call("list containers", self._api.containers, all=True, filters=filters)
 
     # -- images -----------------------------------------------------------------------
 
     def image_exists(self, image):
-        try:
-            self._api.inspect_image(image)
-            return True
-        except docker.errors.ImageNotFound:
-            return False
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "inspect image %s" % image) from e
-
-    def pull(self, image, credentials=None, on_progress=None):
-        """Pull an image, reporting ``"<status> <progress>"`` lines to ``on_progress``.
-
-        Args:
-            credentials: ``(username, password)`` for the registry, or None.
-        """
-        auth = None
-        if credentials:
-            auth = {"username": credentials[0], "password": credentials[1]}
-        repo, tag = docker.utils.parse_repository_tag(image)
-        try:
-            for line in self._api.pull(repo, tag=tag or "latest", stream=True, decode=True,
-                                       auth_config=auth):
-                if "error" in line:
-                    raise errors.DockerError(detail="pull %s: %s" % (image, line["error"]))
-                if on_progress:
-                    on_progress(("%s %s" % (line.get("status", ""),
-                                            line.get("progress", ""))).strip())
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "pull %s" % image) from e
+        return self._request("inspect image %s" % image, "GET",
+                             "/images/%s/json" % quote(image, safe="/:@"),
+                             missing=False) is not False
 
     def image_id(self, image):
         """The id of a local image by any of its names, or None when there is none."""
-        try:
-            return self._api.inspect_image(image)["Id"]
-        except (docker.errors.ImageNotFound, docker.errors.NullResource):
+        if not image:
             return None
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "inspect image %s" % image) from e
+        found = self._request("inspect image %s" % image, "GET",
+                              "/images/%s/json" % quote(image, safe="/:@"), missing=None)
+        return None if found is None else found["Id"]
 
     def prune_images(self, keep, labels=()):
         """Remove the dangling (untagged) images carrying every ``key=value`` of ``labels``,
@@ -203,6 +178,7 @@ class Engine:
         Returns:
             Docker's ``PruneReport``: ``{"ImagesDeleted": [...] or None, "SpaceReclaimed"}``.
         """
+        import docker.errors
         filters = {"dangling": True}
         if labels:
             filters["label"] = ["%s=%s" % kv for kv in labels]
@@ -217,7 +193,7 @@ class Engine:
                 if e.status_code in (404, 409):  # gone meanwhile, or a container uses it
                     continue
                 raise _translate(e, "remove image %s" % image["Id"]) from e
-            except requests.RequestException as e:
+            except _docker_py_errors() as e:
                 raise _translate(e, "remove image %s" % image["Id"]) from e
             reclaimed += sizes.get(image["Id"], image.get("Size", 0))
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
@@ -228,11 +204,33 @@ class Engine:
         return {i["Id"]: max(i.get("Size", 0) - max(i.get("SharedSize", 0), 0), 0)
                 for i in images}
 
-    # -- node ---------------------------------------------------------------------------
-
     def disk_usage(self):
         """Docker's ``GET /system/df``: images, containers, volumes and build cache."""
         return self._call("disk usage", self._api.df)
+
+    def pull(self, image, credentials=None, on_progress=None):
+        """Pull an image, reporting ``"<status> <progress>"`` lines to ``on_progress``.
+
+        Args:
+            credentials: ``(username, password)`` for the registry, or None.
+        """
+        import docker.utils
+        auth = None
+        if credentials:
+            auth = {"username": credentials[0], "password": credentials[1]}
+        repo, tag = docker.utils.parse_repository_tag(image)
+        try:
+            for line in self._api.pull(repo, tag=tag or "latest", stream=True, decode=True,
+                                       auth_config=auth):
+                if "error" in line:
+                    raise errors.DockerError(detail="pull %s: %s" % (image, line["error"]))
+                if on_progress:
+                    on_progress(("%s %s" % (line.get("status", ""),
+                                            line.get("progress", ""))).strip())
+        except _docker_py_errors() as e:
+            raise _translate(e, "pull %s" % image) from e
+
+    # -- node ---------------------------------------------------------------------------
 
     def info(self):
         return self._call("info", self._api.info)
@@ -242,24 +240,48 @@ class Engine:
 
     def ensure_network(self, name, create_options):
         """Return the network's inspect data, creating it first when missing."""
-        try:
-            return self._api.inspect_network(name)
-        except docker.errors.NotFound:
-            log.info("creating docker network %s", name)
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "inspect network %s" % name) from e
-        try:
-            self._api.create_network(name, **create_options)
-            return self._api.inspect_network(name)
-        except (docker.errors.APIError, requests.RequestException) as e:
-            raise _translate(e, "create network %s" % name) from e
+        found = self._request("inspect network %s" % name, "GET", "/networks/%s" % name,
+                              missing=None)
+        if found is not None:
+            return found
+        log.info("creating docker network %s", name)
+        self._call("create network %s" % name, self._api.create_network, name,
+                   **create_options)
+        return self._request("inspect network %s" % name, "GET", "/networks/%s" % name)
 
     def close(self):
-        self._api.close()
+        if self._client is not None:
+            self._client.close()
+
+    # -- helpers ----------------------------------------------------------------------
 
     def _call(self, what, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (docker.errors.APIError, requests.RequestException) as e:
+        except _docker_py_errors() as e:
             raise _translate(e, what) from e
 
+    def _path(self, path):
+        return "/v%s%s" % (self.api_version, path)
+
+    def _request(self, what, method, path, params=None, body=None, missing=_RAISE,
+                 conflict=_RAISE, timeout=_DEFAULT_TIMEOUT, raw=False, versioned=True):
+        """One call: its JSON reply (its bytes when ``raw``). A 404 returns ``missing`` and
+        a 409 ``conflict`` when they are given (an exception class is raised instead)."""
+        try:
+            status, data = self._http.request(
+                method, self._path(path) if versioned else path, params,
+                None if body is None else json.dumps(body).encode(),
+                self._timeout if timeout is _DEFAULT_TIMEOUT else timeout)
+        except OSError as e:
+            raise errors.DockerError(detail="%s: %s" % (what, e)) from e
+        for code, answer in ((404, missing), (409, conflict)):
+            if status == code and answer is not _RAISE:
+                if isinstance(answer, type) and issubclass(answer, Exception):
+                    raise answer()
+                return answer
+        if status >= 400:
+            raise _translate(Failed(status, data), what)
+        if raw:
+            return data
+        return json.loads(data) if data.strip() else None

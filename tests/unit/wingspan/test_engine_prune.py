@@ -35,7 +35,7 @@ class FakeApi:
 
 def engine_with(api):
     engine = Engine(version="1.41")
-    engine._api = api
+    engine._client = api  # docker-py's client, which Engine creates on first use
     return engine
 
 
