@@ -1,52 +1,55 @@
 """The cooldown of failed SFTP logins, per client IP and per username (issue: memory growth
-under brute force, peers.md). Failures are counted in a sliding window; a key with too many
-is refused without asking the Panel until its oldest failure leaves the window. The tables
-are bounded, so a flood of distinct usernames or addresses cannot grow the process."""
+under brute force, peers.md). A key with too many failures within its window is refused
+without asking the Panel until the window ends. The tables are small and bounded, so a
+flood of distinct usernames or addresses cannot grow the process."""
 
-import collections
 import time
 
 
 class SlidingCounter:
-    """Failure instants per key within ``window`` seconds, for at most ``max_keys`` keys
-    (the least recently failed are forgotten first)."""
+    """Failures per key, counted for ``window`` seconds from the key's first failure; a
+    key that reached ``limit`` is blocked until that window ends.
 
-    def __init__(self, limit, window, max_keys=65536, clock=time.monotonic):
+    Each key costs one small tuple under the hash of its name (a 10 000-name brute force
+    would otherwise hold 10 000 strings and timestamp lists), keys whose window ended are
+    dropped oldest first at every failure, and at most ``max_keys`` are kept at all."""
+
+    def __init__(self, limit, window, max_keys=20000, clock=time.monotonic):
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
         self.clock = clock
-        self._failures = collections.OrderedDict()
+        self._entries = {}  # hash(key) -> (first failure, count), oldest first
 
     def blocked(self, key):
-        """Whether ``key`` has reached its limit within the window."""
-        times = self._recent(key)
-        return times is not None and len(times) >= self.limit
+        """Whether ``key`` has reached its limit within its window."""
+        entry = self._entries.get(hash(key))
+        return entry is not None and entry[1] >= self.limit \
+            and self.clock() - entry[0] < self.window
 
     def failed(self, key):
-        times = self._recent(key)
-        if times is None:
-            times = self._failures[key] = collections.deque(maxlen=self.limit)
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
-        else:
-            self._failures.move_to_end(key)
-        times.append(self.clock())
+        now = self.clock()
+        self._forget_ended(now)
+        slot = hash(key)
+        entry = self._entries.get(slot)
+        if entry is not None and now - entry[0] < self.window:
+            self._entries[slot] = (entry[0], entry[1] + 1)
+            return
+        self._entries.pop(slot, None)
+        self._entries[slot] = (now, 1)
+        if len(self._entries) > self.max_keys:
+            del self._entries[next(iter(self._entries))]
 
-    def _recent(self, key):
-        times = self._failures.get(key)
-        if times is None:
-            return None
-        horizon = self.clock() - self.window
-        while times and times[0] < horizon:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        return times
+    def _forget_ended(self, now):
+        entries = self._entries
+        while entries:
+            oldest = next(iter(entries))
+            if now - entries[oldest][0] < self.window:
+                return
+            del entries[oldest]
 
     def __len__(self):
-        return len(self._failures)
+        return len(self._entries)
 
 
 class LoginThrottle:
