@@ -44,7 +44,6 @@ class ActivityLog:
     """
 
     def __init__(self, current):
-        self._current = current
         cfg = current()[0]
         self.store = ActivityStore(os.path.join(cfg.system.root_directory, DATABASE),
                                    cfg.wingspan.activity.max_stored)
