@@ -336,9 +336,9 @@ def extract_stream(jail, source, root="/", links=False, on_entry=None, cancelled
     ``root``, by the rules of :func:`decompress` (restore, incoming transfer).
 
     Args:
-        links: create symlink entries as symlinks and give directories their modes
-            (wingspan's own whole-tree archives); otherwise symlinks are skipped like other
-            special entries.
+        links: create symlink entries as symlinks and give directories their modes and
+            times (wingspan's own whole-tree archives); otherwise symlinks are skipped like
+            other special entries.
         on_entry: called with each entry's name before it is written (restore's
             ``(restoring): <entry>`` messages).
         cancelled: a callable; when it returns true the job stops with JobCancelled.
@@ -352,6 +352,7 @@ def extract_stream(jail, source, root="/", links=False, on_entry=None, cancelled
     with _translated(), _STREAMS["gz"](source) as stream, \
             tarfile.open(fileobj=stream, mode="r|") as tar:
         _extract_tar(extraction, tar)
+        extraction.finish()
 
 
 # -- decompress -------------------------------------------------------------------------
@@ -429,6 +430,7 @@ class _Extraction:
         self.jail = jail
         self.destination = destination
         self.links = links
+        self._directory_times = []
         self.on_entry = on_entry
         self.cancelled = cancelled
 
@@ -462,13 +464,24 @@ class _Extraction:
         path = self.target(name)
         return None if path is None else self.jail.open_write(path, mode=mode, mtime=mtime)
 
-    def directory(self, name, mode=None):
+    def directory(self, name, mode=None, mtime=None):
         path = self.target(name)
         if path is not None:
             self.jail.mkdir(path, "")
-            # wingspan's own whole-tree archives carry the directories' modes too
+            # wingspan's own whole-tree archives carry the directories' modes and times too;
+            # the times are set at the end, as writing into a directory changes its time
             if self.links and mode is not None:
                 self.jail.chmod("/", [{"file": path, "mode": mode}])
+            if self.links and mtime is not None:
+                self._directory_times.append((path, mtime))
+
+    def finish(self):
+        """Once every entry is in: the directories' times, the deepest first."""
+        for path, mtime in reversed(self._directory_times):
+            try:
+                self.jail.set_directory_mtime(path, mtime)
+            except errors.FileNotFound as e:  # replaced by a later entry of the archive
+                log.debug("extraction: time of %s not set: %s", path, e.detail)
 
     def symlink(self, name, target):
         path = self.target(name)
@@ -511,7 +524,7 @@ def _extract_tar(extraction, tar):
             extraction.file(member.name, tar.extractfile(member), member.size,
                             member.mode & 0o777, mtime)
         elif member.isdir():
-            extraction.directory(member.name, member.mode & 0o777)
+            extraction.directory(member.name, member.mode & 0o777, mtime)
         elif member.islnk():
             extraction.hard_link(member.name, member.linkname, member.mode & 0o777, mtime)
         elif member.issym() and extraction.links:

@@ -307,6 +307,18 @@ class Jail:
             self.quota.add(-existing.st_size)
 
     @os_errors
+    def set_directory_mtime(self, path, mtime):
+        """Give the directory ``path`` (not a symlink) the modification time ``mtime``
+        (whole-tree archives restore their directories' times once their content is in)."""
+        parts = self.split(path)
+        with self._root() as root_fd:
+            fd = self._open_directory(root_fd, parts, follow_last=False)
+        try:
+            os.utime(fd, (mtime, mtime))
+        finally:
+            resolve.close_fd(fd)
+
+    @os_errors
     def reserve(self, directory, candidates):
         """Create an empty file, owned by the server user, under the first free name of
         ``candidates`` in the existing ``directory``; returns its server path. A writer

@@ -80,7 +80,8 @@ def big_tree(root, total_bytes, file_bytes=8 * MIB):
 
 def snapshot(root, directories=True):
     """``{relative path: description}`` of everything under ``root``: kind, permission
-    bits, mtime and content hash of files, the target of symlinks, directories' modes."""
+    bits, mtime and content hash of files, the target of symlinks, directories' modes and
+    mtimes."""
     found = {}
     for parent, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -91,7 +92,8 @@ def snapshot(root, directories=True):
                 found[relative] = ("symlink", os.readlink(path))
             elif stat.S_ISDIR(info.st_mode):
                 if directories:
-                    found[relative] = ("directory", oct(info.st_mode & 0o777))
+                    found[relative] = ("directory", oct(info.st_mode & 0o777),
+                                       int(info.st_mtime))
             else:
                 with open(path, "rb") as f:
                     digest = hashlib.file_digest(f, "sha256").hexdigest()

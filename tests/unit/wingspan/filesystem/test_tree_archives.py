@@ -200,3 +200,25 @@ def test_stream_cancelled(jail, server):
     with pytest.raises(errors.JobCancelled):
         extract(jail, data, cancelled=lambda: True)
     assert os.listdir(server.root) == []
+
+
+def test_a_whole_tree_keeps_its_directories_modes_and_times(tmp_path):
+    """Transfers (wings-behaviour.md §11): directories arrive with their modes and mtimes,
+    set once their content is in."""
+    source, target = tmp_path / "source", tmp_path / "target"
+    (source / "a" / "b").mkdir(parents=True)
+    (source / "a" / "b" / "f.txt").write_bytes(b"f")
+    (source / "empty").mkdir()
+    os.chmod(source / "a", 0o700)
+    for path, when in ((source / "a" / "b", 1_400_000_000), (source / "a", 1_400_000_100),
+                       (source / "empty", 1_400_000_200)):
+        os.utime(path, (when, when))
+    target.mkdir()
+    out = io.BytesIO()
+    archives.write_tree(Jail(str(source), os.getuid(), os.getgid()), out, whole_tree=True)
+    out.seek(0)
+    archives.extract_stream(Jail(str(target), os.getuid(), os.getgid()), out, links=True)
+    for name, mode, when in (("a", 0o700, 1_400_000_100), ("a/b", 0o755, 1_400_000_000),
+                             ("empty", 0o755, 1_400_000_200)):
+        info = os.stat(target / name)
+        assert (oct(info.st_mode & 0o777), int(info.st_mtime)) == (oct(mode), when), name
