@@ -164,8 +164,10 @@ class Engine:
         """The id of a local image by any of its names, or None when there is none."""
         if not image:
             return None
+        # 400: not a valid reference, so no image has that name
         found = self._request("inspect image %s" % image, "GET",
-                              "/images/%s/json" % quote(image, safe="/:@"), missing=None)
+                              "/images/%s/json" % quote(image, safe="/:@"), missing=None,
+                              invalid=None)
         return None if found is None else found["Id"]
 
     def prune_images(self, keep, labels=()):
@@ -265,9 +267,11 @@ class Engine:
         return "/v%s%s" % (self.api_version, path)
 
     def _request(self, what, method, path, params=None, body=None, missing=_RAISE,
-                 conflict=_RAISE, timeout=_DEFAULT_TIMEOUT, raw=False, versioned=True):
-        """One call: its JSON reply (its bytes when ``raw``). A 404 returns ``missing`` and
-        a 409 ``conflict`` when they are given (an exception class is raised instead)."""
+                 conflict=_RAISE, invalid=_RAISE, timeout=_DEFAULT_TIMEOUT, raw=False,
+                 versioned=True):
+        """One call: its JSON reply (its bytes when ``raw``). A 404 returns ``missing``, a
+        409 ``conflict`` and a 400 ``invalid`` when they are given (an exception class is
+        raised instead)."""
         try:
             status, data = self._http.request(
                 method, self._path(path) if versioned else path, params,
@@ -275,7 +279,7 @@ class Engine:
                 self._timeout if timeout is _DEFAULT_TIMEOUT else timeout)
         except OSError as e:
             raise errors.DockerError(detail="%s: %s" % (what, e)) from e
-        for code, answer in ((404, missing), (409, conflict)):
+        for code, answer in ((404, missing), (409, conflict), (400, invalid)):
             if status == code and answer is not _RAISE:
                 if isinstance(answer, type) and issubclass(answer, Exception):
                     raise answer()

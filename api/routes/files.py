@@ -84,7 +84,8 @@ LIST_DIRECTORY = files_endpoint(
 CONTENTS = files_endpoint(
     "GET", "contents", "A file's bytes (§5.3).",
     query=[FILE_PATH, Param("download", "Any value: sent as an attachment.")],
-    responses={200: Response("The file.", {"type": "string", "format": "binary"}, RAW)})
+    responses={200: Response("The file.", {"type": "string", "format": "binary"}, RAW),
+               400: Response("A directory, or not a regular file.", ERROR)})
 WRITE = files_endpoint(
     "POST", "write", "Write a file from the raw body (§5.4).", query=[FILE_PATH], body=RAW,
     responses={204: NO_CONTENT,

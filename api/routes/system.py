@@ -125,7 +125,8 @@ def server_image_ids(ctx):
     """Ids of the local images the node's servers are defined with."""
     ids = set()
     for view in list(ctx.registry.views.values()):
-        image = view.definition.container.image
+        # a leading "~" marks a local-only image (wings-behaviour.md §3.9), not its name
+        image = view.definition.container.image.removeprefix("~")
         image_id = ctx.engine.image_id(image) if image else None
         if image_id:
             ids.add(image_id)

@@ -180,3 +180,13 @@ def test_attach_to_a_missing_container_is_container_gone(docker, engine):
     with pytest.raises(ContainerGone) as caught:
         engine.attach("srv")
     assert caught.value.detail == "attach srv: No such container: srv"
+
+
+def test_an_image_name_that_is_no_reference_has_no_id(docker, engine):
+    """Found by the schemathesis run (issue 19): a server's local-only image ``~game``
+    reached Docker as a name, and Docker's 400 made the image prune a 500."""
+    docker.reply("GET", "/v1.41/images/~game:latest/json", 400,
+                 {"message": "invalid reference format"})
+    docker.reply("GET", "/v1.41/images/game:latest/json", 200, {"Id": "sha256:game"})
+    assert engine.image_id("~game:latest") is None
+    assert engine.image_id("game:latest") == "sha256:game"
