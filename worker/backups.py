@@ -105,7 +105,7 @@ class BackupJob(Job):
         """An upper bound of the archive's size, for the Panel's ``?size=`` (it issues
         that many part URLs; only the parts used are reported, and S3 accepts that)."""
         total = ARCHIVE_SLACK
-        with archives.jail_root(self.rt.files.jail()) as root_fd:
+        with self.rt.files.jail().open_root() as root_fd:
             for node in tree.walk(root_fd):
                 if not node.after:
                     size = node.info.st_size if stat.S_ISREG(node.info.st_mode) else 0

@@ -251,7 +251,7 @@ def write_tree(jail, sink, ignore="", level="best_speed", whole_tree=False, thre
     rules = IgnoreRules(ignore)
     gz = ParallelGzipWriter(sink, GZIP_LEVELS.get(level, 1), threads)
     try:
-        with jail_root(jail) as root_fd:
+        with jail.open_root() as root_fd:
             tar = _tar_writer(gz)
             count = 0
             for node in tree.walk(root_fd, lambda node: not rules.ignores(node.path, True)):
@@ -276,19 +276,6 @@ def _tar_writer(gz):
     write in small records)."""
     return tarfile.TarFile(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT,
                            copybufsize=COPY_BUFFER_BYTES)
-
-
-@contextlib.contextmanager
-def jail_root(jail):
-    """A descriptor on the jail's root directory (never a symlink)."""
-    try:
-        fd = os.open(jail.root, resolve.DIR_FLAGS)
-    except OSError as e:
-        raise resolve.translate(e, "server root") from e
-    try:
-        yield fd
-    finally:
-        resolve.close_fd(fd)
 
 
 def _add_node(tar, node, whole_tree):

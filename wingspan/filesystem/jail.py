@@ -86,7 +86,8 @@ class Jail:
             raise errors.Denylisted(detail="%s is on the denylist" % server_path(parts))
 
     @contextlib.contextmanager
-    def _root(self):
+    def open_root(self):
+        """A descriptor on the root directory (never a symlink), closed on leaving."""
         try:
             fd = os.open(self.root, resolve.DIR_FLAGS)
         except OSError as e:
@@ -106,7 +107,7 @@ class Jail:
     @contextlib.contextmanager
     def _parent(self, parts, create=False):
         """``(dir_fd, name)``: the directory holding the last component, and its name."""
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             dir_fd = self._open_directory(root_fd, parts[:-1], create=create)
         try:
             yield dir_fd, parts[-1]
@@ -117,7 +118,7 @@ class Jail:
     def _parent_if_exists(self, parts):
         """Like :meth:`_parent`, but None when a directory on the way does not exist
         (an escape is still an error: PathOutsideRoot is a FileNotFound)."""
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             try:
                 dir_fd = self._open_directory(root_fd, parts[:-1])
             except errors.PathOutsideRoot:
@@ -137,7 +138,7 @@ class Jail:
         """The §5.1 Stat object of ``path``. Like Wings, a final symlink is refused."""
         parts = self.split(path)
         if not parts:
-            with self._root() as root_fd:
+            with self.open_root() as root_fd:
                 return stat_object(".", os.fstat(root_fd), mime.DIRECTORY)
         with self._parent(parts) as (dir_fd, name):
             path_fd, info = resolve.open_path(dir_fd, name)
@@ -158,7 +159,7 @@ class Jail:
             joined with the path beneath it, as Pelican spells them.
         """
         parts = self.split(directory)
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             dir_fd = self._open_directory(root_fd, parts, follow_last=False)
         try:
             display = directory[:-1] if directory.endswith("/") else directory
@@ -172,7 +173,7 @@ class Jail:
         """A :class:`Listing` of directory ``path`` (a final symlink is refused), its names
         read and sorted now when ``scan``; errors are raised here. Close it when done."""
         parts = self.split(path)
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             listing = Listing(self._open_directory(root_fd, parts, follow_last=False),
                               self.sniff_cache)
         if scan:
@@ -311,7 +312,7 @@ class Jail:
         """Give the directory ``path`` (not a symlink) the modification time ``mtime``
         (whole-tree archives restore their directories' times once their content is in)."""
         parts = self.split(path)
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             fd = self._open_directory(root_fd, parts, follow_last=False)
         try:
             os.utime(fd, (mtime, mtime))
@@ -324,7 +325,7 @@ class Jail:
         ``candidates`` in the existing ``directory``; returns its server path. A writer
         that then replaces it keeps a name no concurrent request can take."""
         parts = self.split(directory)
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             dir_fd = self._open_directory(root_fd, parts)
         try:
             name, fd = _create_first_free(dir_fd, candidates)
@@ -399,7 +400,7 @@ class Jail:
     def mkdir(self, name, path):
         """``mkdir -p path/name`` (0755, owned by the server user); existing is fine."""
         parts = self.split(join_path(path, name))
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             resolve.close_fd(self._open_directory(root_fd, parts, create=True))
 
     @os_errors
@@ -427,7 +428,7 @@ class Jail:
                    for item in files]
         for parts, mode in changes:
             if not parts:
-                with self._root() as root_fd:
+                with self.open_root() as root_fd:
                     os.fchmod(root_fd, mode)
                 continue
             with self._parent_if_exists(parts) as dir_fd:
@@ -437,7 +438,7 @@ class Jail:
     @os_errors
     def truncate(self):
         """Empty the server root (backup restore with truncation); the quota counts 0."""
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             tree.remove_contents(root_fd)
             os.fchmod(root_fd, 0o755)
         self.quota.set_usage(0)
@@ -471,7 +472,7 @@ class Jail:
     def lstat(self, path):
         """The ``os.stat_result`` of ``path`` itself (a final symlink is not followed)."""
         parts = self.split(path)
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             if not parts:
                 return os.fstat(root_fd)
         with self._parent(parts) as (dir_fd, name):
@@ -561,13 +562,13 @@ class Jail:
     def chown_tree(self):
         """``lchown`` the root and everything in it to the server user
         (``check_permissions_on_boot``). Returns how many entries beneath it changed."""
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             return tree.chown_tree(root_fd, self.uid, self.gid)
 
     @os_errors
     def disk_usage(self):
         """The §4.3 walk of this root, in bytes."""
-        with self._root() as root_fd:
+        with self.open_root() as root_fd:
             return tree.disk_usage_fd(root_fd)
 
     def regular_files(self, path):
@@ -577,7 +578,7 @@ class Jail:
         """
         parts = self.split(path)
         if not parts:
-            with self._root() as root_fd:
+            with self.open_root() as root_fd:
                 yield from _regular_files_below(root_fd)
             return
         with self._parent_if_exists(parts) as dir_fd:
