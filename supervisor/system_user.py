@@ -24,6 +24,7 @@ import pwd
 import subprocess
 from dataclasses import dataclass
 
+from wingspan.host import os_release
 from wingspan.config import ConfigError, Problem
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,7 @@ class Host:
 
     def os_id(self):
         """os-release's ``ID`` (``debian``, ``alpine``, ``distroless``), "" when unknown."""
-        try:
-            with open(self.os_release, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return ""
-        for line in lines:
-            key, _, value = line.partition("=")
-            if key.strip() == "ID":
-                return value.strip().strip("\"'")
-        return ""
+        return os_release(self.os_release).get("ID", "")
 
     def lookup(self, name):
         """``(uid, gid)`` of the user ``name``, None when there is none."""

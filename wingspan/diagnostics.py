@@ -16,7 +16,7 @@ import sys
 
 import yaml
 
-from wingspan import __version__
+from wingspan import __version__, host
 from wingspan.config import secret_paths
 
 DEFAULT_LOG_LINES = 200
@@ -57,7 +57,7 @@ def generate(cfg, engine_factory=connect_engine, log_lines=DEFAULT_LOG_LINES,
     for label, value in (("wingspan", "v" + __version__), ("Python", platform.python_version()),
                          ("Docker", (docker_version or {}).get("Version", "unknown")),
                          ("runc", runc or "unknown"), ("Kernel", platform.release()),
-                         ("OS", os_name()), ("Server Time", _now())):
+                         ("OS", host.os_pretty_name() or sys.platform), ("Server Time", _now())):
         out.append("%20s: %s" % (label, value))
     _section(out, "Configuration")
     if cfg is None:
@@ -124,18 +124,6 @@ def tail(path, lines):
         return "No logs found (%s)." % (e.strerror or e)
     kept = data.decode("utf-8", "replace").splitlines()[-lines:]
     return "\n".join(kept) if kept else "The log is empty."
-
-
-def os_name(path="/etc/os-release"):
-    values = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                values[key] = value.strip('"')
-    except OSError:
-        pass
-    return values.get("PRETTY_NAME") or values.get("NAME") or sys.platform
 
 
 def _parent_of(data, path):

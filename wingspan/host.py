@@ -12,6 +12,7 @@ import psutil
 # container) the overlay of a container's own root.
 PSEUDO_FILESYSTEMS = ("tmpfs", "devtmpfs", "squashfs")
 CPU_SAMPLE_SECONDS = 0.2
+OS_RELEASE = "/etc/os-release"
 
 
 def utilization(cfg, in_container=None):
@@ -76,13 +77,29 @@ def disk_details(cfg, in_container=None):
     return list(disks.values())
 
 
-def running_in_container(path="/etc/os-release"):
-    """Pelican counts overlay filesystems only inside its distroless image."""
+def os_release(path=OS_RELEASE):
+    """The ``KEY=value`` pairs of os-release, quotes taken off; empty when it cannot be read."""
+    values = {}
     try:
-        with open(path) as f:
-            return any(line.strip() in ("ID=distroless", 'ID="distroless"') for line in f)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, equals, value = line.partition("=")
+                if equals and not key.lstrip().startswith("#"):
+                    values[key.strip()] = value.strip().strip("\"'")
     except OSError:
-        return False
+        pass
+    return values
+
+
+def os_pretty_name(path=OS_RELEASE):
+    """``PRETTY_NAME``, else ``NAME``, else None."""
+    values = os_release(path)
+    return values.get("PRETTY_NAME") or values.get("NAME") or None
+
+
+def running_in_container(path=OS_RELEASE):
+    """Pelican counts overlay filesystems only inside its distroless image."""
+    return os_release(path).get("ID") == "distroless"
 
 
 def ip_addresses(extra=()):

@@ -27,19 +27,6 @@ def architecture():
     return GO_ARCH.get(machine, machine)
 
 
-def os_pretty_name(path="/etc/os-release"):
-    """``PRETTY_NAME``, else ``NAME``, else None."""
-    values = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                key, _, value = line.strip().partition("=")
-                values[key] = value.strip('"')
-    except OSError:
-        return None
-    return values.get("PRETTY_NAME") or values.get("NAME")
-
-
 @functools.cache  # fixed for the life of the process, as Wings reads them once at start
 def system_v1():
     return {"architecture": architecture(), "cpu_count": os.cpu_count(),
@@ -68,7 +55,7 @@ def system_v2(engine):
             "cpu_threads": os.cpu_count(),
             "memory_bytes": info.get("MemTotal", 0),
             "kernel_version": platform.release(),
-            "os": os_pretty_name() or info.get("OperatingSystem", ""),
+            "os": host.os_pretty_name() or info.get("OperatingSystem", ""),
             "os_type": "linux",
         },
     }
