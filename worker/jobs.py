@@ -110,13 +110,15 @@ class Jobs:
         if job.flag and any(other.flag == job.flag for other in self.active.values()):
             raise errors.Conflict(detail="a job holding %s is already running" % job.flag)
         self.active[key] = job
-        if job.flag:
-            self.server.set_flag(job.flag, True)
         try:
             job.prepare()
         except BaseException:
-            self._forget(job)
+            del self.active[key]
             raise
+        # Flagged only once accepted: a refused job must never show the server busy, not
+        # even for the moment the API takes to see the flag set and cleared again.
+        if job.flag:
+            self.server.set_flag(job.flag, True)
         return gevent.spawn(self._run, job)
 
     def cancel(self, kind=None, identifier=None):

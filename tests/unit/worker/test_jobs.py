@@ -108,6 +108,7 @@ def test_a_refused_prepare_leaves_nothing_behind(server):
     with pytest.raises(errors.BackupNotFound):
         registry.start(Refused("f", flag="restoring"))
     assert registry.running() == [] and server.restoring is False
+    assert server.flags == []  # never set, so the API never counted it as suspended
 
 
 def test_cancel_reaches_the_work(server):
