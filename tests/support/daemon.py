@@ -8,16 +8,20 @@ with its output in a file, waits until ``GET /api/system`` answers, stops it wit
 over its API exactly as the Panel drives it.
 """
 
+import contextlib
 import copy
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 import psutil
 import requests
 import yaml
 
+from tests.support import dockerenv
 from tests.support.driver import PanelDriver
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
@@ -77,6 +81,28 @@ def merged(base, overrides):
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+@contextlib.contextmanager
+def module_daemon(panel, docker_client, network, base_dir, overrides=None):
+    """A daemon for ``panel``'s primary node, configured (``overrides`` merged into its
+    config.yml) but not started, for a whole module. On leaving, the daemon and ``panel``
+    stop and the containers of every server ``panel`` knew are removed."""
+    # ZeroMQ ipc socket paths must stay under 108 bytes: keep this one short.
+    run_dir = tempfile.mkdtemp(prefix="ws-")
+    config = merged(node_config(panel, panel.node, base_dir, run_dir, network), overrides or {})
+    daemon = Daemon(config, base_dir)
+    panel.node.address = daemon.url
+    try:
+        yield daemon
+    finally:
+        try:
+            daemon.stop()
+            panel.stop()
+        finally:
+            dockerenv.remove_containers(docker_client, None,
+                                        set(panel.servers) | panel.seen_uuids)
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 class DaemonExited(AssertionError):

@@ -10,13 +10,11 @@ server mode on loopback, driven with boto3 as the Panel's S3 adapter drives AWS)
 
 import os
 import shutil
-import tempfile
 
 import pytest
 
 from tests.integration.files.conftest import FilesNode, wait_for_next_second
-from tests.support import dockerenv
-from tests.support.daemon import Daemon, merged, node_config
+from tests.support.daemon import module_daemon
 from tests.support.driver import PanelDriver
 from tests.support.fakepanel import FakePanel
 from tests.support.motos3 import MotoS3
@@ -62,24 +60,12 @@ def backup_node(request, docker_client, test_network, session_id, tmp_path_facto
     uuids = {name: panel.add_server(**overrides)["settings"]["uuid"]
              for name, overrides in servers.items()}
     base_dir = str(tmp_path_factory.mktemp("backups"))
-    # ZeroMQ ipc socket paths must stay under 108 bytes: keep this one short.
-    run_dir = tempfile.mkdtemp(prefix="ws-")
-    config = merged(node_config(panel, panel.node, base_dir, run_dir, test_network),
-                    getattr(request.module, "NODE_CONFIG", {}))
-    daemon = Daemon(config, base_dir)
-    panel.node.address = daemon.url
-    try:
+    overrides = getattr(request.module, "NODE_CONFIG", {})
+    with module_daemon(panel, docker_client, test_network, base_dir, overrides) as daemon:
         node = BackupNode(panel, daemon, base_dir, uuids)
         daemon.start()
         wait_for_next_second()
         yield node
-    finally:
-        try:
-            daemon.stop()
-            panel.stop()
-        finally:
-            dockerenv.remove_containers(docker_client, None, set(uuids.values()))
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture

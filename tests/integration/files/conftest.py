@@ -15,21 +15,13 @@ the sentinel rebuilt for the next test.
 import glob
 import os
 import shutil
-import tempfile
 import time
 
 import pytest
 import requests
 
 from tests.integration.files.helpers import MARK, SECRET, USER, marked_paths, snapshot
-from tests.support import dockerenv
-from tests.support.daemon import (
-    CONTAINER_GID,
-    CONTAINER_UID,
-    Daemon,
-    merged,
-    node_config,
-)
+from tests.support.daemon import CONTAINER_GID, CONTAINER_UID, module_daemon
 from tests.support.fakepanel import FakePanel
 from tests.support.panel_jwt import panel_jwt
 
@@ -190,24 +182,11 @@ def files_node(request, node_overrides, docker_client, test_network, session_id,
     uuids = {name: panel.add_server(**overrides)["settings"]["uuid"]
              for name, overrides in servers.items()}
     base_dir = str(tmp_path_factory.mktemp("files"))
-    # ZeroMQ ipc socket paths must stay under 108 bytes: keep this one short.
-    run_dir = tempfile.mkdtemp(prefix="ws-")
-    config = merged(node_config(panel, panel.node, base_dir, run_dir, test_network),
-                    node_overrides)
-    daemon = Daemon(config, base_dir)
-    panel.node.address = daemon.url
-    try:
+    with module_daemon(panel, docker_client, test_network, base_dir, node_overrides) as daemon:
         node = FilesNode(panel, daemon, base_dir, uuids)
         daemon.start()
         wait_for_next_second()
         yield node
-    finally:
-        try:
-            daemon.stop()
-            panel.stop()
-        finally:
-            dockerenv.remove_containers(docker_client, None, set(uuids.values()))
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture

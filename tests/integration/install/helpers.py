@@ -8,14 +8,11 @@ and let go without waiting on a timer.
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 
 import docker
 
-from tests.support import dockerenv
-from tests.support.daemon import Daemon, merged, node_config
+from tests.support.daemon import module_daemon
 from tests.support.fakepanel import INSTALLER_IMAGE, FakePanel
 from tests.support.polling import wait_until
 
@@ -63,25 +60,13 @@ def module_node(docker_client, network, session_id, base_dir, servers=(), overri
     ``before_start(panel, daemon)`` prepares the host. Yields ``(panel, daemon)``; the
     servers' containers are removed at the end."""
     panel = FakePanel(session_id).start()
-    uuids = {panel.add_server(**server)["settings"]["uuid"] for server in servers}
-    # ZeroMQ ipc socket paths must stay under 108 bytes: keep this one short.
-    run_dir = tempfile.mkdtemp(prefix="ws-")
-    config = merged(node_config(panel, panel.node, base_dir, run_dir, network),
-                    overrides or {})
-    daemon = Daemon(config, base_dir)
-    panel.node.address = daemon.url
-    try:
+    for server in servers:
+        panel.add_server(**server)
+    with module_daemon(panel, docker_client, network, base_dir, overrides) as daemon:
         if before_start is not None:
             before_start(panel, daemon)
         daemon.start()
         yield panel, daemon
-    finally:
-        try:
-            daemon.stop()
-            panel.stop()
-        finally:
-            dockerenv.remove_containers(docker_client, None, uuids)
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def install_script(body):

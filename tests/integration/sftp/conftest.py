@@ -11,13 +11,11 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 
 import paramiko
 import pytest
 
-from tests.support import dockerenv
-from tests.support.daemon import CONTAINER_GID, CONTAINER_UID, Daemon, merged, node_config
+from tests.support.daemon import CONTAINER_GID, CONTAINER_UID, module_daemon
 from tests.support.fakepanel import FakePanel
 from tests.support.polling import wait_until
 
@@ -145,24 +143,12 @@ def sftp_node(request, docker_client, test_network, session_id, tmp_path_factory
              for name, overrides in servers.items()}
     base_dir = str(tmp_path_factory.mktemp("sftp"))
     key_dir = str(tmp_path_factory.mktemp("keys"))
-    # ZeroMQ ipc socket paths must stay under 108 bytes: keep this one short.
-    run_dir = tempfile.mkdtemp(prefix="ws-")
-    config = merged(node_config(panel, panel.node, base_dir, run_dir, test_network),
-                    getattr(request.module, "NODE_CONFIG", {}))
-    daemon = Daemon(config, base_dir)
-    panel.node.address = daemon.url
-    try:
+    overrides = getattr(request.module, "NODE_CONFIG", {})
+    with module_daemon(panel, docker_client, test_network, base_dir, overrides) as daemon:
         daemon.start()
         node = SftpNode(panel, daemon, uuids, key_dir)
         wait_until(lambda: sftp_answers(node.port), timeout=30, what="the SFTP listener")
         yield node
-    finally:
-        try:
-            daemon.stop()
-            panel.stop()
-        finally:
-            dockerenv.remove_containers(docker_client, None, set(uuids.values()))
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture
