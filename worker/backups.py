@@ -96,6 +96,9 @@ class BackupJob(Job):
             summary = offload(self._write_parts, sink)
         except BaseException:
             uploader.join()
+            if uploader.exception is not None:
+                # the archive stopped because the upload had failed: that is the cause
+                raise uploader.exception from None
             raise
         parts = uploader.get()
         summary["parts"] = parts
