@@ -27,6 +27,10 @@ from tests.support.browser import check_frame, console_token
 from tests.support.polling import wait_until
 
 CONNECTIONS = 150
+# Two connections in ten (one authenticated, one not) are asked whether they still answer
+# once their fuzzing is over, after this long for the rate limiter's buckets to refill (§16).
+CHECK_EVERY = 10
+RATE_REFILL = 1.2
 FRAMES_PER_CONNECTION = (10, 40)
 MAX_MESSAGE_BYTES = 32768
 # §10.8 and §16: every event the daemon may send.
@@ -274,17 +278,26 @@ def test_websocket_fuzz(target):
             else:
                 sock.drain(0.05)
                 assert sock.closed is None, "closed with %r" % sock.closed
+                if number % CHECK_EVERY < 2:
+                    still_answers(sock)
         finally:
             sock.close()
     print("websocket fuzz (seed %d): %d connections, %d frames sent, %d received, closes %r"
           % (SEED, CONNECTIONS, fuzz.frames_sent, fuzz.frames_received, fuzz.closes))
-    still_working(fuzz)
+    sock = FuzzSocket(fuzz, authenticate=True)
+    still_answers(sock)
+    sock.close()
     assert_unharmed(daemon, before)
 
 
-def still_working(fuzz):
-    sock = FuzzSocket(fuzz, authenticate=True)
+def still_answers(sock):
+    """``send stats`` is answered: with stats once authenticated (a failed re-auth keeps
+    the token, §10.3), with ``jwt: no jwt present`` before (§10.4)."""
+    time.sleep(RATE_REFILL)  # the fuzzing has emptied the rate limiter's buckets
+    sock.messages.clear()
     sock.send(raw_frame(0x1, b'{"event":"send stats","args":[null]}'))
-    wait_until(lambda: sock.drain(0.2) or any(m["event"] == "stats" for m in sock.messages),
-               timeout=10, what="stats after the fuzzing")
-    sock.close()
+    wanted = "stats" if sock.authenticated else "jwt error"
+    wait_until(lambda: sock.drain(0.2) or any(m["event"] == wanted for m in sock.messages),
+               timeout=10, what="%s after the fuzzing" % wanted)
+    if not sock.authenticated:
+        assert {"event": "jwt error", "args": ["jwt: no jwt present"]} in sock.messages
