@@ -28,6 +28,7 @@ import time
 from bench.figures import Figure
 from bench.files import ApiProbe, WrongResult, ms, percentile
 from bench.node import BenchNode
+from tests.support.diskprobe import DiskProbe
 from tests.support.motos3 import MotoS3
 from tests.support.polling import wait_until
 from worker.jobs import JOB_NICENESS
@@ -114,7 +115,7 @@ def throughput_figures(node, uuid, root, expected, s3):
         restore_theirs = timed_tar_extract(archive, os.path.join(scratch, "extracted"))
         node.panel.backup_adapter = "s3"
         node.panel.s3 = s3
-        with DiskProbe(backup_dir) as disk:
+        with DiskProbe(backup_dir, suffix=".tmp") as disk:
             _, s3_seconds = timed_backup(node, uuid, "s3")
         node.panel.backup_adapter = "wings"
     finally:
@@ -251,38 +252,4 @@ def timed_tar_extract(archive, directory):
     started = time.perf_counter()
     subprocess.run(at_job_priority(["tar", "-xzf", archive, "-C", directory]), check=True)
     return time.perf_counter() - started
-
-
-class DiskProbe:
-    """The peak bytes held in a directory while a job runs."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self):
-        while not self._stop.is_set():
-            total = 0
-            try:
-                names = os.listdir(self.directory)
-            except FileNotFoundError:
-                names = []
-            for name in names:
-                if name.endswith(".tmp"):
-                    try:
-                        total += os.lstat(os.path.join(self.directory, name)).st_size
-                    except FileNotFoundError:
-                        pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.01)
 

@@ -1,13 +1,11 @@
 """What the backup suites share: a mixed server tree, its fingerprint, starting a backup
 as the Panel does and waiting for the node's reports (wings-api.md §8, panel-contract.md
-backup and restore reports), and a probe of the disk a job uses."""
+backup and restore reports)."""
 
 import hashlib
 import os
 import stat
 import tarfile
-import threading
-import time
 
 from tests.support.browser import BrowserSocket, console_token
 from tests.support.polling import wait_until
@@ -83,36 +81,6 @@ def big_tree(node, mib=13):
     populate(node)
     node.put("data/random.bin", os.urandom(mib * 1024 * 1024))
     node.put("data/text.txt", b"the quick brown fox\n" * 100000)
-
-
-class DiskProbe:
-    """Samples the bytes held in the backup directory while a job runs."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self):
-        while not self._stop.is_set():
-            total = 0
-            for directory, _, files in os.walk(self.directory):
-                for name in files:
-                    try:
-                        total += os.lstat(os.path.join(directory, name)).st_size
-                    except FileNotFoundError:
-                        pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.005)
 
 
 def connect(node, permissions, server="main"):

@@ -12,7 +12,6 @@ import tarfile
 
 from tests.integration.backups.conftest import S3_PART_SIZE
 from tests.integration.backups.helpers import (
-    DiskProbe,
     backed_up,
     big_tree,
     connect,
@@ -21,6 +20,7 @@ from tests.integration.backups.helpers import (
     tree,
 )
 from tests.integration.files.helpers import BACKUP_NOT_FOUND
+from tests.support.diskprobe import DiskProbe
 from tests.support.motos3 import CONTENT_TYPE
 
 S3 = "moto"

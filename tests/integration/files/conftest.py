@@ -16,6 +16,7 @@ import glob
 import os
 import shutil
 import time
+import uuid as uuidlib
 
 import pytest
 import requests
@@ -77,6 +78,17 @@ class FilesNode:
 
     def exists(self, relative, server="main"):
         return os.path.lexists(self.host(relative, server))
+
+    def put_backup(self, data):
+        """A local backup archive holding ``data`` (any bytes: the signed download serves
+        it as it is); returns its uuid and its path on the host."""
+        backup = str(uuidlib.uuid4())
+        directory = self.daemon.config["system"]["backup_directory"]
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, "%s.tar.gz" % backup)
+        with open(path, "wb") as f:
+            f.write(data)
+        return backup, path
 
     # -- signed URLs (wings-api.md §7), minted as the Panel mints them -------------------
 

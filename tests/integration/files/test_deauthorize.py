@@ -60,12 +60,7 @@ def files(node):
     """A file in each server and a backup, for the signed URLs to serve."""
     for server in SERVERS:
         node.put("hello.txt", SECRET, server=server)
-    node.backup = str(uuidlib.uuid4())
-    directory = node.daemon.config["system"]["backup_directory"]
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "%s.tar.gz" % node.backup)
-    with open(path, "wb") as f:
-        f.write(SECRET)
+    node.backup, path = node.put_backup(SECRET)
     yield node
     os.unlink(path)
 

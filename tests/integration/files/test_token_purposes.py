@@ -13,7 +13,6 @@ Every token is the Panel's exact token of its kind (panel-contract.md §3.1, §3
 """
 
 import os
-import uuid as uuidlib
 
 import pytest
 import requests
@@ -82,12 +81,7 @@ def needs_of(endpoint, node):
 def purpose_node(node):
     """The node with a file and a backup that a wrongly accepted token would serve."""
     node.put(FILE_PATH.lstrip("/"), SECRET)
-    node.backup = str(uuidlib.uuid4())
-    directory = node.daemon.config["system"]["backup_directory"]
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "%s.tar.gz" % node.backup)
-    with open(path, "wb") as f:
-        f.write(SECRET)
+    node.backup, path = node.put_backup(SECRET)
     yield node
     os.unlink(path)
 
