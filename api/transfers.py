@@ -368,17 +368,20 @@ class IncomingTransfers:
             self._extract(view, environ, received)
             self.ctx.client.call(commands.TRANSFER_IN_COMPLETE, uuid, timeout=COMPLETE_TIMEOUT)
         except BaseException as e:
-            del self._receiving[uuid]
+            self._receiving.pop(uuid, None)
             received.abort()
             if created or isinstance(e, errors.PanelError):
                 self._finish(uuid, False, created)
             raise
-        del self._receiving[uuid]
+        if self._receiving.pop(uuid, None) is None:
+            # cancelled in the very moment it completed: the Panel already has its success
+            log.info("server %s: cancelled after it had arrived; kept", uuid)
         self._finish(uuid, True, created)
 
     def cancel(self, uuid):
         """Stop receiving ``uuid``: the receiving request fails and cleans up."""
-        receiving = self._receiving.get(uuid)
+        # taken out at once: a second cancel must not interrupt the first one's cleanup
+        receiving = self._receiving.pop(uuid, None)
         if receiving is None:
             raise errors.NotTransferring()
         gevent.kill(receiving, errors.Conflict(CANCELLED, detail="cancelled on this node"))
