@@ -7,8 +7,9 @@ Each handler takes the request's ``args`` and returns a JSON-able result or rais
 import logging
 
 from wingspan import backups, bus, commands, envelope, errors
-from wingspan.filesystem import archives, in_thread
+from wingspan.filesystem import archives
 from worker.backups import BackupJob, RestoreJob
+from worker.jobs import in_job_thread
 from worker.server import OFFLINE, STARTING, STOPPING
 
 log = logging.getLogger(__name__)
@@ -126,12 +127,12 @@ class Handlers:
     def compress(self, args):
         """``{"root", "files"}`` -> the Stat object of the new archive (§5.9)."""
         level = self.rt.cfg.system.backups.compression_level
-        return in_thread(archives.compress, self.rt.files.jail(), args["root"],
-                          args["files"], level)
+        return in_job_thread(archives.compress, self.rt.files.jail(), args["root"],
+                             args["files"], level)
 
     def decompress(self, args):
         """``{"root", "file"}`` -> ``{}`` once extracted (§5.10)."""
-        in_thread(archives.decompress, self.rt.files.jail(), args["root"], args["file"])
+        in_job_thread(archives.decompress, self.rt.files.jail(), args["root"], args["file"])
         return {}
 
     def pull(self, args):

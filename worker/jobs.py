@@ -8,7 +8,8 @@ their share of the machine while an archive is made. The rest (:meth:`Job.prepar
 worker's event loop, where the bus, the Panel client and gevent's sockets live; so does
 :meth:`Job.tick`, called every ``tick_seconds`` while the job runs (progress events).
 :meth:`Job.run` hands work to the thread with ``offload(func, *args)``; by default it
-offloads :meth:`Job.work` whole.
+offloads :meth:`Job.work` whole. Long file work a request waits for (compress, decompress)
+runs at the same priority through :func:`in_job_thread`.
 
 A job may hold one of the server's busy flags (``restoring``, ``transferring``): power
 actions are refused while it runs (``Server.busy_reason``). Every job can be cancelled: its
@@ -165,6 +166,16 @@ def _tick_until(job, done):
             job.tick()
         except Exception:
             log.exception("%s %s: progress report failed", job.kind, job.identifier)
+
+
+def in_job_thread(func, *args):
+    """``func(*args)`` on a thread of its own at the jobs' lower priority, waited for: long
+    file work a request waits for (compress, decompress) shares the machine like a job."""
+    pool = ThreadPool(1)
+    try:
+        return _offload(pool, func, *args)
+    finally:
+        pool.kill()
 
 
 def _offload(pool, func, *args):

@@ -402,7 +402,7 @@ def test_a_backup_while_its_server_is_deleted_leaves_nothing(node):
     """The worker dies with the server: no archive, no partial part, no backup
     directory is left (``wingspan.remove_backups_on_server_delete``, Pelican's default)."""
     populate(node, "doomed")
-    node.put("big.bin", os.urandom(24 * 1024 * 1024), "doomed")
+    node.put("big.bin", os.urandom(64 * 1024 * 1024), "doomed")
     backup = start_backup(node, "doomed")
     doomed = node.uuids.pop("doomed")
     assert node.driver.delete_server(doomed).status_code == 204

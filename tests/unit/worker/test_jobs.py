@@ -10,7 +10,7 @@ import pytest
 
 from wingspan import errors
 from worker import jobs
-from worker.jobs import Job, Jobs
+from worker.jobs import Job, Jobs, in_job_thread
 
 
 class FakeServer:
@@ -100,6 +100,20 @@ def test_the_same_job_twice_is_a_conflict(server):
     runner.join(5)
 
 
+def test_one_job_per_busy_flag(server):
+    """Two restores of one server would extract over each other: the second is refused and
+    the first keeps its flag."""
+    release = threading.Event()
+    registry = Jobs(server)
+    runner = registry.start(Recorder("first", lambda job: release.wait(5), flag="restoring"))
+    with pytest.raises(errors.Conflict):
+        registry.start(Recorder("second", flag="restoring"))
+    assert server.restoring is True
+    release.set()
+    runner.join(5)
+    assert server.restoring is False
+
+
 def test_a_refused_prepare_leaves_nothing_behind(server):
     class Refused(Recorder):
         def prepare(self):
@@ -142,3 +156,16 @@ def test_ticks_run_on_the_event_loop_while_the_work_runs(server):
     release.set()
     runner.join(5)
     assert job.finished.get(0) == (True, None)
+
+
+def test_work_a_request_waits_for_runs_at_the_jobs_priority():
+    """compress and decompress: off the event loop, at the lower priority, the result and
+    the errors handed back."""
+    niceness = in_job_thread(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert niceness >= jobs.JOB_NICENESS
+    with pytest.raises(errors.NotEnoughDisk):
+        in_job_thread(_no_disk)
+
+
+def _no_disk():
+    raise errors.NotEnoughDisk()
