@@ -335,7 +335,8 @@ def test_paths_outside_the_root_are_not_touched(node):
     with open(os.path.join(node.sentinel, "target.properties"), "rb") as f:
         assert f.read() == SENTINEL
     assert sorted(os.listdir(node.sentinel)) == ["target.properties"]
-    assert sorted(os.listdir(data_dir)) == [node.uuid]
+    # beside the server roots only the SFTP host key's directory (wings-behaviour.md §12.1)
+    assert sorted(os.listdir(data_dir)) == [".sftp", node.uuid]
     for outside in (os.path.join(node.base_dir, "escaped.properties"),
                     os.path.join(node.base_dir, "escaped-root.properties"),
                     "/escaped-root.properties", "/escaped.properties"):
