@@ -6,7 +6,8 @@ destination daemon by a fake Panel, against ``tar -czf - . | tar -xzf -`` of the
 into another directory on the same disk. Reported beside the throughput ratio (target ≥
 0.8): the peak extra disk use on both nodes (bytes under the nodes' directories besides
 the two copies of the server: a temporary archive would show here; should be ~0) and the
-peak RSS of each node's process tree. Both nodes and the baseline share the machine's
+peak RSS of each node's whole process tree (supervisor, API, SFTP, zygote, worker) against
+the same tree idle just before. Both nodes and the baseline share the machine's
 cores, as they would not in production: figures are noisy on a loaded machine.
 """
 
@@ -42,7 +43,7 @@ def run():
     try:
         tree_bytes = bench.make_tree(TREE_MIB * MIB)
         baseline = bench.baseline_copy()
-        moved, disk, rss = bench.transfer()
+        moved, disk, rss, idle = bench.transfer()
     finally:
         bench.close()
     mib = tree_bytes / MIB
@@ -52,8 +53,10 @@ def run():
         Figure("peak extra disk, source", disk["source"] / MIB, unit=" MiB", target="~0"),
         Figure("peak extra disk, destination", disk["destination"] / MIB, unit=" MiB",
                target="~0"),
-        Figure("peak RSS, source processes", rss["source"] / MIB, unit=" MiB"),
-        Figure("peak RSS, destination processes", rss["destination"] / MIB, unit=" MiB"),
+        Figure("peak RSS, source processes (vs idle)", rss["source"] / MIB,
+               idle["source"] / MIB, unit=" MiB"),
+        Figure("peak RSS, destination processes (vs idle)", rss["destination"] / MIB,
+               idle["destination"] / MIB, unit=" MiB"),
     ]
 
 
@@ -131,7 +134,7 @@ class TwoNodes:
         sampler.stop()
         if not self.panel.transfer_reports[0]["successful"]:
             raise AssertionError("the transfer failed; see the daemons' logs in %s" % self.tmp)
-        return elapsed, sampler.disk, sampler.rss
+        return elapsed, sampler.disk, sampler.rss, sampler.idle_rss
 
     def close(self):
         try:
@@ -157,10 +160,12 @@ class Sampler(threading.Thread):
         self.exclude = set(exclude)
         self.disk = dict.fromkeys(daemons, 0)
         self.rss = dict.fromkeys(daemons, 0)
+        self.idle_rss = dict.fromkeys(daemons, 0)
         self._done = threading.Event()
 
     def run(self):
         before = {name: self._bytes_under(d.base_dir) for name, d in self.daemons.items()}
+        self.idle_rss = {name: _tree_rss(d.process.pid) for name, d in self.daemons.items()}
         while not self._done.wait(SAMPLE_INTERVAL):
             for name, daemon in self.daemons.items():
                 extra = self._bytes_under(daemon.base_dir) - before[name]
