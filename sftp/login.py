@@ -59,7 +59,7 @@ class LoginGate(asyncssh.SSHServer):
 
     def connection_made(self, conn):
         self.conn = conn
-        host, port = conn.get_extra_info("peername")[:2]
+        host, port = (conn.get_extra_info("peername") or ("", 0))[:2]
         self.ip = host
         self.peer = "%s:%d" % (host, port) if ":" not in host else "[%s]:%d" % (host, port)
 
@@ -100,8 +100,9 @@ class LoginGate(asyncssh.SSHServer):
             return False
         node = self.node
         if node.throttle.cooling(self.ip, username):
-            log.info("SFTP login of %r from %s refused: cooling down after failed logins",
-                     username, self.ip)
+            # debug only: a brute force would write a line per attempt
+            log.debug("SFTP login of %r from %s refused: cooling down after failed logins",
+                      username, self.ip)
             return False
         if not USERNAME.match(username):
             node.throttle.failed(self.ip, username, kind == "password")
