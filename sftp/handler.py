@@ -118,22 +118,55 @@ class OpenFile:
 
 
 class DirectoryHandle:
-    """The entries of a directory handed out by ``readdir``; releases its slot in the
-    handle limits when the session drops it."""
+    """An open directory handed out by ``readdir`` in batches, each read (names and lstat)
+    in a thread: a directory of 100 000 files neither stalls the other sessions nor sits
+    in memory whole. Closes the directory and gives its slot in the handle limits back
+    when the session drops it."""
 
-    def __init__(self, names, release):
-        self._names = names
+    BATCH = 128
+
+    def __init__(self, listing, release):
+        self._listing = listing
         self._release = release
+        self._scan = None
+        self._batch = []
+        self._done = False
 
     def __aiter__(self):
         return self
 
     async def __anext__(self):
-        if not self._names:
-            raise StopAsyncIteration
-        return self._names.pop()
+        if not self._batch:
+            if not self._done:
+                self._batch = await asyncio.get_running_loop().run_in_executor(
+                    None, self._read_batch)
+            if not self._batch:
+                self._done = True
+                raise StopAsyncIteration
+        return self._batch.pop()
+
+    def _read_batch(self):
+        """The next entries as ``SFTPName``s (symlinks not followed), last first."""
+        dir_fd = self._listing.dir_fd
+        if self._scan is None:
+            self._scan = os.scandir(dir_fd)
+        names = []
+        for entry in self._scan:
+            try:
+                info = os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            names.append(asyncssh.SFTPName(os.fsencode(entry.name),
+                                           attrs=asyncssh.SFTPAttrs.from_local(info)))
+            if len(names) == self.BATCH:
+                break
+        names.reverse()
+        return names
 
     def __del__(self):
+        if self._scan is not None:
+            self._scan.close()
+        self._listing.close()
         release, self._release = self._release, None
         if release is not None:
             release()
@@ -245,14 +278,13 @@ class ServerSession(asyncssh.SFTPServer):
     def scandir(self, path):
         self.require(READ)
         directory = self.jail.follow(self.path(path))
-        listing = self.jail.open_listing(directory, scan=False)
-        try:
-            names = _entries(listing.dir_fd)
-        finally:
-            listing.close()
         self._take_handle()
-        names.reverse()  # handed out from the end
-        return DirectoryHandle(names, self._release_handle)
+        try:
+            listing = self.jail.open_listing(directory, scan=False)
+        except BaseException:
+            self._release_handle()
+            raise
+        return DirectoryHandle(listing, self._release_handle)
 
     @translated
     async def open(self, path, pflags, attrs):
@@ -480,20 +512,6 @@ class ServerSession(asyncssh.SFTPServer):
     @translated
     def link(self, oldpath, newpath):
         raise asyncssh.SFTPOpUnsupported("Hard links are not supported")
-
-
-def _entries(dir_fd):
-    """``SFTPName`` of each entry of an open directory (symlinks not followed)."""
-    names = []
-    with os.scandir(dir_fd) as scan:
-        for entry in scan:
-            try:
-                info = os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            names.append(asyncssh.SFTPName(os.fsencode(entry.name),
-                                           attrs=asyncssh.SFTPAttrs.from_local(info)))
-    return names
 
 
 def _exists(jail, target):

@@ -80,3 +80,21 @@ def test_readlink_and_lstat_inside_the_jail(node):
             pass
     finally:
         transport.close()
+
+
+def test_a_large_directory_is_listed_whole(node):
+    """Listed in batches read off the loop: every entry once, each with its lstat."""
+    directory = node.host("many")
+    os.makedirs(directory)
+    for n in range(3000):
+        with open(os.path.join(directory, "f%04d" % n), "wb") as f:
+            f.write(b"x" * (n % 7))
+    os.symlink("/etc", os.path.join(directory, "link"))
+    transport, client = node.paramiko(node.username())
+    try:
+        entries = {a.filename: a for a in client.listdir_attr("/many")}
+    finally:
+        transport.close()
+    assert len(entries) == 3001
+    assert entries["f0006"].st_size == 6
+    assert stat.S_ISLNK(entries["link"].st_mode)
