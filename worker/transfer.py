@@ -158,8 +158,14 @@ class Outgoing(Job):
         self.total = self.rt.files.usage_bytes()
         self.message(STREAMING)
         self._read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
+        self._start_upload()
+
+    def _start_upload(self):
         gevent.os.make_nonblocking(self._read_fd)
         self.upload = gevent.spawn(self._upload)
+        # however the upload ends, even killed by a cancel before it ever ran, the archive
+        # (if still being written) gets EPIPE and stops
+        self.upload.link(self._close_read_end)
 
     def _stop_server(self):
         if self.server.state == OFFLINE:
@@ -218,11 +224,14 @@ class Outgoing(Job):
             return e
         finally:
             session.close()
-            # the archive, if still being written, gets EPIPE and stops
-            os.close(self._read_fd)
         if response.status_code != 200:
             return errors.WingspanError(detail=BAD_STATUS % response.status_code)
         return None
+
+    def _close_read_end(self, upload=None):
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
 
     def _body(self, form):
         yield form.archive_head()

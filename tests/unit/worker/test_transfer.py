@@ -78,3 +78,20 @@ def test_an_upload_that_cannot_be_sent_ends_with_its_error_not_a_traceback(token
     outgoing.upload.join()
     assert outgoing.upload.successful()
     assert isinstance(outgoing._upload_outcome(), error)
+
+
+def test_a_cancel_before_the_upload_ever_ran_still_stops_the_archive():
+    """The archive thread writes into the pipe the upload reads: if the upload is killed
+    before it starts, the pipe's read end must close all the same, or the thread would
+    block on a full pipe for ever."""
+    outgoing = transfer.Outgoing(SimpleNamespace(server=SimpleNamespace(uuid="u")),
+                                 "http://127.0.0.1:%d/api/transfers" % free_port(), "t")
+    outgoing._read_fd, write_fd = os.pipe()
+    try:
+        outgoing._start_upload()
+        outgoing.upload.kill()
+        gevent.sleep(0)
+        with pytest.raises(BrokenPipeError):
+            os.write(write_fd, b"archive bytes")
+    finally:
+        os.close(write_fd)
