@@ -211,6 +211,25 @@ def test_rename_through_a_symlinked_directory_cannot_leave_the_root(node, tmp_pa
     assert node.read("a.txt") == b"a"
 
 
+def test_rename_onto_a_symlink_replaces_the_link_not_its_target(node, tmp_path):
+    """posix-rename over a link to a host file moves the file into the root in the link's
+    place; the host file is untouched (and plain rename is refused: the target exists)."""
+    outside = tmp_path / "host.txt"
+    outside.write_bytes(b"host")
+    node.put("a.txt", b"a")
+    os.symlink(str(outside), node.host("evil"))
+    transport, client = node.paramiko(node.username())
+    try:
+        with pytest.raises(OSError):
+            client.rename("/a.txt", "/evil")
+        client.posix_rename("/a.txt", "/evil")
+    finally:
+        transport.close()
+    assert outside.read_bytes() == b"host"
+    assert not os.path.islink(node.host("evil"))
+    assert node.read("evil") == b"a"
+
+
 def test_the_egg_denylist_applies(node, tmp_path):
     """pelican (wings-api.md §16): denylisted files cannot be written, renamed or removed."""
     node.put("config.yml", b"keep")
