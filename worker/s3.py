@@ -16,6 +16,7 @@ import os
 import time
 
 import gevent
+import tenacity
 import urllib3
 
 from wingspan import errors
@@ -170,20 +171,23 @@ class StreamedUpload:
     def put_part(self, url, part):
         """PUT one part with retries; returns its ETag."""
         started = self.clock()
-        wait = RETRY_FIRST_WAIT
-        while True:
-            if self.cancelled():
-                raise errors.JobCancelled(detail="S3 upload cancelled at part %d" % part.number)
-            try:
-                return self._put_once(url, part)
-            except _Retryable as e:
-                if self.clock() - started + wait > RETRY_MAX_ELAPSED:
-                    raise UploadFailed(detail="part %d: %s (giving up)" % (part.number, e)) from e
-                log.info("S3 part %d failed (%s); retrying in %.1fs", part.number, e, wait)
-                self.sleep(wait)
-                wait *= RETRY_MULTIPLIER
+
+        def out_of_time(state):
+            return self.clock() - started + _retry_wait(state) > RETRY_MAX_ELAPSED
+
+        def give_up(state):
+            error = state.outcome.exception()
+            raise UploadFailed(detail="part %d: %s (giving up)" % (part.number, error)) from error
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable), wait=_retry_wait,
+            stop=out_of_time, sleep=self.sleep, before_sleep=_log_retry,
+            retry_error_callback=give_up)
+        return retrying(self._put_once, url, part)
 
     def _put_once(self, url, part):
+        if self.cancelled():
+            raise errors.JobCancelled(detail="S3 upload cancelled at part %d" % part.number)
         headers = {"Content-Type": CONTENT_TYPE, "Content-Length": str(part.size)}
         with open(part.path, "rb") as body:
             try:
@@ -201,6 +205,16 @@ class StreamedUpload:
 
 class _Retryable(Exception):
     """A network error or a 5xx: the part is sent again."""
+
+
+def _retry_wait(state):
+    return RETRY_FIRST_WAIT * RETRY_MULTIPLIER ** (state.attempt_number - 1)
+
+
+def _log_retry(state):
+    part = state.args[1]
+    log.info("S3 part %d failed (%s); retrying in %.1fs", part.number,
+             state.outcome.exception(), _retry_wait(state))
 
 
 def _remove(path):

@@ -140,7 +140,8 @@ def test_retries_give_up_after_a_minute(tmp_path):
     (tmp_path / "p").write_bytes(b"abc")
     with pytest.raises(s3.UploadFailed):
         upload.put_part("u1", part)
-    assert clock[0] <= s3.RETRY_MAX_ELAPSED
+    assert clock[0] == 0.5 + 1 + 2 + 4 + 8 + 16  # a wait of 32 s more would pass the minute
+    assert len(pool.on_disk) == 7
 
 
 def test_an_archive_larger_than_the_parts_issued_fails(tmp_path):
@@ -212,3 +213,14 @@ def test_an_aborted_handoff_releases_a_waiting_producer():
     assert handoff.reserve() is False
     handoff.close()
     assert handoff.take_blocking() is CLOSED
+
+
+def test_a_cancel_between_retries_stops_without_another_attempt(tmp_path):
+    cancelled = []
+    pool = Pool(str(tmp_path), [503, 503, 503])
+    upload = s3.StreamedUpload(["u1"], pool, lambda: bool(cancelled), sleep=cancelled.append)
+    part = s3.Part(1, str(tmp_path / "p"), 3)
+    (tmp_path / "p").write_bytes(b"abc")
+    with pytest.raises(errors.JobCancelled):
+        upload.put_part("u1", part)
+    assert cancelled == [0.5] and len(pool.on_disk) == 1 and pool.puts == []
