@@ -10,12 +10,13 @@ texts), no status, content type or body it does not declare, no traceback in the
 log, and no daemon process lost.
 
 The examples aim at a server that exists (three in four name it), so that routes are
-exercised beyond their 404; destructive operations (delete, reinstall) get servers of
-their own, created for the purpose. Nothing leaves the machine: a URL the daemon would
-fetch or send to (pulls, transfers) is pointed at a closed loopback port,
-``POST /api/update`` with the node token never receives a key config.yml holds (it would
-repoint the Panel or change the token under the test), and the image prune is limited to a
-label no image carries (the machine's images are not the test's).
+exercised beyond their 404; a server delete gets a server of its own, created for the
+purpose, and the heavy operations (delete, install, reinstall) do their work for three
+examples, then name a server that does not exist. Nothing leaves the machine: a URL the
+daemon would fetch or send to (pulls, transfers) is pointed at a closed loopback port,
+``POST /api/update`` with the node token never receives a key config.yml holds, in any
+letter case (it would repoint the Panel or change the token under the test), and the image
+prune is limited to a label no image carries (the machine's images are not the test's).
 """
 
 import collections
@@ -68,6 +69,10 @@ CHECKS = [only_the_spec_server_errors, status_code_conformance, content_type_con
           response_schema_conformance]
 CLOSED_PORT_URL = "http://127.0.0.1:%d/" % free_port()
 PRUNE_LABEL = "wingspan.test.fuzz=%s" % SESSION_ID
+# wings-api.md §15.3: the top-level keys POST /api/update takes, in any letter case.
+UPDATE_KEYS = {"debug", "app_name", "uuid", "token_id", "token", "api", "system", "docker",
+               "throttles", "remote", "remote_query", "allowed_origins",
+               "allow_cors_private_network", "ignore_panel_config_updates", "wingspan"}
 
 schema = schemathesis.openapi.from_path(DOCUMENT)
 schema.config.generation.update(
@@ -82,7 +87,7 @@ class Node:
         self.panel = panel
         self.daemon = daemon
         self.server = server
-        self.config_keys = set(daemon.config)
+        self.config_keys = {key.lower() for key in daemon.config} | UPDATE_KEYS
         self.heavy = {}
         self.deleted = set()
         self.cases = 0
@@ -104,7 +109,7 @@ class Node:
             if "url" in case.body:
                 case.body["url"] = CLOSED_PORT_URL
             if operation == "POST /api/update":
-                for key in self.config_keys & set(case.body):
+                for key in [k for k in case.body if k.lower() in self.config_keys]:
                     del case.body[key]
 
     def target(self, operation):
