@@ -443,3 +443,10 @@ class JobCancelled(WingspanError):
     status = 409
     code = "job_cancelled"
     message = "The operation was cancelled."
+
+
+class S3UploadFailed(WingspanError):
+    """A part of a backup could not be uploaded to S3 (logged and reported to the Panel as
+    a failed backup)."""
+
+    code = "s3_upload_failed"

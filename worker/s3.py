@@ -45,12 +45,6 @@ def http_pool(verify_tls=True, timeout=TIMEOUT):
                                cert_reqs="CERT_REQUIRED" if verify_tls else "CERT_NONE")
 
 
-class UploadFailed(errors.WingspanError):
-    """A part could not be uploaded (logged and reported as a failed backup)."""
-
-    code = "s3_upload_failed"
-
-
 class Part:
     __slots__ = ("number", "path", "size")
 
@@ -104,10 +98,10 @@ class PartFiles:
 
     def _open_next(self):
         if self.count >= self.max_parts:
-            raise UploadFailed(detail="the archive outgrew the %d parts the Panel issued"
+            raise errors.S3UploadFailed(detail="the archive outgrew the %d parts the Panel issued"
                                % self.max_parts)
         if not self.handoff.reserve():
-            raise UploadFailed(detail="the upload stopped")
+            raise errors.S3UploadFailed(detail="the upload stopped")
         self.count += 1
         path = os.path.join(self.directory, "%s.part%d.tmp" % (self.prefix, self.count))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -177,7 +171,8 @@ class StreamedUpload:
 
         def give_up(state):
             error = state.outcome.exception()
-            raise UploadFailed(detail="part %d: %s (giving up)" % (part.number, error)) from error
+            raise errors.S3UploadFailed(
+                detail="part %d: %s (giving up)" % (part.number, error)) from error
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable), wait=_retry_wait,
@@ -199,7 +194,8 @@ class StreamedUpload:
         if response.status >= 500:
             raise _Retryable("status %d" % response.status)
         if response.status != 200:
-            raise UploadFailed(detail="part %d: S3 answered %d" % (part.number, response.status))
+            raise errors.S3UploadFailed(
+                detail="part %d: S3 answered %d" % (part.number, response.status))
         return response.headers.get("ETag", "")
 
 

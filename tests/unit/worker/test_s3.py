@@ -122,7 +122,7 @@ def test_5xx_and_network_errors_are_retried_with_a_doubling_wait(tmp_path):
 
 
 def test_a_4xx_is_fatal_and_stops_the_producer(tmp_path):
-    with pytest.raises(s3.UploadFailed):
+    with pytest.raises(errors.S3UploadFailed):
         upload_all(tmp_path, os.urandom(100000), 10000, urls=10, script=[403])
     assert os.listdir(tmp_path) == []
 
@@ -138,7 +138,7 @@ def test_retries_give_up_after_a_minute(tmp_path):
                                clock=lambda: clock[0])
     part = s3.Part(1, str(tmp_path / "p"), 3)
     (tmp_path / "p").write_bytes(b"abc")
-    with pytest.raises(s3.UploadFailed):
+    with pytest.raises(errors.S3UploadFailed):
         upload.put_part("u1", part)
     assert clock[0] == 0.5 + 1 + 2 + 4 + 8 + 16  # a wait of 32 s more would pass the minute
     assert len(pool.on_disk) == 7
@@ -146,7 +146,7 @@ def test_retries_give_up_after_a_minute(tmp_path):
 
 def test_an_archive_larger_than_the_parts_issued_fails(tmp_path):
     pool, parts, failures, _ = upload_all(tmp_path, os.urandom(30000), 10000, urls=2)
-    assert len(failures) == 1 and isinstance(failures[0], s3.UploadFailed)
+    assert len(failures) == 1 and isinstance(failures[0], errors.S3UploadFailed)
     assert os.listdir(tmp_path) == []
 
 
