@@ -38,6 +38,9 @@ class IncomingMarks:
         except FileNotFoundError:
             pass
 
+    def is_pending(self, uuid):
+        return os.path.exists(os.path.join(self.directory, uuid))
+
     def pending(self):
         """The uuids of the servers being received."""
         try:

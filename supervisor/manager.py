@@ -284,6 +284,10 @@ class Manager:
                        "endpoints": self.endpoints.run_dir, "held_back": self._held_back}
             payload.update(extra)
             extra.clear()  # restore/create instructions apply to the first spawn only
+            if self.incoming.is_pending(uuid):
+                # a server being received stays transferring (no power actions) in every
+                # worker it gets, also one that replaces a worker that died meanwhile
+                payload["incoming_transfer"] = True
             with self._spawn_lock:
                 return self.zygote.fork_worker(uuid, payload)
 
@@ -391,7 +395,7 @@ class Manager:
                     detail="the Panel sent an invalid configuration for %s" % uuid)
             if args["transfer"]:
                 self.incoming.begin(uuid)
-                extra = {"incoming_transfer": True}
+                extra = {}
             else:
                 extra = {"create": {"start_on_completion": args["start_on_completion"]}}
             self._add_worker(uuid, extra, time.monotonic())

@@ -349,3 +349,27 @@ def test_local_backups_named_by_the_panel_travel_with_the_server(fake_panel, nod
     assert os.listdir(directory) == [name]
     with open(os.path.join(directory, name), "rb") as f:
         assert f.read() == backup
+
+
+def test_the_destination_worker_replaced_mid_way_keeps_the_server_transferring(
+        fake_panel, slow_nodes):
+    """A worker that dies while its server is being received is replaced by one that
+    still refuses power actions; the transfer completes with it."""
+    source, destination, target = slow_nodes
+    uuid = make_server(fake_panel, source, skip_egg_scripts=True)
+    big_tree(root_of(source, uuid), SLOW_TREE)
+    before = snapshot(root_of(source, uuid))
+
+    assert fake_panel.transfer(uuid, target).status_code == 202
+    first = wait_until(lambda: destination.worker_pid(uuid), timeout=30,
+                       what="the destination's worker")
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: destination.worker_pid(uuid) not in (None, first), timeout=30,
+               what="a new worker")
+    sock = admin_socket(destination, uuid)
+    sock.send("set state", "start")
+    refusal = sock.recv_event("daemon error", timeout=10)
+    assert refusal["args"][0].endswith("]: server is currently being transferred")
+
+    assert wait_report(fake_panel, uuid, timeout=120)["successful"] is True
+    assert snapshot(root_of(destination, uuid)) == before

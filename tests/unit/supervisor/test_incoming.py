@@ -39,3 +39,4 @@ def test_pending_lists_the_servers_being_received(tmp_path):
     assert sorted(marks.pending()) == [first, second]
     marks.end(first)
     assert marks.pending() == [second]
+    assert marks.is_pending(second) and not marks.is_pending(first)
