@@ -27,7 +27,7 @@ import psutil
 from bench.figures import Figure
 from bench.node import BenchNode
 from tests.support.polling import wait_until
-from tests.support.ports import free_port
+from tests.support.ports import free_port, ssh_answers
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -133,7 +133,7 @@ class OpenSSH:
                 "Subsystem sftp %s -d %s" % (SFTP_SERVER, self.root), ""]))
         self.process = psutil.Popen([SSHD, "-D", "-e", "-f", config],
                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: _banner(self.port), timeout=30, what="sshd listening")
+        wait_until(lambda: ssh_answers(self.port), timeout=30, what="sshd listening")
 
     def session_rss(self):
         """RSS of every process serving a connection (children of the listener)."""
@@ -154,7 +154,7 @@ def start_node(key):
     node.sftp_port = node.daemon.config["system"]["sftp"]["bind_port"]
     node.username = "%s.%s" % (USER, uuid[:8])
     node.root = os.path.join(node.daemon.config["system"]["data"], uuid)
-    wait_until(lambda: _banner(node.sftp_port), timeout=30, what="the SFTP listener")
+    wait_until(lambda: ssh_answers(node.sftp_port), timeout=30, what="the SFTP listener")
     return node
 
 
@@ -304,15 +304,6 @@ def make_file(path, size):
             f.write(block[:min(left, len(block))])
             left -= min(left, len(block))
     return path
-
-
-def _banner(port):
-    import socket
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            return sock.recv(64).startswith(b"SSH-2.0-")
-    except OSError:
-        return False
 
 
 def _rss(process):

@@ -1,4 +1,5 @@
-"""Free TCP ports on loopback, for daemons, SFTP and game-server allocations."""
+"""Free TCP ports on loopback, for daemons, SFTP and game-server allocations, and whether an
+SSH server answers on one."""
 
 import socket
 
@@ -8,3 +9,12 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ssh_answers(port):
+    """True once the port on loopback sends an SSH banner (wingspan's SFTP or an sshd)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            return sock.recv(64).startswith(b"SSH-2.0-")
+    except OSError:
+        return False

@@ -9,7 +9,6 @@ and paramiko.
 
 import os
 import shutil
-import socket
 import subprocess
 
 import paramiko
@@ -18,6 +17,7 @@ import pytest
 from tests.support.daemon import CONTAINER_GID, CONTAINER_UID, module_daemon
 from tests.support.fakepanel import FakePanel
 from tests.support.polling import wait_until
+from tests.support.ports import ssh_answers
 
 OWNER = "alice"
 PASSWORD = "correct horse"
@@ -125,15 +125,6 @@ def _ssh_options(key):
                       "-i", key]
 
 
-def sftp_answers(port):
-    """True once the SFTP port sends an SSH banner."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            return sock.recv(64).startswith(b"SSH-2.0-")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def sftp_node(request, docker_client, test_network, session_id, tmp_path_factory):
     servers = getattr(request.module, "SERVERS", {"main": {"owner": OWNER}})
@@ -147,7 +138,7 @@ def sftp_node(request, docker_client, test_network, session_id, tmp_path_factory
     with module_daemon(panel, docker_client, test_network, base_dir, overrides) as daemon:
         daemon.start()
         node = SftpNode(panel, daemon, uuids, key_dir)
-        wait_until(lambda: sftp_answers(node.port), timeout=30, what="the SFTP listener")
+        wait_until(lambda: ssh_answers(node.port), timeout=30, what="the SFTP listener")
         yield node
 
 
