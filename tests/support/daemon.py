@@ -134,6 +134,15 @@ class Daemon(PanelDriver):
         with open(self.config_path, "w") as f:
             yaml.safe_dump(self.config, f, default_flow_style=False)
 
+    def edit_config(self, change):
+        """Rewrite config.yml as it is on disk now (the daemon may have rewritten it)
+        through ``change(data)``, as an operator edits it before a reload or a restart."""
+        with open(self.config_path) as f:
+            data = yaml.safe_load(f)
+        change(data)
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(data, f)
+
     def start(self, wait=True, debug=False, cwd=None, holds=(), faults=None):
         """Run the daemon (writing config.yml first if it does not exist yet: on a restart
         the daemon's own rewrite of it is kept) in ``cwd`` (default: the tests' own), then

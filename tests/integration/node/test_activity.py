@@ -14,7 +14,6 @@ import uuid as uuidlib
 
 import pytest
 import requests
-import yaml
 import zmq.green as zmq
 
 from tests.support.browser import USER_UUID, BrowserSocket, console_token
@@ -238,11 +237,7 @@ def test_the_store_is_bounded_and_keeps_the_newest(panel, daemon_factory, other_
     assert stored_rows(daemon) == 50
     log = open(daemon.log_path).read()
     assert log.count("the activity store holds its maximum of 50 events") == 1
-    with open(daemon.config_path) as f:
-        data = yaml.safe_load(f)
-    data["system"]["activity_send_interval"] = INTERVAL
-    with open(daemon.config_path, "w") as f:
-        yaml.safe_dump(data, f)
+    daemon.edit_config(lambda data: data["system"].update(activity_send_interval=INTERVAL))
     daemon.process.send_signal(signal.SIGHUP)
     wait_until(lambda: len(commands_at_panel(panel)) >= 50, timeout=120, interval=0.5,
                what="50 commands at the Panel")
@@ -279,11 +274,7 @@ def test_sighup_applies_a_new_send_interval_at_once(panel, daemon_factory, other
     proc = other_process(daemon)
     proc.send(uuid, activity.CONSOLE_COMMAND, {"command": "waiting"})
     proc.flush()
-    with open(daemon.config_path) as f:
-        data = yaml.safe_load(f)
-    data["system"]["activity_send_interval"] = 1
-    with open(daemon.config_path, "w") as f:
-        yaml.safe_dump(data, f)
+    daemon.edit_config(lambda data: data["system"].update(activity_send_interval=1))
     daemon.process.send_signal(signal.SIGHUP)
     wait_until(lambda: commands_at_panel(panel) == ["waiting"], timeout=30,
                what="the event sent with the new interval")

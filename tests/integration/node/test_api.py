@@ -195,11 +195,7 @@ def test_logs_size_bounds(node):
 
 def test_update_keeps_unknown_keys_and_rotates_token(node):
     daemon, _ = node
-    with open(daemon.config_path) as f:
-        on_disk = yaml.safe_load(f)
-    on_disk["custom_operator_key"] = {"keep": "me"}
-    with open(daemon.config_path, "w") as f:
-        yaml.safe_dump(on_disk, f)
+    daemon.edit_config(lambda data: data.update(custom_operator_key={"keep": "me"}))
     daemon.stop()
     daemon.start()
     new_token = "n" * 64

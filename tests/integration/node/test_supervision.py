@@ -15,7 +15,6 @@ import uuid as uuidlib
 
 import pytest
 import websocket
-import yaml
 
 from tests.support.browser import BrowserSocket, console_token
 from tests.support.daemon import WINGSPAN
@@ -137,14 +136,6 @@ def flood(sock, daemon, uuid, lines=50, until=None, quiet=1.5):
     raise AssertionError("the flood did not end: %d lines, %d warnings" % (seen, warnings))
 
 
-def edit_config(daemon, change):
-    with open(daemon.config_path) as f:
-        data = yaml.safe_load(f)
-    change(data)
-    with open(daemon.config_path, "w") as f:
-        yaml.safe_dump(data, f)
-
-
 def reload_and_wait(daemon, expected_lines):
     before = daemon.log_tail(2000).count("reloaded %s" % daemon.config_path)
     daemon.process.send_signal(signal.SIGHUP)
@@ -181,7 +172,7 @@ def test_sighup_reloads_live_keys_reports_restart_keys_and_refuses_a_bad_file(
         data["allowed_origins"] = [OTHER_ORIGIN]
         data["api"]["port"] = port + 1
 
-    edit_config(daemon, change)
+    daemon.edit_config(change)
     reload_and_wait(daemon, expected_lines=4)  # supervisor, API, SFTP process, worker
     log = daemon.log_tail(2000)
     assert "changed in %s but applied only after a restart: api.port" % daemon.config_path \
@@ -196,7 +187,7 @@ def test_sighup_reloads_live_keys_reports_restart_keys_and_refuses_a_bad_file(
         data["throttles"]["lines"] = -1
         data["allowed_origins"] = []
 
-    edit_config(daemon, break_it)
+    daemon.edit_config(break_it)
     daemon.process.send_signal(signal.SIGHUP)
     wait_until(lambda: "config not reloaded, the running configuration is kept" in
                daemon.log_tail(200), what="the refusal")
@@ -212,7 +203,7 @@ def test_a_process_restarted_after_a_reload_keeps_the_running_restart_keys(panel
     the supervisor restarts meanwhile: the new API process listens where the daemon runs."""
     daemon.start()
     port = daemon.config["api"]["port"]
-    edit_config(daemon, lambda data: data["api"].update(port=port + 1))
+    daemon.edit_config(lambda data: data["api"].update(port=port + 1))
     reload_and_wait(daemon, expected_lines=3)  # supervisor, API, SFTP process
     api = daemon.processes()["wingspan: api"]
     os.kill(api, signal.SIGKILL)

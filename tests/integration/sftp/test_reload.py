@@ -5,7 +5,6 @@ import signal
 
 import paramiko
 import pytest
-import yaml
 
 from tests.support.polling import wait_until
 
@@ -13,11 +12,7 @@ NODE_CONFIG = {"wingspan": {"sftp": {"connections_per_user": 1}}}
 
 
 def reload_with(daemon, change):
-    with open(daemon.config_path) as f:
-        data = yaml.safe_load(f)
-    change(data)
-    with open(daemon.config_path, "w") as f:
-        yaml.safe_dump(data, f)
+    daemon.edit_config(change)
     marker = "sftp[%d]" % daemon.processes()["wingspan: sftp"]
     before = [line for line in daemon.log_tail(2000).splitlines()
               if marker in line and "reloaded" in line]
