@@ -13,8 +13,9 @@ straight to the worker.
 
 Every well-formed request (an object with ``v`` 1, a string ``id``, a string or null
 ``server``, a string ``cmd``, a numeric ``deadline`` in the future) gets exactly one reply
-with its id: a result, or an error with a code other than the generic ``internal`` (which
-means a handler failed on input it should have refused). Nothing else is ever answered
+with its id: a result that fits the reply its command declares (wingspan/commands.py), or
+an error with a code other than the generic ``internal`` (which means a handler failed on
+input it should have refused). Nothing else is ever answered
 with anything but a reply envelope; no process dies; the daemon logs no traceback.
 """
 
@@ -192,6 +193,11 @@ def check_reply(frames, expected):
         assert isinstance(error.get("code"), str) and isinstance(error.get("message"), str)
         assert error["code"] != "internal", \
             "a handler failed on %r: %r" % (expected[reply["id"]], reply)
+    elif reply["id"] in expected:
+        command = commands.ALL.get(expected[reply["id"]].get("cmd"))
+        if command is not None:
+            assert command.reply_errors(reply.get("result")) == [], \
+                "%s replied outside its declaration: %r" % (command.name, reply)
     return reply["id"]
 
 
