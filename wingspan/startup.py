@@ -6,9 +6,14 @@ they are never written into config.yml. The supervisor's command line (``supervi
 sets them; the API and the workers read them here.
 """
 
+import argparse
 import json
 import os
 import sys
+
+import setproctitle
+
+from wingspan import logs
 
 ENV_DEBUG = "WINGSPAN_DEBUG"
 ENV_INSECURE = "WINGSPAN_IGNORE_CERTIFICATE_ERRORS"
@@ -40,3 +45,19 @@ def load_config_or_exit(path):
         print("wingspan: %s" % e, file=sys.stderr)
         raise SystemExit(1) from None
     return cfg
+
+
+def start_child(name):
+    """The start of a process the supervisor runs with ``--config PATH --supervisor-pidfd N
+    [--ignore-certificate-errors]`` (the API, the SFTP server): its title and logging set,
+    its config loaded. Returns ``(args, cfg, debug)``."""
+    parser = argparse.ArgumentParser(prog="wingspan-%s" % name)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--supervisor-pidfd", type=int, required=True)
+    parser.add_argument("--ignore-certificate-errors", action="store_true")
+    args = parser.parse_args()
+    setproctitle.setproctitle("wingspan: %s" % name)
+    cfg = load_config_or_exit(args.config)
+    debug, _ = runtime_flags()
+    logs.configure(name, debug or cfg.debug)
+    return args, cfg, debug
