@@ -16,7 +16,7 @@ from wingspan.startup import start_child  # noqa: E402
 
 
 def main():
-    args, cfg, _ = start_child("api")
+    args, cfg = start_child("api")
     serve(cfg, args.config, zmq.Context(), args.supervisor_pidfd)
     gevent.wait()
 

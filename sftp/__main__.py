@@ -10,7 +10,7 @@ import warnings
 
 from cryptography.utils import CryptographyDeprecationWarning
 
-from wingspan.startup import start_child
+from wingspan.startup import runtime_flags, start_child
 
 # asyncssh imports DSA support, which cryptography warns about on every start; no DSA key
 # is ever accepted here (wings-behaviour.md §12.1)
@@ -20,10 +20,11 @@ from sftp.server import serve  # noqa: E402 (after the warning filter on purpose
 
 
 def main():
-    args, cfg, debug = start_child("sftp")
+    args, cfg = start_child("sftp")
+    debug, verify_tls = runtime_flags()
     # a line per connection and per channel otherwise: bots knock on port 2022 all day
     logging.getLogger("asyncssh").setLevel(logging.DEBUG if debug else logging.WARNING)
-    asyncio.run(serve(cfg, args.supervisor_pidfd, not args.ignore_certificate_errors))
+    asyncio.run(serve(cfg, args.supervisor_pidfd, verify_tls))
 
 
 if __name__ == "__main__":

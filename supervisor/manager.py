@@ -268,8 +268,7 @@ class Manager:
         def spawn():
             proc = subprocess.Popen(
                 child.module_command(module, "--config", self.config_path,
-                                     "--supervisor-pidfd", str(self.own_pidfd))
-                + ([] if self.verify_tls else ["--ignore-certificate-errors"]),
+                                     "--supervisor-pidfd", str(self.own_pidfd)),
                 pass_fds=[self.own_pidfd],
                 env=dict(os.environ, **{ENV_HELD_BACK: json.dumps(self._held_back)}))
             return proc.pid

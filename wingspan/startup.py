@@ -3,7 +3,7 @@
 Command-line switches that are not configuration (``--debug``,
 ``--ignore-certificate-errors``) reach the child processes through the environment, so
 they are never written into config.yml. The supervisor's command line (``supervisor/cli.py``)
-sets them; the API and the workers read them here.
+sets them; the API, the SFTP process and the workers read them here.
 """
 
 import argparse
@@ -48,16 +48,14 @@ def load_config_or_exit(path):
 
 
 def start_child(name):
-    """The start of a process the supervisor runs with ``--config PATH --supervisor-pidfd N
-    [--ignore-certificate-errors]`` (the API, the SFTP server): its title and logging set,
-    its config loaded. Returns ``(args, cfg, debug)``."""
+    """The start of a process the supervisor runs with ``--config PATH --supervisor-pidfd N``
+    (the API, the SFTP server): its title and logging set, its config loaded. Returns
+    ``(args, cfg)``; the switches are :func:`runtime_flags`."""
     parser = argparse.ArgumentParser(prog="wingspan-%s" % name)
     parser.add_argument("--config", required=True)
     parser.add_argument("--supervisor-pidfd", type=int, required=True)
-    parser.add_argument("--ignore-certificate-errors", action="store_true")
     args = parser.parse_args()
     setproctitle.setproctitle("wingspan: %s" % name)
     cfg = load_config_or_exit(args.config)
-    debug, _ = runtime_flags()
-    logs.configure(name, debug or cfg.debug)
-    return args, cfg, debug
+    logs.configure(name, runtime_flags()[0] or cfg.debug)
+    return args, cfg
