@@ -11,12 +11,9 @@ declarations, so the document, the validation and the router cannot drift apart.
 Schemas are JSON Schema 2020-12 (the dialect of OpenAPI 3.1), checked with ``jsonschema``.
 """
 
-import jsonschema
-
 from api import http
 from wingspan import errors
-
-VALIDATOR = jsonschema.Draft202012Validator
+from wingspan.schema import Schema
 
 # how a route authenticates (the OpenAPI security schemes of the same names)
 NODE = "nodeToken"          # Authorization: Bearer <node token> (wings-api.md §1.5)
@@ -95,10 +92,7 @@ class Endpoint:
         self.description = description
         self.auth, self.query, self.body = auth, list(query), body
         self.responses = dict(responses or {})
-        self._validator = None
-        if isinstance(body, dict):
-            VALIDATOR.check_schema(body)
-            self._validator = VALIDATOR(body)
+        self._schema = Schema(body) if isinstance(body, dict) else None
         ALL.append(self)
 
     def __repr__(self):
@@ -111,7 +105,7 @@ class Endpoint:
 
     @property
     def takes_json(self):
-        return self._validator is not None
+        return self._schema is not None
 
     def read_body(self, limit):
         """The request's JSON body, checked against the declaration, defaults filled in.
@@ -121,14 +115,11 @@ class Endpoint:
             breaks the schema is a bind error (400), as in Wings.
         """
         body = {k: v for k, v in http.json_body(limit).items() if v is not None}
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
+        error = self._schema.problem(body)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "body"
             raise errors.UnparsableBody(detail="%s: %s" % (where, error.message))
-        for name, prop in self.body.get("properties", {}).items():
-            if "default" in prop and name not in body:
-                body[name] = prop["default"]
-        return body
+        return self._schema.with_defaults(body)
 
     def all_responses(self):
         """Declared responses plus the errors implied by the declaration."""

@@ -9,11 +9,8 @@ handler only ever sees the arguments it declared, with their defaults filled in.
 ``server.*`` commands are answered by a server's worker, the others by the supervisor.
 """
 
-import jsonschema
-
 from wingspan import errors
-
-VALIDATOR = jsonschema.Draft202012Validator
+from wingspan.schema import Schema
 
 
 def obj(required=(), **properties):
@@ -49,10 +46,8 @@ class Command:
         self.name = name
         self.args_schema = args
         self.reply_schema = reply
-        VALIDATOR.check_schema(args)
-        VALIDATOR.check_schema(reply)
-        self._args = VALIDATOR(args)
-        self._reply = VALIDATOR(reply)
+        self._args = Schema(args)
+        self._reply = Schema(reply)
 
     def __repr__(self):
         return "<Command %s>" % self.name
@@ -62,17 +57,14 @@ class Command:
         schema."""
         if args is None:
             args = {}
-        error = jsonschema.exceptions.best_match(self._args.iter_errors(args))
+        error = self._args.problem(args)
         if error is not None:
             raise errors.BadCommandArguments(detail="%s: %s" % (self.name, error.message))
-        defaults = {name: prop["default"]
-                    for name, prop in self.args_schema.get("properties", {}).items()
-                    if "default" in prop and name not in args}
-        return dict(args, **defaults) if defaults else args
+        return self._args.with_defaults(args)
 
     def reply_errors(self, result):
         """What is wrong with a reply (an empty list when it fits its schema)."""
-        return [e.message for e in self._reply.iter_errors(result)]
+        return self._reply.problems(result)
 
 
 ALL = {}

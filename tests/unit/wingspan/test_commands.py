@@ -51,3 +51,11 @@ def test_arguments_outside_the_declaration_are_a_typed_4xx(command, args):
     with pytest.raises(errors.BadCommandArguments) as caught:
         command.validate(args)
     assert 400 <= caught.value.status < 500
+
+
+def test_a_filled_in_default_is_a_copy_not_the_declaration_itself():
+    """A handler that changes the list it got must not change the next request's default."""
+    first = commands.TRANSFER_OUT.validate({"url": "http://x", "token": "t"})
+    first["backups"].append("changed")
+    second = commands.TRANSFER_OUT.validate({"url": "http://x", "token": "t"})
+    assert second["backups"] == []
