@@ -24,7 +24,7 @@ import gevent.event
 import gevent.lock
 import zmq.green as zmq
 
-from supervisor import broker, child, network, system_user
+from supervisor import broker, child, network, panel_relay, system_user
 from supervisor.activity import ActivityLog
 from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
@@ -363,6 +363,7 @@ class Manager:
         register(commands.TRANSFER_FINISHED)(self._cmd_transfer_finished)
         register(commands.RELOAD_CONFIG)(self._cmd_reload_config)
         register(commands.RECORD_ACTIVITY)(self.activity.record)
+        panel_relay.register(self.commands, lambda: self.panel)
 
     def _cmd_list(self, args):
         """``{}`` -> ``{"servers": [{"uuid", "definition", "worker"}]}``"""

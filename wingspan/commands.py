@@ -7,6 +7,8 @@ declaration (``CommandRegistry.register``), which checks them again on arrival, 
 handler only ever sees the arguments it declared, with their defaults filled in.
 
 ``server.*`` commands are answered by a server's worker, the others by the supervisor.
+``panel.*`` commands are a worker's calls to the Panel, which the supervisor makes with its
+one Panel client (``supervisor/panel_relay.py``).
 """
 
 from wingspan import errors
@@ -150,3 +152,26 @@ RECORD_ACTIVITY = declare(
     obj(("events",), events={"type": "array", "items": {"type": "object"}}),
     obj(("stored",), stored=COUNT))
 RELOAD_CONFIG = declare("daemon.reload_config")
+
+# -- a worker's Panel calls, made by the supervisor (wingspan.panel.PanelClient's methods) ---
+
+UUID_ARG = obj(("uuid",), uuid=STRING)
+PANEL_SERVER = declare("panel.server", UUID_ARG,
+                       obj(("settings", "process_configuration"), settings={},
+                           process_configuration={}))
+PANEL_INSTALL_SCRIPT = declare("panel.install_script", UUID_ARG,
+                               obj(("container_image", "entrypoint", "script"),
+                                   container_image=STRING, entrypoint=STRING, script=STRING))
+PANEL_INSTALL_STATUS = declare("panel.install_status",
+                               obj(("uuid", "successful", "reinstall"), uuid=STRING,
+                                   successful=BOOL, reinstall=BOOL))
+PANEL_TRANSFER_STATUS = declare("panel.transfer_status",
+                                obj(("uuid", "successful"), uuid=STRING, successful=BOOL))
+PANEL_BACKUP_PARTS = declare("panel.backup_parts",
+                             obj(("backup_uuid", "size"), backup_uuid=STRING, size=COUNT),
+                             ANY_OBJECT)
+PANEL_BACKUP_STATUS = declare("panel.backup_status",
+                              obj(("backup_uuid", "body"), backup_uuid=STRING, body=ANY_OBJECT))
+PANEL_RESTORE_STATUS = declare("panel.restore_status",
+                               obj(("backup_uuid", "successful"), backup_uuid=STRING,
+                                   successful=BOOL))

@@ -21,7 +21,6 @@ from wingspan import backups, bus, envelope, errors, lifeline, logs, testhooks
 from wingspan.commands import WORKER_READY
 from wingspan.config import ConfigError, hold_back, load, reload
 from wingspan.engine import Engine
-from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
 from wingspan.startup import runtime_flags
 from worker import commands
@@ -33,6 +32,7 @@ from worker.images import ImageStore
 from worker.install import Installer
 from worker.jobs import Jobs
 from worker.output import ConsoleOutput
+from worker.panel import BusPanel
 from worker.power import SUSPEND_STOP_TIMEOUT, Power
 from worker.preboot import PreBoot
 from worker.resources import DISK_STOP_TIMEOUT, ResourceMonitor
@@ -56,7 +56,7 @@ class WorkerRuntime:
         self.context = zmq.Context()
         self.publisher = bus.Publisher(self.context, endpoints.events_in)
         self.engine = Engine(version=docker_api_version)
-        self.panel = panel_client(cfg, verify_tls=verify_tls)
+        self.panel = BusPanel(self.context, endpoints.control, cfg)
         self.server = Server(definition, cfg, self.publisher)
         self.files = ServerFiles(cfg, definition)
         self.downloads = Downloads(self.files)
@@ -85,7 +85,7 @@ class WorkerRuntime:
         except ConfigError as e:
             raise errors.ValidationFailed(detail=str(e)) from e
         self.cfg = self.server.cfg = self.files.cfg = cfg
-        self.panel = self.preboot.panel = panel_client(cfg, verify_tls=self.verify_tls)
+        self.panel.cfg = cfg
         self.images.registries = cfg.docker.registries
         self.output.reconfigure(cfg.throttles)
         logs.set_debug(runtime_flags()[0] or cfg.debug)
