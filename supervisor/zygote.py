@@ -24,10 +24,12 @@ import ctypes
 import gc
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 from supervisor.child import module_command
 
@@ -110,80 +112,74 @@ def _preload(config_path):
     import docker  # noqa: F401
     _warm_up(config_path)
     gc.collect()
+    _fill_free_blocks()
     gc.freeze()
 
 
+# Objects the zygote keeps only so that the free blocks they fill stay taken.
+_FILLERS = []
+_FILL_PASSES = 3
+
+
+def _fill_free_blocks():
+    """Take every free block of the pools the zygote's objects live in.
+
+    A worker's new objects would otherwise go into those free blocks, spread over pages it
+    shares with the zygote, and copy each such page for a few bytes of its own; with them
+    taken, its objects fill pools of their own. The fillers cost the zygote once what the
+    free blocks already held.
+    """
+    for _ in range(_FILL_PASSES):
+        for size, count in _free_blocks().items():
+            _FILLERS.extend(_object_of_size(size) for _ in range(count))
+
+
+def _free_blocks():
+    """``{block size: free blocks in used pools}``, from CPython's allocator statistics."""
+    with tempfile.TemporaryFile() as report:
+        stderr = os.dup(2)
+        os.dup2(report.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(stderr, 2)
+            os.close(stderr)
+        report.seek(0)
+        text = report.read().decode("ascii", "replace")
+    return {int(m.group(1)): int(m.group(2)) for m in _SIZE_CLASS_ROW.finditer(text)}
+
+
+# "class size pools blocks-in-use free-blocks", one row per size class
+_SIZE_CLASS_ROW = re.compile(r"^\s+\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s*$", re.M)
+
+
+def _object_of_size(size):
+    if size == 16:
+        return object()
+    if size == 32:
+        return float(len(_FILLERS))
+    return bytes(size - _BYTES_OVERHEAD)
+
+
+_BYTES_OVERHEAD = sys.getsizeof(b"")
+
+
 _preloaded = {}
-WARM_UP_TIMEOUT = 5
-_WARM_UP_BODY = b'{"settings": {}, "process_configuration": {}}'
-WARM_UP_REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(_WARM_UP_BODY) + _WARM_UP_BODY)
 
 
 def _warm_up(config_path):
     """Load the config and learn Docker's API version once for every worker (they share
-    the config until the file changes), and make one Panel call (``_warm_panel_client``)."""
+    the config until the file changes)."""
     from wingspan.config import load
     from wingspan.engine import Engine
     try:
         mtime = os.stat(config_path).st_mtime_ns
-        cfg = load(config_path)
-        _preloaded["config"] = (mtime, cfg)
+        _preloaded["config"] = (mtime, load(config_path))
         engine = Engine()
         _preloaded["docker_api_version"] = engine.api_version
         engine.close()  # no connection may be shared with the forked workers
-        _warm_panel_client(cfg)
     except Exception:  # only an optimisation: the workers meet and report real problems
         return
-
-
-def _warm_panel_client(cfg):
-    """One Panel call made here, answered by a throwaway child on a loopback port.
-
-    A worker's first Panel call (the sync of its first start) would otherwise do the
-    first-use work of requests, urllib3 and http.client itself (lazily built tables,
-    bytecode specialised on first runs), which cost every worker about 2.6 MiB of copied
-    pages; done once here, those pages stay shared.
-    """
-    from gevent import monkey
-
-    from wingspan.panel import PanelClient, RetryPolicy
-    listener = monkey.get_original("socket", "socket")()
-    try:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        responder = _original("fork")()
-        if responder == 0:
-            _answer_once(listener)
-        port = listener.getsockname()[1]
-    finally:
-        listener.close()
-    try:
-        client = PanelClient(cfg, retry=RetryPolicy(max_elapsed=0))
-        client.base_url = "http://127.0.0.1:%d/api/remote" % port
-        client.timeout = WARM_UP_TIMEOUT
-        client.get_server("warm-up")
-        client.session.close()
-    finally:
-        _original("waitpid")(responder, 0)
-
-
-def _answer_once(listener):
-    """In the throwaway child: answer one request with a server document, then exit."""
-    try:
-        listener.settimeout(WARM_UP_TIMEOUT)
-        conn, _ = listener.accept()
-        conn.settimeout(WARM_UP_TIMEOUT)
-        request = b""
-        while b"\r\n\r\n" not in request:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            request += chunk
-        conn.sendall(WARM_UP_REPLY)
-        conn.close()
-    finally:
-        os._exit(0)
 
 
 def _read_lines(fd):
