@@ -164,15 +164,29 @@ def topic(server, event):
 
 
 class EventStamp:
-    """Numbers a publisher's events so subscribers can spot gaps and restarts."""
+    """Numbers a publisher's events so subscribers can spot gaps and restarts.
+
+    A publisher sends the same few events of one server again and again: the topic and the
+    body's head up to ``"data":`` are encoded once per (server, event) and kept, so an
+    event costs the encoding of its data and of three numbers."""
 
     def __init__(self):
         self.boot = uuid.uuid4().hex[:12]
         self.seq = 0
+        self._tail = b',"seq":%d,"boot":' + dump(self.boot) + b',"ts":%r}'
+        self._heads = {}
 
     def event(self, server, name, data):
+        """The frames ``[topic, body]`` of one event."""
+        return self.encoded(server, name, dump(data))
+
+    def encoded(self, server, name, data_json):
+        """:meth:`event` for data already encoded as JSON (``data_json``: UTF-8 bytes)."""
         self.seq += 1
-        return [topic(server, name), dump({
-            "v": VERSION, "server": server, "event": name, "data": data,
-            "seq": self.seq, "boot": self.boot, "ts": time.time(),
-        })]
+        heads = self._heads.get((server, name)) or self._head(server, name)
+        return [heads[0], heads[1] + data_json + self._tail % (self.seq, time.time())]
+
+    def _head(self, server, name):
+        heads = self._heads[(server, name)] = (topic(server, name), dump(
+            {"v": VERSION, "server": server, "event": name})[:-1] + b',"data":')
+        return heads

@@ -4,6 +4,11 @@ Figures come from the container's cgroup files and ``/proc/<pid>/net/dev`` (see
 ``worker.stats``), not from Docker's stats endpoint, which costs a second of latency and CPU
 in dockerd per call. While running, the loop also enforces the disk limit: a server over
 its limit is told so and stopped, once per start.
+
+Each of a node's idle servers wakes its worker once a second for this loop alone, so a tick
+does as little as it can: one repeating timer wakes the loop (no timer made per tick), and
+the event's JSON is written straight from the sample; the usage object the API asks for is
+built only when asked.
 """
 
 import logging
@@ -11,9 +16,10 @@ import time
 from datetime import datetime
 
 import gevent
+from gevent.hub import Waiter
 
 from worker.server import OFFLINE, STARTING
-from worker.stats import StatsReader, StatsUnavailable, usage_object, zero_usage
+from worker.stats import StatsReader, StatsUnavailable, usage_json, usage_object, zero_usage
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +39,14 @@ def started_at_epoch(info):
 
 
 class ResourceMonitor:
-    """Publishes ``stats`` events and keeps the latest usage object."""
+    """Publishes ``stats`` events and keeps the latest sample."""
 
     def __init__(self, server, environment, files, on_over_limit):
         self.server = server
         self.files = files
         self.on_over_limit = on_over_limit
         self.memory_limit = 0
-        self.last = zero_usage(0, server.state, 0)
+        self._sample = None  # the latest sample while the server runs
         self._loop = None
         self._disk_trigger_armed = True
         environment.on_attach(self._attached)
@@ -48,9 +54,10 @@ class ResourceMonitor:
 
     def current(self):
         """The usage object now, with a fresh disk figure (API ``utilization``)."""
-        self.last["disk_bytes"] = self.files.usage_bytes()
-        self.last["state"] = self.server.state
-        return dict(self.last)
+        disk_bytes = self.files.usage_bytes()
+        if self._sample is None:
+            return zero_usage(self.memory_limit, self.server.state, disk_bytes)
+        return usage_object(self._sample, self.server.state, disk_bytes)
 
     def _attached(self, info):
         if self._loop is not None:
@@ -59,18 +66,28 @@ class ResourceMonitor:
         self._loop = gevent.spawn(self._run, reader)
 
     def _run(self, reader):
+        tick = Waiter()
+        # A repeating timer keeps the cadence without a new watcher per tick; a tick that
+        # comes while the loop is busy waits in the Waiter instead of switching into it.
+        timer = gevent.get_hub().loop.timer(0.0, INTERVAL)
+        timer.start(tick.switch, None)
         try:
-            while self.server.state != OFFLINE:
+            while True:
+                tick.get()
+                tick.clear()
+                if self.server.state == OFFLINE:
+                    return
                 try:
                     sample = reader.sample(time.time())
                 except StatsUnavailable:
                     return
                 self.memory_limit = sample["memory_limit_bytes"]
-                self.last = usage_object(sample, self.server.state, self.files.usage_bytes())
-                self.server.publish("stats", self.last)
+                self._sample = sample
+                self.server.publish_encoded("stats", usage_json(
+                    sample, self.server.state, self.files.usage_bytes()))
                 self._enforce_disk_limit()
-                gevent.sleep(INTERVAL)
         finally:
+            timer.close()
             reader.close()
 
     def _enforce_disk_limit(self):
@@ -86,5 +103,5 @@ class ResourceMonitor:
             if self._loop is not None:
                 self._loop.kill(block=False)
                 self._loop = None
-            self.last = zero_usage(self.memory_limit, OFFLINE, self.files.usage_bytes())
-            self.server.publish("stats", self.last)
+            self._sample = None
+            self.server.publish("stats", self.current())

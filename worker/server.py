@@ -57,6 +57,10 @@ class Server(ServerStatus):
     def publish(self, event, data=None):
         self.publisher.publish(self.uuid, event, data)
 
+    def publish_encoded(self, event, data_json):
+        """:meth:`publish` for data already encoded as JSON (UTF-8 bytes)."""
+        self.publisher.publish_encoded(self.uuid, event, data_json)
+
     def daemon_message(self, text):
         """A ``[Pterodactyl Daemon]:`` console line (wings-behaviour.md §5.5)."""
         line = daemon_line(self.cfg.app_name, text)

@@ -70,6 +70,26 @@ def test_event_stamp_numbers_events():
     assert first["boot"] == second["boot"] and first["data"] == "running"
 
 
+def test_event_body_is_the_whole_envelope_dumped(monkeypatch):
+    """The cached head and tail write the same bytes as dumping the envelope whole, for a
+    server's events and the daemon's, whatever was published before."""
+    monkeypatch.setattr(envelope.time, "time", lambda: 1765000000.123456)
+    stamp = envelope.EventStamp()
+    for seq, (server, name, data) in enumerate([
+            ("u1", "stats", {"a": 1.5, "b": [None, "\u00e9"]}), (None, "ready", None),
+            ("u1", "stats", {"a": 2}), ("u1", "console", ["x\"y"])], start=1):
+        topic, body = stamp.event(server, name, data)
+        assert topic == envelope.topic(server, name)
+        assert body == envelope.dump({"v": 1, "server": server, "event": name, "data": data,
+                                      "seq": seq, "boot": stamp.boot, "ts": 1765000000.123456})
+
+
+def test_encoded_event_carries_the_given_json_as_data():
+    stamp = envelope.EventStamp()
+    event = envelope.load(stamp.encoded("u1", "stats", b'{"cpu_absolute":20}')[1])
+    assert (event["data"], event["seq"], event["event"]) == ({"cpu_absolute": 20}, 1, "stats")
+
+
 def test_a_lone_surrogate_travels_escaped():
     """Found by the bus fuzzer (issue 19): JSON's ``\\ud800`` decodes to a string that has
     no UTF-8 form; dumping it failed the sender."""

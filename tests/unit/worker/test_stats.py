@@ -12,9 +12,10 @@ import uuid
 import psutil
 import pytest
 
+from wingspan import envelope
 from worker.stats import (StatsReader, StatsUnavailable, cpu_percent, locate_cgroup,
                           memory_working_set, parse_mountinfo, parse_net_dev, parse_proc_cgroup,
-                          stat_field, usage_object, zero_usage)
+                          stat_field, usage_json, usage_object, zero_usage)
 
 CID = "4f1c2b7e9a" * 6 + "abcd"
 PID = 4242
@@ -337,6 +338,16 @@ def test_usage_object_key_order_and_values():
         '"network":{"rx_bytes":3,"tx_bytes":4},"uptime":5,"state":"running","disk_bytes":6}')
     obj["network"]["rx_bytes"] = 99
     assert sample["network"]["rx_bytes"] == 3
+
+
+@pytest.mark.parametrize("cpu", [12.345, 20.0, 0.0, 0, 0.001, 1e-05, 123456.789])
+def test_usage_json_is_the_usage_object_dumped(cpu):
+    """The stats loop writes the event's JSON itself: byte for byte what the encoder writes
+    for the usage object, whole CPU figures without a fraction (Go)."""
+    sample = {"memory_bytes": 2**40 + 1, "memory_limit_bytes": 2, "cpu_absolute": cpu,
+              "network": {"rx_bytes": 3, "tx_bytes": 2**33}, "uptime": 5}
+    for state in ("starting", "running", "stopping", "offline"):
+        assert usage_json(sample, state, 6) == envelope.dump(usage_object(sample, state, 6))
 
 
 def test_zero_usage_keeps_only_the_memory_limit():

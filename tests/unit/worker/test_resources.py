@@ -1,0 +1,198 @@
+"""The stats loop (wings-behaviour.md §4): one ``stats`` event per tick while the server
+runs, zeros once when it goes offline, the disk watchdog once per start."""
+
+import json
+
+import gevent
+import pytest
+
+from worker import resources
+from worker.resources import OVER_LIMIT, ResourceMonitor
+from worker.server import OFFLINE, RUNNING, STARTING
+from worker.stats import StatsUnavailable, usage_object, zero_usage
+
+INTERVAL = 0.02
+INFO = {"Id": "c1", "State": {"Pid": 42, "StartedAt": "2026-12-06T04:00:00.5Z"}}
+
+
+def sample(n):
+    return {"memory_bytes": 1000 + n, "memory_limit_bytes": 4096, "cpu_absolute": n * 0.5,
+            "network": {"rx_bytes": n, "tx_bytes": 2 * n}, "uptime": n * 1000}
+
+
+class FakeReader:
+    """Returns ``sample(1)``, ``sample(2)``, ... or raises once ``gone`` is set."""
+
+    made = []
+
+    def __init__(self, pid, container_id, started_at):
+        self.args = (pid, container_id, started_at)
+        self.taken = 0
+        self.gone = False
+        self.closed = False
+        FakeReader.made.append(self)
+
+    def sample(self, now):
+        if self.gone:
+            raise StatsUnavailable("gone")
+        self.taken += 1
+        return sample(self.taken)
+
+    def close(self):
+        self.closed = True
+
+
+class FakeServer:
+    def __init__(self):
+        self.state = RUNNING
+        self.events = []
+        self._listeners = []
+
+    def on_state_change(self, listener):
+        self._listeners.append(listener)
+
+    def set_state(self, new):
+        old, self.state = self.state, new
+        for listener in self._listeners:
+            listener(old, new)
+
+    def publish(self, event, data=None):
+        self.events.append((event, data))
+
+    def publish_encoded(self, event, data_json):
+        self.events.append((event, json.loads(data_json)))
+
+    def daemon_message(self, text):
+        self.events.append(("daemon message", text))
+
+
+class FakeEnvironment:
+    def on_attach(self, listener):
+        self.attach = listener
+
+
+class FakeFiles:
+    def __init__(self):
+        self.used = 512
+        self.space = True
+        self.checks = 0
+        self.slow_checks = 0
+
+    def usage_bytes(self):
+        return self.used
+
+    def has_space(self, allow_stale=True):
+        assert allow_stale
+        self.checks += 1
+        if self.slow_checks:
+            self.slow_checks -= 1
+            gevent.sleep(3 * INTERVAL)
+        return self.space
+
+
+@pytest.fixture
+def monitor(monkeypatch):
+    monkeypatch.setattr(resources, "INTERVAL", INTERVAL)
+    monkeypatch.setattr(resources, "StatsReader", FakeReader)
+    FakeReader.made = []
+    server, environment, files = FakeServer(), FakeEnvironment(), FakeFiles()
+    stops = []
+    mon = ResourceMonitor(server, environment, files, on_over_limit=lambda: stops.append(1))
+    mon.stops = stops
+    yield mon, server, environment, files
+    server.set_state(OFFLINE)
+
+
+def stats_events(server):
+    return [data for event, data in server.events if event == "stats"]
+
+
+def wait_for_stats(server, count):
+    with gevent.Timeout(5):
+        while len(stats_events(server)) < count:
+            gevent.sleep(INTERVAL / 4)
+
+
+def test_current_before_any_sample_is_zeros_with_the_state_and_disk(monitor):
+    mon, server, _, files = monitor
+    assert mon.current() == zero_usage(0, RUNNING, 512)
+
+
+def test_one_event_per_tick_from_the_attach_on(monitor):
+    mon, server, environment, files = monitor
+    environment.attach(INFO)
+    wait_for_stats(server, 1)
+    reader = FakeReader.made[0]
+    assert reader.args == (42, "c1", 1796529600.5)
+    wait_for_stats(server, 4)
+    assert stats_events(server)[:4] == [usage_object(sample(n), RUNNING, 512)
+                                        for n in (1, 2, 3, 4)]
+    files.used = 2048
+    assert mon.current() == usage_object(sample(reader.taken), RUNNING, 2048)
+
+
+def test_offline_ends_the_loop_with_one_zeroed_event(monitor):
+    mon, server, environment, _ = monitor
+    environment.attach(INFO)
+    wait_for_stats(server, 2)
+    server.set_state(OFFLINE)
+    gevent.sleep(0)
+    published = len(server.events)
+    gevent.sleep(4 * INTERVAL)
+    assert len(server.events) == published
+    assert server.events[-1] == ("stats", zero_usage(4096, OFFLINE, 512))
+    assert FakeReader.made[0].closed
+
+
+def test_a_vanished_cgroup_ends_the_loop_and_keeps_the_last_sample(monitor):
+    mon, server, environment, _ = monitor
+    environment.attach(INFO)
+    wait_for_stats(server, 2)
+    reader = FakeReader.made[0]
+    reader.gone = True
+    gevent.sleep(3 * INTERVAL)
+    assert reader.closed
+    published = len(server.events)
+    gevent.sleep(3 * INTERVAL)
+    assert len(server.events) == published
+    assert mon.current() == usage_object(sample(reader.taken), RUNNING, 512)
+
+
+def test_a_new_attach_replaces_the_loop(monitor):
+    mon, server, environment, _ = monitor
+    environment.attach(INFO)
+    wait_for_stats(server, 1)
+    environment.attach(INFO)
+    gevent.sleep(3 * INTERVAL)
+    first, second = FakeReader.made
+    assert first.closed and not second.closed
+    taken = first.taken
+    gevent.sleep(3 * INTERVAL)
+    assert first.taken == taken and second.taken >= 2
+
+
+def test_a_tick_that_waits_longer_than_the_interval_is_not_cut_short(monitor):
+    """Ticks that come while the loop waits on something else are not switched into it:
+    the wait finishes, and the loop goes on once per tick."""
+    mon, server, environment, files = monitor
+    files.slow_checks = 2
+    environment.attach(INFO)
+    wait_for_stats(server, 5)
+    assert files.slow_checks == 0
+    assert stats_events(server)[:5] == [usage_object(sample(n), RUNNING, 512)
+                                        for n in range(1, 6)]
+
+
+def test_over_the_disk_limit_warns_and_stops_once_per_start(monitor):
+    mon, server, environment, files = monitor
+    files.space = False
+    environment.attach(INFO)
+    wait_for_stats(server, 3)
+    assert [e for e in server.events if e[0] == "daemon message"] == \
+        [("daemon message", OVER_LIMIT)]
+    assert mon.stops == [1]
+    server.set_state(STARTING)
+    server.state = RUNNING
+    count = len(stats_events(server))
+    wait_for_stats(server, count + 2)
+    assert mon.stops == [1, 1]
