@@ -5,7 +5,10 @@ fixed window while the servers run idle, as a share of one core (target, issue 2
 workers together <= 3 %). Everything an idle worker does is counted, its stats loop
 included, so the figure is an upper bound on the stats loops' cost. What a worker does per
 second over the same window is reported too: its threads' wake-ups (context switches of
-all its threads) and its read and write system calls (``/proc/PID/io``).
+all its threads) and its read and write system calls (``/proc/PID/io``). Right after that
+window, the bus messages the workers publish are counted for ``MESSAGE_WINDOW`` on the
+supervisor's event socket, per worker-second (a subscriber of its own, kept out of the CPU
+window since it adds to the supervisor's forwarding work).
 
 Baselines, from the same run: the CPU Docker itself spends (dockerd, containerd and the
 runc shims of these containers; a container's stats come from its shim through
@@ -29,6 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import requests
+import zmq
+
+from wingspan import bus, envelope
 
 from bench.cpu import engine_pids, role_shares, shim_pids
 from bench.figures import Figure
@@ -38,6 +44,8 @@ SERVERS = 100
 SETTLE = 10.0
 WINDOW = 30.0
 DOCKER_WINDOW = 15.0
+MESSAGE_WINDOW = 10.0
+SUBSCRIBED = 1.0  # for a subscription to reach the workers through the proxy
 CALLS_IN_FLIGHT = 3  # per container: a call lasts up to two seconds
 DOCKER_TIMEOUT = 10
 PERCENT = 100.0
@@ -56,6 +64,7 @@ def run():
         time.sleep(WINDOW)
         idle = shares()
         wakes, syscalls = per_worker_second(counted, wake_counts(roles["workers"]))
+        messages = bus_messages(node.run_dir, node.uuids)
         polled, calls = poll_stats(ids, roles)
         streamed, samples = stream_stats(ids, roles)
     finally:
@@ -63,7 +72,33 @@ def run():
     return figures(idle, polled, calls, streamed, samples) + [
         Figure("per idle worker: thread wake-ups, per s", wakes, None),
         Figure("per idle worker: read+write syscalls, per s", syscalls, None),
+        Figure("per idle worker: bus messages published, per s", messages, None),
     ]
+
+
+def bus_messages(run_dir, uuids):
+    """Events published per worker-second by the servers ``uuids``, over ``MESSAGE_WINDOW``."""
+    context = zmq.Context()
+    sock = bus.subscriber(context, bus.Endpoints(run_dir).events_out, (envelope.SERVER_EVENTS,))
+    try:
+        time.sleep(SUBSCRIBED)
+        while sock.poll(0):
+            sock.recv_multipart()
+        topics = []
+        deadline = time.monotonic() + MESSAGE_WINDOW
+        while (left := deadline - time.monotonic()) > 0:
+            if sock.poll(int(left * 1000) + 1):
+                topics.append(sock.recv_multipart()[0])
+    finally:
+        sock.close()
+        context.term()
+    return events_of(topics, uuids) / MESSAGE_WINDOW / len(uuids)
+
+
+def events_of(topics, uuids):
+    """How many of the event ``topics`` are events of the servers ``uuids``."""
+    servers = {envelope.topic(uuid, "") for uuid in uuids}
+    return sum(1 for topic in topics if topic[:topic.rfind(b".") + 1] in servers)
 
 
 def wake_counts(pids):
