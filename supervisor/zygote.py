@@ -35,6 +35,7 @@ from supervisor.child import module_command
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_MEMORY_MERGE = 67
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -111,9 +112,30 @@ def _preload(config_path):
     # every worker that pulls an image
     import docker  # noqa: F401
     _warm_up(config_path)
+    if _merge_pages_configured():
+        offer_pages_for_merging()
     gc.collect()
     _fill_free_blocks()
     gc.freeze()
+
+
+def _merge_pages_configured():
+    loaded = _preloaded.get("config")
+    return loaded is not None and loaded[1].wingspan.worker.merge_pages
+
+
+def offer_pages_for_merging():
+    """Mark all of this process's memory, and its forks', for the kernel's same-page merging.
+
+    What a worker copies of the zygote's pages is mostly alike from worker to worker (the
+    same code run, the same objects touched); while KSM runs, each such page is then kept
+    once for all of them. Kernels before 6.4 lack the option: the memory is then simply
+    not merged.
+    """
+    try:
+        prctl(PR_SET_MEMORY_MERGE, 1)
+    except OSError:
+        return
 
 
 # Objects the zygote keeps only so that the free blocks they fill stay taken.

@@ -75,6 +75,7 @@ RESTART_KEYS = (
     "system.disk_check_interval", "docker.network", "wingspan.run_directory",
     "wingspan.console_buffer_lines", "wingspan.mime_cache_entries",
     "wingspan.panelless_directory", "wingspan.sftp.login_timeout",
+    "wingspan.worker.merge_pages",
 )
 
 # The only values egg ``{{config.<path>}}`` placeholders resolve against (§13.2, §15.3).
@@ -624,6 +625,9 @@ class WorkerLimits:
     backoff_initial: float = setting(0.5, "First restart delay of a dead worker, seconds.",
                                      Number())
     backoff_max: float = setting(60, "Longest restart delay, seconds.", Number())
+    merge_pages: bool = setting(True, "Offer the workers' memory to the kernel's same-page "
+                                "merging (KSM): pages the workers hold alike are kept once "
+                                "while /sys/kernel/mm/ksm/run is 1.")
 
 
 @dataclass

@@ -140,6 +140,7 @@ WINGSPAN_DEFAULTS = {
     "wingspan.worker.stable_after": 60,
     "wingspan.worker.backoff_initial": 0.5,
     "wingspan.worker.backoff_max": 60,
+    "wingspan.worker.merge_pages": True,
     "wingspan.sftp.login_timeout": 30,
     "wingspan.sftp.window": 60,
     "wingspan.sftp.failures_per_user": 3,
