@@ -42,6 +42,9 @@ _NO_BODY = object()
 # Parallel page fetches at boot: enough to overlap the Panel's latency, few enough to
 # stay polite to a Panel that serves every node of a cluster.
 MAX_PAGE_FETCHES = 8
+# Keep-alive connections kept for reuse. The supervisor makes the Panel calls of every
+# worker (supervisor/panel_relay.py), so a mass start's syncs run at once on this client.
+CONNECTIONS_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,9 @@ class PanelClient:
         self.per_page = cfg.remote_query.boot_servers_per_page
         self.retry = retry
         self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTIONS_KEPT)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.session.verify = verify_tls
         self.session.headers.update({
             "Authorization": "Bearer %s.%s" % (cfg.token_id, cfg.token),

@@ -433,3 +433,25 @@ def test_a_server_list_without_usable_pagination_is_a_panel_error(panel):
     for _ in range(2):
         with pytest.raises(errors.PanelError):
             client.get_servers()
+
+
+def test_many_calls_at_once_share_the_client_without_dropping_connections(panel, caplog):
+    """The supervisor makes every worker's Panel calls (supervisor/panel_relay.py): a mass
+    start's syncs run at once on one client, and each keeps its connection for reuse."""
+    def slow_server(request):
+        time.sleep(0.2)
+        return 200, server_doc(UUID)
+
+    panel.answer("GET", "/api/remote/servers/%s" % UUID, slow_server)
+    client = make_client(panel)
+    calls = 40
+    answers = []
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    threads = [threading.Thread(target=lambda: answers.append(client.get_server(UUID)))
+               for _ in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == calls
+    assert [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()] == []
