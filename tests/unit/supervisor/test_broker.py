@@ -10,8 +10,8 @@ import pytest
 import zmq.green as zmq
 
 from supervisor import child
-from supervisor.broker import Broker
 from wingspan import bus, commands, envelope, errors
+from tests.support.bus import running_broker
 from wingspan.commands import STRING, Command, obj
 
 ECHO = Command("daemon.echo", obj(("text",), text=STRING), obj(("echo",), echo=STRING))
@@ -29,20 +29,15 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path):
-    context = zmq.Context()
-    endpoints = bus.Endpoints(str(tmp_path / "run"))
-    endpoints.prepare()
     commands = bus.CommandRegistry()
     commands.register(ECHO)(lambda args: {"echo": args["text"]})
     states, notices = {}, []
-    broker = Broker(context, endpoints, commands, states.get,
-                    lambda uuid, msg: notices.append((uuid, msg["cmd"])))
-    loop = gevent.spawn(broker.run)
-    client = bus.BusClient(context, endpoints.control)
-    yield Rig(context, endpoints, client, states, notices, broker)
-    client.close()
-    loop.kill()
-    context.destroy(linger=0)
+    with running_broker(tmp_path / "run", commands, states.get,
+                        lambda uuid, msg: notices.append((uuid, msg["cmd"]))) \
+            as (context, endpoints, broker):
+        client = bus.BusClient(context, endpoints.control)
+        yield Rig(context, endpoints, client, states, notices, broker)
+        client.close()
 
 
 def fake_worker(context, endpoints, uuid):

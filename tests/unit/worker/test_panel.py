@@ -1,12 +1,10 @@
 """A worker's Panel calls travel over the bus to the supervisor's one Panel client
 (worker/panel.py, supervisor/panel_relay.py): same methods, same results, same errors."""
 
-import gevent
 import pytest
-import zmq.green as zmq
 
 from supervisor import panel_relay
-from supervisor.broker import Broker
+from tests.support.bus import running_broker
 from wingspan import bus, commands, errors
 from worker.panel import BusPanel
 
@@ -58,19 +56,13 @@ class Config:
 
 @pytest.fixture
 def relay(tmp_path):
-    context = zmq.Context()
-    endpoints = bus.Endpoints(str(tmp_path / "run"))
-    endpoints.prepare()
     registry = bus.CommandRegistry()
     panel = RecordingPanel()
     panel_relay.register(registry, lambda: panel)
-    broker = Broker(context, endpoints, registry, lambda uuid: None, lambda uuid, msg: None)
-    loop = gevent.spawn(broker.run)
-    worker_panel = BusPanel(context, endpoints.control, Config)
-    yield panel, worker_panel
-    worker_panel.close()
-    loop.kill()
-    context.destroy(linger=0)
+    with running_broker(tmp_path / "run", registry) as (context, endpoints, _):
+        worker_panel = BusPanel(context, endpoints.control, Config)
+        yield panel, worker_panel
+        worker_panel.close()
 
 
 def test_every_worker_call_reaches_the_supervisors_client_with_its_arguments(relay):
