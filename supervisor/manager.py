@@ -3,7 +3,8 @@
 Boot order (wings-behaviour.md §14.1, adapted to our processes): directories -> system
 user (its ids reach the children through the rewritten config) -> bus sockets and event
 proxy -> servers from the Panel (paged, retried) -> Docker network -> config rewritten ->
-saved states -> API and SFTP processes -> one worker per server -> ``POST /servers/reset``.
+saved states -> API process -> one worker per server (all asked of the zygote at once) ->
+SFTP process -> ``POST /servers/reset``.
 
 The supervisor is the single owner of the server list. It learns about state changes and
 configuration updates from the workers' events, persists states, and answers the API's
@@ -21,11 +22,11 @@ import time
 
 import gevent
 import gevent.event
-import gevent.lock
 import zmq.green as zmq
 
 from supervisor import broker, child, network, panel_relay, system_user
 from supervisor.activity import ActivityLog
+from supervisor.early_exits import EarlyExits
 from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
@@ -76,8 +77,8 @@ class Manager:
         self.commands = bus.CommandRegistry()
         self._register_commands()
         self._stop = gevent.event.Event()
-        self._spawn_lock = gevent.lock.Semaphore()
         self._states_dirty = False
+        self._early_exits = EarlyExits()
         self._publisher = None
         self._events = None
 
@@ -147,15 +148,21 @@ class Manager:
         self.incoming.sweep(set(self.definitions))
         saved = self.states.load(set(self.definitions))
         self._start_api()
-        self._start_sftp()
         now = time.monotonic()
-        # The API answers from here on: a server the Panel creates or deletes while the
-        # workers are forked (each fork waits on the zygote) changes the list under us.
-        for uuid in list(self.definitions):
-            if uuid in self.definitions and uuid not in self.workers:
-                self._add_worker(uuid, {"restore_state": saved.get(uuid)}, now)
+        # Every worker is asked for at once: the zygote forks them back to back while the
+        # first ones boot. The API answers from here on: a server the Panel creates or
+        # deletes while the workers are forked changes the list under us.
+        gevent.joinall([gevent.spawn(self._boot_worker, uuid, saved.get(uuid), now)
+                        for uuid in list(self.definitions)], raise_error=True)
+        # as Wings does once its servers are restored (wings-behaviour.md §14.1 step 12),
+        # and so the SFTP process's start does not compete with the workers' boots
+        self._start_sftp()
         log.info("booted %d servers", len(self.definitions))
         return True
+
+    def _boot_worker(self, uuid, restore_state, now):
+        if uuid in self.definitions and uuid not in self.workers:
+            self._add_worker(uuid, {"restore_state": restore_state}, now)
 
     def _fetch_servers(self):
         """All servers of this node, retrying with backoff until the Panel answers."""
@@ -193,6 +200,8 @@ class Manager:
         os.makedirs(os.path.join(system.log_directory, "install"), mode=0o700, exist_ok=True)
 
     def _tick(self, now):
+        for proc, status in self._early_exits.claim(self._children(), now):
+            self._child_exited(proc, status, now)
         for proc in self._children():
             proc.tick(now)
 
@@ -238,15 +247,20 @@ class Manager:
 
         def reaped():
             proc = by_pid(watcher.rpid)
-            if proc is not None:
-                proc.exited(time.monotonic(), watcher.rstatus)
-                if proc.server is not None:
-                    self._broker.worker_gone(proc.server)
-                elif proc is self.api:
-                    gevent.spawn(self._abandon_incoming)
+            if proc is None:
+                self._early_exits.add(watcher.rpid, watcher.rstatus, time.monotonic())
+            else:
+                self._child_exited(proc, watcher.rstatus, time.monotonic())
 
         watcher.start(reaped)
         self._child_watcher = watcher
+
+    def _child_exited(self, proc, status, now):
+        proc.exited(now, status)
+        if proc.server is not None:
+            self._broker.worker_gone(proc.server)
+        elif proc is self.api:
+            gevent.spawn(self._abandon_incoming)
 
     def _child_by_pid(self, pid):
         for proc in self._children():
@@ -287,8 +301,7 @@ class Manager:
                 # a server being received stays transferring (no power actions) in every
                 # worker it gets, also one that replaces a worker that died meanwhile
                 payload["incoming_transfer"] = True
-            with self._spawn_lock:
-                return self.zygote.fork_worker(uuid, payload)
+            return self.zygote.fork_worker(uuid, payload)
 
         worker = child.Child("worker %s" % uuid, spawn, self._policy(),
                              permanent_exit_codes=(envelope.EXIT_CONFIG,), signals_ready=True,

@@ -10,10 +10,17 @@ Protocol over an inherited socketpair, one JSON object per line::
 
     supervisor -> zygote   {"uuid": "...", "payload": {...}}
     zygote     -> supervisor {"uuid": "...", "pid": <worker pid>}
+                           {"uuid": "...", "error": "<why no worker was forked>"}
+
+The supervisor may send many requests without waiting (at boot it asks for every worker
+at once); each is answered, in the order they were sent.
 
 Each worker is forked twice (zygote -> intermediate -> worker) and the intermediate exits
-at once, so the worker is re-parented to the supervisor, which is a child subreaper: the
-supervisor reaps its workers and sees their exit status directly.
+once its workers are forked, so they are re-parented to the supervisor, which is a child
+subreaper: the supervisor reaps its workers and sees their exit status directly. One
+intermediate forks every request already waiting when the zygote reads, so a boot costs
+a few intermediates, not one per worker, and the first workers boot while the next are
+forked.
 
 The zygote never creates a gevent hub, thread or ZeroMQ context; those would be unsafe to
 fork. It dies with the supervisor (parent-death signal); the workers inherit its pidfd of
@@ -23,6 +30,7 @@ the supervisor and exit when it does (wingspan/lifeline.py).
 import ctypes
 import gc
 import json
+import logging
 import os
 import re
 import signal
@@ -36,6 +44,8 @@ from supervisor.child import module_command
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_MEMORY_MERGE = 67
+
+log = logging.getLogger(__name__)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -58,7 +68,7 @@ class Zygote:
         self.supervisor_pidfd = supervisor_pidfd
         self.process = None
         self._sock = None
-        self._reader = None
+        self._requests = None  # supervisor.fork_requests.ForkRequests, made on first use
 
     def start(self):
         ours, theirs = socket.socketpair()
@@ -68,32 +78,31 @@ class Zygote:
             pass_fds=[theirs.fileno(), self.supervisor_pidfd], close_fds=True)
         theirs.close()
         self._sock = ours
-
-    def _make_green(self):
-        """Switch our end to a gevent socket once the supervisor runs its hub."""
-        from gevent import socket as green_socket
-        if not isinstance(self._sock, green_socket.socket):
-            self._sock = green_socket.socket(fileno=self._sock.detach())
-            self._reader = self._sock.makefile("rb")
+        self._requests = None
 
     @property
     def pid(self):
         return self.process.pid if self.process else None
 
     def fork_worker(self, uuid, payload):
-        """Ask for a worker; returns its pid. Callers serialise calls (one at a time)."""
-        self._make_green()
-        line = json.dumps({"uuid": uuid, "payload": payload}).encode() + b"\n"
-        self._sock.sendall(line)
-        answer = self._reader.readline()
-        if not answer:
-            raise OSError("zygote closed its socket")
-        return json.loads(answer)["pid"]
+        """Ask for a worker; returns its pid, or raises OSError when none was forked.
+
+        Callers may ask at the same time (each greenlet waits for its own answer): the
+        zygote forks back to back while the workers already forked boot.
+        """
+        if self._requests is None:
+            # gevent only now: this module is imported before the zygote starts, when the
+            # supervisor must not have a hub yet
+            from supervisor.fork_requests import ForkRequests
+            self._requests = ForkRequests(self._sock)
+        return self._requests.fork(uuid, payload)
 
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.kill()
-        if self._sock:
+        if self._requests is not None:
+            self._requests.close()
+        elif self._sock:
             self._sock.close()
 
 
@@ -204,8 +213,9 @@ def _warm_up(config_path):
         return
 
 
-def _read_lines(fd):
-    """Lines from a raw fd: plain os.read, because a gevent socket would create a hub."""
+def _read_batches(fd):
+    """The complete lines of each read from a raw fd, as a list: everything already waiting
+    is served at once. Plain os.read, because a gevent socket would create a hub."""
     pending = b""
     while True:
         chunk = os.read(fd, 65536)
@@ -213,7 +223,17 @@ def _read_lines(fd):
             return
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        yield from lines
+        if lines:
+            yield lines
+
+
+def _write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _answer(fd, uuid, **result):
+    _write_all(fd, json.dumps(dict(result, uuid=uuid)).encode() + b"\n")
 
 
 def _serve(fd, config_path, supervisor):
@@ -221,32 +241,80 @@ def _serve(fd, config_path, supervisor):
     # the supervisor died before the signal was armed, its end of the socket is closed and
     # the read loop ends at once.
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    for line in _read_lines(fd):
-        _fork_worker(fd, json.loads(line), config_path, supervisor)
+    for lines in _read_batches(fd):
+        _fork_workers(fd, [json.loads(line) for line in lines], config_path, supervisor)
     os._exit(0)
 
 
-def _fork_worker(fd, request, config_path, supervisor):
-    fork = _original("fork")
-    intermediate = fork()
+def _fork_workers(fd, requests, config_path, supervisor):
+    """Fork a worker per request through one intermediate process, and pass its answers
+    on as they come.
+
+    The intermediate answers through a pipe rather than the supervisor's socket, so that
+    the zygote knows which requests it answered: if it dies part way, the rest are
+    answered with an error here instead of leaving the supervisor waiting.
+    """
+    close = _original("close")
+    answers, answers_in = os.pipe()
+    try:
+        intermediate = _original("fork")()
+    except OSError as e:
+        close(answers)
+        close(answers_in)
+        for request in requests:
+            _answer(fd, request["uuid"], error="cannot fork: %s" % e.strerror)
+        return
     if intermediate == 0:
-        worker_pid = fork()
-        if worker_pid == 0:
-            _become_worker(fd, request, config_path, supervisor)
-        os.write(fd, json.dumps({"uuid": request["uuid"], "pid": worker_pid}).encode() + b"\n")
-        os._exit(0)
+        close(answers)
+        _fork_each(requests, answers_in, (fd, answers_in), config_path, supervisor)
+    close(answers_in)
+    answered = 0
+    for lines in _read_batches(answers):
+        _write_all(fd, b"".join(line + b"\n" for line in lines))
+        answered += len(lines)
+    close(answers)
     _original("waitpid")(intermediate, 0)
+    for request in requests[answered:]:
+        _answer(fd, request["uuid"], error="the intermediate process died before forking it")
 
 
-def _become_worker(fd, request, config_path, supervisor):
-    os.close(fd)
-    from worker import runtime
-    code = runtime.main(request["uuid"], request["payload"], config_path, supervisor,
-                        _preloaded)
-    os._exit(code)
+def _fork_each(requests, answers_in, inherited, config_path, supervisor):
+    """In the intermediate: fork the workers one after the other, then exit (whatever
+    happens: it must never return into the zygote's loop)."""
+    try:
+        for request in requests:
+            try:
+                pid = _original("fork")()
+            except OSError as e:
+                _answer(answers_in, request["uuid"], error="cannot fork: %s" % e.strerror)
+                continue
+            if pid == 0:
+                _become_worker(inherited, request, config_path, supervisor)
+            _answer(answers_in, request["uuid"], pid=pid)
+    finally:
+        os._exit(0)
+
+
+def _become_worker(inherited, request, config_path, supervisor):
+    """Run the worker and exit with its code; an exception that escapes it ends the
+    process too, which otherwise would go on forking its siblings' workers."""
+    code = 1
+    try:
+        close = _original("close")
+        for fd in inherited:
+            close(fd)
+        from worker import runtime
+        code = runtime.main(request["uuid"], request["payload"], config_path, supervisor,
+                            _preloaded)
+    except BaseException:
+        log.exception("worker %s failed", request["uuid"])
+    finally:
+        os._exit(code)
 
 
 def _original(name):
+    """The os function gevent patched: the zygote runs no hub, and gevent's own versions
+    wait for it (its ``close`` of a pipe, say, is put off until the hub's loop runs)."""
     from gevent import monkey
     return monkey.get_original("os", name)
 

@@ -160,6 +160,34 @@ def test_no_worker_outlives_a_supervisor_killed_while_it_forks_them(panel, daemo
                what="every worker, forked or being forked, to exit")
 
 
+def test_a_worker_killed_while_the_others_are_forked_is_replaced(panel, daemon):
+    """At boot every worker is asked of the zygote at once: one that dies while the others
+    are still being forked is restarted like any dead worker, and every server has one."""
+    uuids = [str(uuidlib.uuid4()) for _ in range(12)]
+    for uuid in uuids:
+        panel.add_server(uuid)
+    daemon.start(wait=False)
+    uuid, pid = wait_until(lambda: first_worker(daemon, uuids), timeout=60, interval=0.01,
+                           what="the first worker")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: all(daemon.worker_pid(u) for u in uuids)
+               and daemon.worker_pid(uuid) != pid, timeout=60,
+               what="a worker for every server, a new one for %s" % uuid)
+    daemon.wait_ready()
+    assert "worker %s died (signal SIGKILL" % uuid in daemon.log_tail(400)
+    listed = daemon.get("/api/servers").json()
+    assert sorted(s["configuration"]["uuid"] for s in listed) == sorted(uuids)
+
+
+def first_worker(daemon, uuids):
+    """``(uuid, pid)`` of a worker of one of ``uuids`` that is up, or None."""
+    for uuid in uuids:
+        pid = daemon.worker_pid(uuid)
+        if pid:
+            return uuid, pid
+    return None
+
+
 def live_processes_titled(titles):
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
