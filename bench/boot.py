@@ -1,5 +1,10 @@
 """Boot with 100 running containers: time until every server is ``running`` in the API,
-against 100 sequential docker-py inspect+attach calls from one process (issues 3, 22)."""
+against 100 sequential docker-py inspect+attach calls from one process (issues 3, 22).
+
+Beside it, the floor: the same restart of a daemon with no servers, until its API answers
+(interpreters, imports, the zygote's preload, the Panel's server list). No amount of work
+saved per worker brings the boot below it; on a 2-core machine it alone is several times
+the baseline (issue 22)."""
 
 import time
 
@@ -27,19 +32,36 @@ def docker_baseline(uuids):
     return elapsed
 
 
+def restart(node, servers):
+    """Seconds from the daemon's start until its API lists ``servers`` servers running."""
+    node.daemon.stop()
+    started = time.perf_counter()
+    node.daemon.start(wait=False)
+    wait_until(lambda: node.daemon.answers() and node.running() == servers, timeout=300,
+               interval=0.1, what="every server running again")
+    return time.perf_counter() - started
+
+
+def floor():
+    """A restart of a daemon with no servers, measured as the boot is."""
+    node = BenchNode(0)
+    try:
+        node.daemon.start()
+        return restart(node, 0)
+    finally:
+        node.close()
+
+
 def run():
     node = BenchNode(SERVERS)
     try:
         node.daemon.start()
         node.start_all(timeout=600)
-        node.daemon.stop()
-        started = time.perf_counter()
-        node.daemon.start(wait=False)
-        wait_until(lambda: node.daemon.answers() and node.running() == SERVERS, timeout=300,
-                   interval=0.1, what="every server running again")
-        boot = time.perf_counter() - started
+        boot = restart(node, SERVERS)
         baseline = docker_baseline(node.uuids)
     finally:
         node.close()
     return [Figure("boot to all %d running, s" % SERVERS, boot, baseline, unit="s",
-                   target="ratio <= 2")]
+                   target="ratio <= 2"),
+            Figure("floor: daemon start, no servers, s", floor(), baseline, unit="s",
+                   target="(context)")]
