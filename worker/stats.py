@@ -261,6 +261,8 @@ class StatsReader:
         self._fds = None
         self._mem_total = 0
         self._previous = None
+        self._limit_read = None  # the limit file's bytes that ``_limit`` was parsed from
+        self._limit = 0
 
     def sample(self, now):
         """The container's figures now (``now`` in epoch seconds).
@@ -279,26 +281,34 @@ class StatsReader:
         try:
             usage = int(pread(usage_fd, READ_LIMIT, 0))
             stat = pread(stat_fd, READ_LIMIT, 0)
-            limit = pread(limit_fd, READ_LIMIT, 0).strip()
+            limit = pread(limit_fd, READ_LIMIT, 0)
             cpu = pread(cpu_fd, READ_LIMIT, 0)
             rx, tx = parse_net_dev(pread(net_fd, READ_LIMIT, 0))
             if self._version == 1:
                 cpu_ns = int(cpu)
-                inactive = (stat_field(stat, b"total_inactive_file"),
-                            stat_field(stat, b"inactive_file"))
+                total_inactive = stat_field(stat, b"total_inactive_file")
+                if total_inactive is not None and total_inactive < usage:
+                    memory = usage - total_inactive  # the first rule; inactive_file is not needed
+                else:
+                    memory = memory_working_set(usage, total_inactive,
+                                                stat_field(stat, b"inactive_file"))
             else:
                 cpu_ns = stat_field(cpu, b"usage_usec") * 1000
-                inactive = None, stat_field(stat, b"inactive_file")
+                memory = memory_working_set(usage, None, stat_field(stat, b"inactive_file"))
+            if limit != self._limit_read:
+                self._limit = self._clamp_limit(None if limit.strip() == b"max" else int(limit))
+                self._limit_read = limit
         except (OSError, ValueError, IndexError, TypeError) as e:
             raise StatsUnavailable("container %s: %s" % (self.container_id, e)) from e
         taken = self.clock()
         percent = 0.0
-        if self._previous is not None:
-            percent = cpu_percent(cpu_ns - self._previous[0], taken - self._previous[1])
+        previous = self._previous
+        if previous is not None and cpu_ns > previous[0]:  # an idle container used none
+            percent = cpu_percent(cpu_ns - previous[0], taken - previous[1])
         self._previous = (cpu_ns, taken)
         return {
-            "memory_bytes": memory_working_set(usage, *inactive),
-            "memory_limit_bytes": self._clamp_limit(None if limit == b"max" else int(limit)),
+            "memory_bytes": memory,
+            "memory_limit_bytes": self._limit,
             "cpu_absolute": percent,
             "network": {"rx_bytes": rx, "tx_bytes": tx},
             "uptime": max(0, int((now - self.started_at) * 1000)),

@@ -209,6 +209,16 @@ def test_v1_sample_figures(v1_cgroupfs):
     }
 
 
+def test_v1_total_inactive_not_below_usage_falls_back_to_inactive_file(tmp_path):
+    """§4.1: total_inactive_file counts only when below usage; then inactive_file does."""
+    proc_files(tmp_path, MOUNTINFO_V1, "4:memory:/docker/%s\n2:cpu,cpuacct:/docker/%s\n"
+               % (CID, CID))
+    v1_cgroup(tmp_path, "/sys/fs/cgroup/memory/docker/" + CID,
+              "/sys/fs/cgroup/cpu,cpuacct/docker/" + CID, usage=120_000_000)
+    assert StatsReader(PID, CID, 0.0, str(tmp_path)).sample(1.0)["memory_bytes"] == \
+        120_000_000 - 1000
+
+
 def test_v1_hard_limit_is_reported_as_is(tmp_path):
     proc_files(tmp_path, MOUNTINFO_V1, "4:memory:/docker/%s\n2:cpu,cpuacct:/docker/%s\n"
                % (CID, CID))
