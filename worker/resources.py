@@ -85,16 +85,16 @@ class ResourceMonitor:
                 self._sample = sample
                 self.server.publish_encoded("stats", usage_json(
                     sample, self.server.state, self.files.usage_bytes()))
-                self._enforce_disk_limit()
+                if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):
+                    self._stop_over_limit()
         finally:
             timer.close()
             reader.close()
 
-    def _enforce_disk_limit(self):
-        if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):
-            self._disk_trigger_armed = False
-            self.server.daemon_message(OVER_LIMIT)
-            gevent.spawn(self.on_over_limit)
+    def _stop_over_limit(self):
+        self._disk_trigger_armed = False
+        self.server.daemon_message(OVER_LIMIT)
+        gevent.spawn(self.on_over_limit)
 
     def _state_changed(self, old, new):
         if new == STARTING:

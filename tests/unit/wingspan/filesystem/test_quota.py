@@ -136,6 +136,25 @@ def test_disk_usage_cache_freshness(tmp_path, executor):
     assert usage.get(allow_stale=True) == 15
 
 
+def test_has_space_walks_only_when_the_cache_is_stale(tmp_path, executor):
+    """§4.3 and the stats loop's watchdog: a fresh cache answers from the counter; a stale
+    one answers at once and walks in the background (allow_stale) or walks first."""
+    (tmp_path / "f").write_bytes(b"x" * 10)
+    quota, clock = Quota(12), FakeClock()
+    usage = DiskUsage(str(tmp_path), quota, 150, executor, clock)
+    assert usage.has_space(allow_stale=False) is True and usage.checked_at == clock.now
+    (tmp_path / "g").write_bytes(b"x" * 5)
+    clock.now += 150
+    assert usage.has_space(allow_stale=True) is True and usage._background is None
+    clock.now += 1
+    assert usage.has_space(allow_stale=True) is True
+    usage._background.result(timeout=10)
+    assert quota.usage == 15 and usage.has_space(allow_stale=True) is False
+    (tmp_path / "g").unlink()
+    clock.now += 151
+    assert usage.has_space(allow_stale=False) is True and quota.usage == 10
+
+
 def test_disk_usage_disabled_by_interval_zero(tmp_path, executor):
     """§4.3: ``disk_check_interval = 0``: usage reads 0 and has-space is always true."""
     (tmp_path / "f").write_bytes(b"x" * 10)
