@@ -181,13 +181,17 @@ def run_daemon(args):
         print("wingspan: %s" % e, file=sys.stderr)
         return 1
     # The zygote must be forked before this process has a ZeroMQ context, a thread or a
-    # gevent hub; nothing above this line creates one.
+    # gevent hub; nothing above this line creates one. The API and SFTP processes start
+    # beside it and wait for the boot to release them (supervisor/prestart.py).
     from supervisor import zygote
     from wingspan import lifeline
     zygote.become_subreaper()
     supervisor_pidfd = lifeline.open_own_pidfd()
     forker = zygote.Zygote(config_path, supervisor_pidfd)
     forker.start()
+    from supervisor.prestart import Prestarted
+    prestarted = {module: Prestarted(module, config_path, supervisor_pidfd)
+                  for module in ("api", "sftp")}
 
     from gevent import monkey
     monkey.patch_all()
@@ -199,7 +203,8 @@ def run_daemon(args):
     setproctitle.setproctitle("wingspan: supervisor")
     debug, verify_tls = startup.runtime_flags()
     logs.configure("supervisor", debug or cfg.debug, log_directory=cfg.system.log_directory)
-    return Manager(cfg, config_path, forker, supervisor_pidfd, verify_tls=verify_tls).run()
+    return Manager(cfg, config_path, forker, supervisor_pidfd, verify_tls=verify_tls,
+                   prestarted=prestarted).run()
 
 
 def main(argv=None):

@@ -3,8 +3,8 @@
 Boot order (wings-behaviour.md §14.1, adapted to our processes): directories -> system
 user (its ids reach the children through the rewritten config) -> bus sockets and event
 proxy -> servers from the Panel (paged, retried) -> Docker network -> config rewritten ->
-saved states -> API process -> one worker per server (all asked of the zygote at once) ->
-SFTP process -> ``POST /servers/reset``.
+saved states -> API and SFTP processes (started beside the zygote, released here) -> one
+worker per server (all asked of the zygote at once) -> ``POST /servers/reset``.
 
 The supervisor is the single owner of the server list. It learns about state changes and
 configuration updates from the workers' events, persists states, and answers the API's
@@ -12,7 +12,6 @@ configuration updates from the workers' events, persists states, and answers the
 alive for it; a dead worker is simply replaced and the new one re-attaches.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -24,7 +23,7 @@ import gevent
 import gevent.event
 import zmq.green as zmq
 
-from supervisor import broker, child, network, panel_relay, system_user
+from supervisor import broker, child, network, panel_relay, prestart, system_user
 from supervisor.activity import ActivityLog
 from supervisor.early_exits import EarlyExits
 from supervisor.incoming import IncomingMarks
@@ -35,7 +34,7 @@ from wingspan.config import ConfigError
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
 from wingspan.server_config import ServerDefinition
-from wingspan.startup import ENV_HELD_BACK, runtime_flags
+from wingspan.startup import runtime_flags
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +52,14 @@ class Manager:
         zygote: a started ``supervisor.zygote.Zygote``.
         own_pidfd: a pidfd of this process, handed to the API process so that it exits
             with us (``wingspan.lifeline``).
+        prestarted: ``{"api"|"sftp": supervisor.prestart.Prestarted}``, the processes
+            started ahead of the boot, released once the servers are loaded (the others
+            are started then).
     """
 
-    def __init__(self, cfg, config_path, zygote, own_pidfd, verify_tls=True):
+    def __init__(self, cfg, config_path, zygote, own_pidfd, verify_tls=True, prestarted=None):
         self.cfg = cfg
+        self.prestarted = prestarted or {}
         self.config_path = config_path
         self.zygote = zygote
         self.own_pidfd = own_pidfd
@@ -148,15 +151,13 @@ class Manager:
         self.incoming.sweep(set(self.definitions))
         saved = self.states.load(set(self.definitions))
         self._start_api()
+        self._start_sftp()
         now = time.monotonic()
         # Every worker is asked for at once: the zygote forks them back to back while the
         # first ones boot. The API answers from here on: a server the Panel creates or
         # deletes while the workers are forked changes the list under us.
         gevent.joinall([gevent.spawn(self._boot_worker, uuid, saved.get(uuid), now)
                         for uuid in list(self.definitions)], raise_error=True)
-        # as Wings does once its servers are restored (wings-behaviour.md §14.1 step 12),
-        # and so the SFTP process's start does not compete with the workers' boots
-        self._start_sftp()
         log.info("booted %d servers", len(self.definitions))
         return True
 
@@ -277,19 +278,27 @@ class Manager:
         self.sftp = self._start_process("sftp")
 
     def _start_process(self, module):
-        """Start and supervise ``python -m <module>`` (the installed one), which exits with
-        this process (``wingspan.lifeline``)."""
+        """Supervise ``module``'s process: the one the command line started ahead of the
+        boot (``supervisor.prestart``), released now, or a new one."""
+        proc = child.Child(module, self._spawner(module), self._policy())
+        prestarted = self.prestarted.get(module)
+        if prestarted is None or prestarted.released:
+            proc.start(time.monotonic())
+        else:
+            proc.adopt(prestarted.pid, time.monotonic())
+            prestarted.release()
+        return proc
+
+    def _spawner(self, module):
+        """Start ``python -m <module>`` (the installed one), which exits with this process
+        (``wingspan.lifeline``); returns its pid."""
         def spawn():
-            proc = subprocess.Popen(
-                child.module_command(module, "--config", self.config_path,
-                                     "--supervisor-pidfd", str(self.own_pidfd)),
-                pass_fds=[self.own_pidfd],
-                env=dict(os.environ, **{ENV_HELD_BACK: json.dumps(self._held_back)}))
+            proc = subprocess.Popen(prestart.command(module, self.config_path, self.own_pidfd),
+                                    pass_fds=[self.own_pidfd],
+                                    env=prestart.environment(self._held_back))
             return proc.pid
 
-        proc = child.Child(module, spawn, self._policy())
-        proc.start(time.monotonic())
-        return proc
+        return spawn
 
     def _add_worker(self, uuid, extra, now):
         def spawn():

@@ -47,15 +47,30 @@ def load_config_or_exit(path):
     return cfg
 
 
+def wait_for_release(fd):
+    """Block until the supervisor writes to ``fd``; exit if it closes it unwritten (it
+    ended before its boot loaded the servers)."""
+    released = os.read(fd, 16)
+    os.close(fd)
+    if not released:
+        raise SystemExit(0)
+
+
 def start_child(name):
     """The start of a process the supervisor runs with ``--config PATH --supervisor-pidfd N``
-    (the API, the SFTP server): its title and logging set, its config loaded. Returns
+    (the API, the SFTP server): its title and logging set, its config loaded (once released,
+    with ``--wait-fd``). Returns
     ``(args, cfg)``; the switches are :func:`runtime_flags`."""
     parser = argparse.ArgumentParser(prog="wingspan-%s" % name)
     parser.add_argument("--config", required=True)
     parser.add_argument("--supervisor-pidfd", type=int, required=True)
+    parser.add_argument("--wait-fd", type=int,
+                        help="started ahead of the boot: wait until this pipe is written to "
+                             "(supervisor/prestart.py)")
     args = parser.parse_args()
     setproctitle.setproctitle("wingspan: %s" % name)
+    if args.wait_fd is not None:
+        wait_for_release(args.wait_fd)
     cfg = load_config_or_exit(args.config)
     logs.configure(name, runtime_flags()[0] or cfg.debug)
     return args, cfg

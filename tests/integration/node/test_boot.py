@@ -84,6 +84,23 @@ def test_panel_errors_at_boot_are_retried(panel, daemon):
     assert daemon.state(uuid) == "offline"
 
 
+def test_the_api_process_starts_with_the_daemon_and_answers_once_the_servers_are_known(
+        panel, daemon):
+    """It is started beside the zygote, so that its imports overlap the boot (issue 22), but
+    it reads its config and listens only once the servers are loaded."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid)
+    panel.fail("GET", r"/api/remote/servers", status=500, times=2)
+    daemon.start(wait=False)
+    wait_until(lambda: "wingspan: api" in daemon.processes(), timeout=10,
+               what="the API process")
+    assert len(panel.calls("GET", r"/api/remote/servers")) < 3
+    assert not daemon.answers()
+    daemon.wait_ready()
+    assert len(panel.calls("GET", r"/api/remote/servers")) == 3
+    assert daemon.state(uuid) == "offline"
+
+
 def test_running_container_survives_sigterm_and_is_reattached(panel, daemon, containers):
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
@@ -137,6 +154,19 @@ def test_no_process_outlives_the_supervisor(panel, daemon):
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
     daemon.start()
+    pids = list(daemon.processes().values())
+    daemon.process.kill()
+    daemon.process.wait()
+    wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                               for p in pids), timeout=10, what="every child to exit")
+
+
+def test_the_waiting_api_process_does_not_outlive_a_supervisor_killed_before_it_booted(
+        panel, daemon):
+    panel.fail("GET", r"/api/remote/servers", status=500, times=100)
+    daemon.start(wait=False)
+    wait_until(lambda: "wingspan: api" in daemon.processes(), timeout=10,
+               what="the API process")
     pids = list(daemon.processes().values())
     daemon.process.kill()
     daemon.process.wait()
