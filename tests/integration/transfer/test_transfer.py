@@ -45,6 +45,7 @@ def nodes(fake_panel, daemon_factory):
     target = fake_panel.add_node()
     source = daemon_factory().start()
     destination = daemon_factory(node=target).start()
+    time.sleep(1.1)  # tokens issued in a daemon's boot second are refused, as in Wings
     return source, destination, target
 
 
@@ -56,6 +57,7 @@ def slow_nodes(fake_panel, daemon_factory):
     source = daemon_factory().start()
     destination = daemon_factory(
         node=target, system={"transfers": {"download_limit": SLOW_LIMIT}}).start()
+    time.sleep(1.1)  # tokens issued in a daemon's boot second are refused, as in Wings
     return source, destination, target
 
 
