@@ -118,6 +118,12 @@ def test_current_before_any_sample_is_zeros_with_the_state_and_disk(monitor):
     assert mon.current() == zero_usage(0, RUNNING, 512)
 
 
+def assert_no_event_for(server, seconds):
+    published = len(server.events)
+    gevent.sleep(seconds)
+    assert len(server.events) == published
+
+
 def test_one_event_per_tick_from_the_attach_on(monitor):
     mon, server, environment, files = monitor
     environment.attach(INFO)
@@ -137,9 +143,7 @@ def test_offline_ends_the_loop_with_one_zeroed_event(monitor):
     wait_for_stats(server, 2)
     server.set_state(OFFLINE)
     gevent.sleep(0)
-    published = len(server.events)
-    gevent.sleep(4 * INTERVAL)
-    assert len(server.events) == published
+    assert_no_event_for(server, 4 * INTERVAL)
     assert server.events[-1] == ("stats", zero_usage(4096, OFFLINE, 512))
     assert FakeReader.made[0].closed
 
@@ -152,9 +156,7 @@ def test_a_vanished_cgroup_ends_the_loop_and_keeps_the_last_sample(monitor):
     reader.gone = True
     gevent.sleep(3 * INTERVAL)
     assert reader.closed
-    published = len(server.events)
-    gevent.sleep(3 * INTERVAL)
-    assert len(server.events) == published
+    assert_no_event_for(server, 3 * INTERVAL)
     assert mon.current() == usage_object(sample(reader.taken), RUNNING, 512)
 
 
