@@ -106,9 +106,8 @@ class DiskUsage:
         if self.interval == 0:
             return True
         # Asked every second by each running server's stats loop: a fresh cache, the usual
-        # case, is seen here without going through get() and is_fresh().
-        checked_at = self.checked_at
-        if checked_at is None or self.clock() - checked_at > self.interval:
+        # case, is seen here without going through get().
+        if not self.is_fresh():
             self.get(allow_stale)
         return self.quota.has_space()
 
