@@ -50,7 +50,7 @@ def make_socket(context, kind, plain=False, **options):
     """A socket with LINGER 0 and ``options``; ``plain`` skips the green wrapper, for a
     socket whose every call returns at once."""
     sock = plain_zmq.Socket(context, kind) if plain else context.socket(kind)
-    if not plain:
+    if isinstance(sock, zmq.Socket):  # not the SFTP process's asyncio sockets
         sock._gevent_bug_timeout = GREEN_WAIT_SAFETY_NET
     sock.setsockopt(zmq.LINGER, 0)
     for name, value in options.items():
