@@ -231,6 +231,9 @@ class Daemon(PanelDriver):
         found = {}
         for proc in [root] + root.children(recursive=True):
             try:
+                # an exited process not yet reaped (the zygote's intermediate) has no title
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
                 found[" ".join(proc.cmdline()).strip()] = proc.pid
             except psutil.Error:
                 continue
