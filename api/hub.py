@@ -82,20 +82,31 @@ def deliveries(name, data):
 
 
 class Hub:
-    def __init__(self, clock=time.time):
+    """The websocket sessions of each server.
+
+    ``on_watch(uuid, watched)`` is told when a server gets its first session and when it
+    loses its last one (the registry follows the stats of watched servers only).
+    """
+
+    def __init__(self, clock=time.time, on_watch=lambda uuid, watched: None):
         self.sessions = defaultdict(set)
         self.clock = clock
+        self.on_watch = on_watch
         self.late_skipped = 0  # in the current episode of lateness
 
     def join(self, uuid, session):
-        self.sessions[uuid].add(session)
+        members = self.sessions[uuid]
+        members.add(session)
+        if len(members) == 1:
+            self.on_watch(uuid, True)
 
     def leave(self, uuid, session):
         members = self.sessions.get(uuid)
-        if members is not None:
+        if members is not None and session in members:
             members.discard(session)
             if not members:
                 del self.sessions[uuid]
+                self.on_watch(uuid, False)
 
     def count(self, uuid):
         return len(self.sessions.get(uuid, ()))

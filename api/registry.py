@@ -1,22 +1,28 @@
 """The API process's picture of every server, kept current by the workers' events.
 
-``GET /api/servers/:server`` and the websocket auth reply are answered from here without a
-round trip to the worker. The picture starts from the supervisor's server list and a
-snapshot of each worker, and is then updated by ``status``, ``stats`` and ``definition``
-events. When a worker (re)connects the supervisor announces it and the view is refreshed.
+The picture starts from the supervisor's server list and a snapshot of each worker, and is
+then updated by ``status``, ``definition`` and ``flags`` events. When a worker
+(re)connects the supervisor announces it and the view is refreshed.
+
+Resource usage is followed only where someone watches: a server's ``stats`` events are
+subscribed to while a websocket of it is open, and otherwise its usage is asked of its
+worker when a request needs it (``GET /api/servers``, ``/metrics``). A node of idle,
+unwatched servers then moves no stats over the bus at all.
 """
 
 import logging
 
 import gevent
 
-from wingspan import commands, errors
+from wingspan import commands, envelope, errors
 from wingspan.server_config import ServerDefinition
 from wingspan.server_status import ServerStatus
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_TIMEOUT = 5.0
+# A worker answers from memory; one that does not within this is shown with its last usage.
+UTILIZATION_TIMEOUT = 2.0
 
 
 def offline_usage(disk_bytes=0):
@@ -53,10 +59,13 @@ class ServerView(ServerStatus):
 class Registry:
     """Every server of the node, by uuid, in load order."""
 
-    def __init__(self, cfg, client):
+    def __init__(self, cfg, client, feed):
         self.cfg = cfg
         self.client = client
+        self.feed = feed
         self.views = {}
+        self._followed = set()  # servers whose stats events are subscribed to
+        self._live = set()  # ...of which one has arrived since: their usage is current
 
     def load(self):
         """Fetch the server list from the supervisor, waiting until it answers."""
@@ -88,7 +97,37 @@ class Registry:
         return view
 
     def remove(self, uuid):
+        if uuid in self._followed:
+            self.follow_stats(uuid, False)
         return self.views.pop(uuid, None)
+
+    def follow_stats(self, uuid, follow):
+        """Subscribe to a server's ``stats`` events (a websocket of it opened) or stop."""
+        topic = envelope.topic(uuid, envelope.STATS)
+        if follow and uuid not in self._followed:
+            self._followed.add(uuid)
+            self.feed.subscribe(topic)
+        elif not follow and uuid in self._followed:
+            self._followed.discard(uuid)
+            self._live.discard(uuid)
+            self.feed.unsubscribe(topic)
+
+    def utilization(self, view):
+        """The server's usage object, current: from its stats events while they are
+        followed, else asked of its worker (the last one known when the worker cannot
+        answer: it is starting, or gone)."""
+        if view.uuid not in self._live:
+            try:
+                view.utilization = self.client.call(commands.UTILIZATION, view.uuid,
+                                                    timeout=UTILIZATION_TIMEOUT)
+            except errors.WingspanError as e:
+                log.debug("usage of %s not refreshed: %s", view.uuid, e)
+        return view.utilization
+
+    def refresh_utilizations(self, views):
+        """:meth:`utilization` of many servers, asked of their workers all at once."""
+        gevent.joinall([gevent.spawn(self.utilization, view) for view in views
+                        if view.uuid not in self._live])
 
     def refresh(self, uuid):
         """Replace a view with a fresh snapshot from its worker (when it is reachable)."""
@@ -109,8 +148,11 @@ class Registry:
         if name == "status":
             view.state = data
             view.utilization = dict(view.utilization, state=data)
-        elif name == "stats":
-            view.utilization = data
+        elif name == envelope.STATS:
+            # one queued before an unsubscription may still arrive
+            if uuid in self._followed:
+                view.utilization = data
+                self._live.add(uuid)
         elif name == "definition":
             view.definition = ServerDefinition.from_panel(data, self._crash_default())
         elif name == "flags":

@@ -26,9 +26,8 @@ log = logging.getLogger(__name__)
 DEAUTHORIZED = "deauthorized.json"
 
 
-def pump_events(context, endpoints, registry, hub):
+def pump_events(feed, registry, hub):
     """Feed every worker event to the registry, then to the websocket sessions."""
-    feed = bus.EventFeed(context, endpoints.events_out, (envelope.SERVER_EVENTS,))
     for uuid, name, data, published in feed:
         registry.apply_event(uuid, name, data)
         hub.dispatch(uuid, name, data, published)
@@ -61,13 +60,14 @@ def serve(cfg, config_path, context, supervisor_pidfd):
     endpoints = bus.Endpoints(cfg.wingspan.run_directory)
     client = bus.BusClient(context, endpoints.control)
     publisher = bus.Publisher(context, endpoints.events_in)
-    registry = Registry(cfg, client)
-    hub = Hub()
+    feed = bus.EventFeed(context, endpoints.events_out, (envelope.SERVER_EVENTS,))
+    registry = Registry(cfg, client, feed)
+    hub = Hub(on_watch=registry.follow_stats)
     denylist = Denylist(time.time(), os.path.join(cfg.system.root_directory, DEAUTHORIZED))
     ctx = ApiContext(cfg, config_path, client, publisher, registry, hub, denylist)
     lifeline.exit_with(supervisor_pidfd)
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, ctx))
-    gevent.spawn(pump_events, context, endpoints, registry, hub)
+    gevent.spawn(pump_events, feed, registry, hub)
     registry.load()
     app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)
     gate = WebsocketGate(ctx)

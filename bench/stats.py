@@ -6,9 +6,10 @@ workers together <= 3 %). Everything an idle worker does is counted, its stats l
 included, so the figure is an upper bound on the stats loops' cost. What a worker does per
 second over the same window is reported too: its threads' wake-ups (context switches of
 all its threads) and its read and write system calls (``/proc/PID/io``). Right after that
-window, the bus messages the workers publish are counted for ``MESSAGE_WINDOW`` on the
-supervisor's event socket, per worker-second (a subscriber of its own, kept out of the CPU
-window since it adds to the supervisor's forwarding work).
+window, the bus messages the workers send are counted for ``MESSAGE_WINDOW`` on the
+supervisor's event socket, per worker-second, by a subscriber of every server's events, as
+the API is (kept out of the CPU window since it adds to the supervisor's forwarding work).
+No websocket watches the servers, so their stats stay in the workers (api/registry.py).
 
 Baselines, from the same run: the CPU Docker itself spends (dockerd, containerd and the
 runc shims of these containers; a container's stats come from its shim through
@@ -72,7 +73,7 @@ def run():
     return figures(idle, polled, calls, streamed, samples) + [
         Figure("per idle worker: thread wake-ups, per s", wakes, None),
         Figure("per idle worker: read+write syscalls, per s", syscalls, None),
-        Figure("per idle worker: bus messages published, per s", messages, None),
+        Figure("per idle worker nobody watches: bus messages sent, per s", messages, None),
     ]
 
 

@@ -31,6 +31,11 @@ EMPTY = obj()
 STAT = obj(("name", "mode", "size", "directory", "file", "symlink", "mime"),
            name=STRING, created=STRING, modified=STRING, mode=STRING, mode_bits=STRING,
            size=COUNT, directory=BOOL, file=BOOL, symlink=BOOL, mime=STRING)
+NETWORK = obj(("rx_bytes", "tx_bytes"), rx_bytes=COUNT, tx_bytes=COUNT)
+USAGE = obj(("memory_bytes", "memory_limit_bytes", "cpu_absolute", "network", "uptime", "state",
+             "disk_bytes"),
+            memory_bytes=COUNT, memory_limit_bytes=COUNT, cpu_absolute={"type": "number"},
+            network=NETWORK, uptime=COUNT, state=STRING, disk_bytes=COUNT)
 SUMMARY = obj(("uuid", "definition", "worker"), uuid=STRING, definition=ANY_OBJECT,
               worker=STRING)
 
@@ -90,6 +95,7 @@ SNAPSHOT = declare(
     obj(("state", "is_suspended", "utilization", "definition", "logs"),
         state=STRING, is_suspended=BOOL, utilization=ANY_OBJECT, definition=ANY_OBJECT,
         installing=BOOL, transferring=BOOL, restoring=BOOL, logs=STRINGS))
+UTILIZATION = declare("server.utilization", EMPTY, USAGE)
 POWER = declare(
     "server.power",
     obj(("action",), action={"enum": ["start", "stop", "restart", "kill"]},

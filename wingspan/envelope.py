@@ -14,7 +14,7 @@ JSON would have to escape every quote or base64 every byte: a handler returns th
 
 Events travel over PUB -> XSUB/XPUB -> SUB as two frames, ``[topic, body]``::
 
-    topic    b"server.<uuid>.<event>"  or  b"daemon.<event>"
+    topic    b"server.<uuid>.<event>"  or  b"stats.<uuid>"  or  b"daemon.<event>"
     body     {"v": 1, "server": "<uuid>"|null, "event": "<event>", "data": <any JSON>,
               "seq": <per-publisher counter>, "boot": "<publisher incarnation>", "ts": <epoch>}
 
@@ -152,13 +152,22 @@ def result_of(reply, attached=()):
     raise errors.WingspanError.from_wire(reply.get("error") or {})
 
 
-# Subscription prefix of every server's events.
+# Subscription prefix of every server's events but its stats.
 SERVER_EVENTS = b"server."
+# A server's stats have a prefix of their own: every running server publishes them every
+# second, so they are taken only by who follows that one server (the API, while a
+# websocket watches it). ZeroMQ filters on the publisher's side: stats nobody follows are
+# dropped in the worker, which then wakes neither its I/O thread nor anyone else's.
+STATS_EVENTS = b"stats."
+STATS = "stats"
 
 
 def topic(server, event):
-    """``server.<uuid>.<event>`` for a server, ``daemon.<event>`` for the node."""
+    """``server.<uuid>.<event>`` (``stats.<uuid>``) for a server, ``daemon.<event>`` for the
+    node."""
     if server:
+        if event == STATS:
+            return STATS_EVENTS + server.encode()
         return SERVER_EVENTS + ("%s.%s" % (server, event)).encode()
     return ("daemon.%s" % event).encode()
 

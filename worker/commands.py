@@ -48,6 +48,10 @@ class Handlers:
             "logs": self.rt.output.tail(lines) if lines else [],
         }
 
+    def utilization(self, args):
+        """``{}`` -> the usage object (wings-behaviour.md §4.2), its disk figure fresh."""
+        return self.rt.monitor.current()
+
     def power(self, args):
         """``{"action", "wait_seconds"}`` -> ``{}`` once accepted (runs in the background)."""
         self.rt.power.request(args.get("action"), int(args.get("wait_seconds") or 0))

@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus text format, from the API's registry (no worker round trip).
+"""``GET /metrics``: Prometheus text format, from the API's registry (the usage of servers
+no websocket watches is asked of their workers at scrape time, all at once).
 
 Per-server gauges and counters are labelled by server uuid; the daemon's own process
 figures come from prometheus_client's process collector. The node token is required
@@ -43,7 +44,9 @@ class ServerCollector:
                                        "1 for the server's current state.",
                                        labels=["server", "state"]),
         }
-        for view in list(self.registry.views.values()):
+        views = list(self.registry.views.values())
+        self.registry.refresh_utilizations(views)
+        for view in views:
             self._add(families, view)
         return list(families.values())
 

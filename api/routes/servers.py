@@ -127,7 +127,9 @@ DENY = Endpoint("POST", "/api/servers/<server>/ws/deny", "Revoke websocket token
 def install(app, ctx):
     @declare.route(app, LIST)
     def list_servers():
-        return http.json_response([view.api_object() for view in ctx.registry.views.values()])
+        views = list(ctx.registry.views.values())
+        ctx.registry.refresh_utilizations(views)
+        return http.json_response([view.api_object() for view in views])
 
     @declare.route(app, CREATE)
     def create_server(body):
@@ -142,6 +144,7 @@ def install(app, ctx):
 
     @declare.route(app, DETAILS)
     def server_details(server):
+        ctx.registry.utilization(server)
         return http.json_response(server.api_object())
 
     @declare.route(app, DELETE)

@@ -342,7 +342,8 @@ class Session:
         elif event == "send logs":
             self._send_logs()
         elif event == "send stats":
-            self._enqueue(frame("stats", [json.dumps(self._view().utilization)]))
+            usage = self.ctx.registry.utilization(self._view())
+            self._enqueue(frame("stats", [json.dumps(usage)]))
 
     def _authenticate(self, raw):
         try:
@@ -367,7 +368,7 @@ class Session:
         view = self._view()
         self._enqueue(frame("status", [view.state]))
         if view.state == "offline" and not view.installing and not view.transferring:
-            self._enqueue(frame("stats", [json.dumps(view.utilization)]))
+            self._enqueue(frame("stats", [json.dumps(self.ctx.registry.utilization(view))]))
 
     def _set_state(self, action):
         permission = POWER_PERMISSIONS.get(action)

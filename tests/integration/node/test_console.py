@@ -7,6 +7,7 @@ states), §5.3 (throttle), §6 (crash detection); panel-contract.md §3–4.
 import hashlib
 import json
 import os
+import re
 import signal
 import time
 import uuid as uuidlib
@@ -81,6 +82,35 @@ def test_power_cycle_with_exact_states(node):
     assert states_until(sock, "offline") == ["stopping", "offline"]
     offline = json.loads(sock.recv_event("stats")["args"][0])
     assert offline["memory_bytes"] == 0 and offline["cpu_absolute"] == 0
+
+
+def test_usage_is_current_with_or_without_a_viewer(node):
+    """Issue 22: a server's stats cross the bus only while a websocket watches it; the
+    Panel's ``GET /api/servers/:uuid`` and ``/metrics`` still show its usage of now, before,
+    during and after a viewer."""
+    daemon, uuid = node
+    assert daemon.power(uuid, "start").status_code == 202
+    daemon.wait_state(uuid, "running")
+
+    def usage():
+        return daemon.details(uuid).json()["utilization"]
+
+    first = wait_until(lambda: (u := usage())["uptime"] > 0 and u, what="a first sample")
+    assert first["state"] == "running" and 0 < first["memory_bytes"] <= first["memory_limit_bytes"]
+    time.sleep(2.2)
+    unwatched = usage()
+    assert unwatched["uptime"] >= first["uptime"] + 1000
+    scraped = daemon.get("/metrics").text
+    uptime = float(re.search(r'wingspan_server_uptime_seconds\{server="%s"\} (\S+)' % uuid,
+                             scraped).group(1))
+    assert round(uptime * 1000) >= unwatched["uptime"]
+    sock = connect(daemon, uuid)
+    watched = json.loads(sock.recv_event("stats", timeout=5)["args"][0])
+    assert watched["state"] == "running" and watched["uptime"] >= unwatched["uptime"]
+    assert usage()["uptime"] >= watched["uptime"]
+    sock.close()
+    time.sleep(2.2)
+    assert usage()["uptime"] >= watched["uptime"] + 1000
 
 
 def test_stats_measure_a_busy_core(node):

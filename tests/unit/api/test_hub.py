@@ -100,3 +100,18 @@ def test_members_of_some_servers_or_of_all():
     assert set(hub.members(["bbbb", "cccc"])) == {b1}
     assert set(hub.members()) == {a1, a2, b1}
     assert hub.members(["cccc"]) == []
+
+
+def test_a_server_is_watched_from_its_first_session_to_its_last():
+    """The registry follows a server's stats only while it is watched (api/registry.py)."""
+    told = []
+    hub = Hub(on_watch=lambda uuid, watched: told.append((uuid, watched)))
+    a, b = Recorder(), Recorder()
+    hub.join("s1", a)
+    hub.join("s1", b)
+    hub.leave("s1", a)
+    assert told == [("s1", True)]
+    hub.leave("s1", a)
+    hub.leave("s1", b)
+    hub.leave("s1", b)
+    assert told == [("s1", True), ("s1", False)]
