@@ -89,7 +89,11 @@ class ApiPlugin:
 def make_app(ctx):
     """Build the WSGI application (without the outer headers middleware)."""
     from api.routes import MODULES
-    app = bottle.Bottle(catchall=False, autojson=False)
+    app = bottle.Bottle()
+    # errors become JSON bodies in http.ErrorsAndHeaders, and every route builds its own
+    # response: bottle neither catches exceptions nor encodes returned dicts
+    app.config["catchall"] = False
+    app.uninstall("json")
     app.install(ApiPlugin(ctx))
     for module in MODULES:
         module.install(app, ctx)
