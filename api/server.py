@@ -17,7 +17,7 @@ from api.registry import Registry
 from api.routes.websocket import WebsocketGate
 from wingspan import bus, envelope, lifeline, logs
 from wingspan.config import ConfigError, reload
-from wingspan.startup import runtime_flags
+from wingspan.startup import runtime_flags, take_reloads
 from wingspan.tokens import Denylist
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ def serve(cfg, config_path, context, supervisor_pidfd):
     ctx = ApiContext(cfg, config_path, client, publisher, registry, hub, denylist)
     lifeline.exit_with(supervisor_pidfd)
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, ctx))
+    take_reloads()
     gevent.spawn(pump_events, feed, registry, hub)
     registry.load()
     app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)

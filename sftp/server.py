@@ -19,7 +19,7 @@ from sftp.throttle import LoginThrottle
 from wingspan import activity, aiobus, bus, lifeline, logs
 from wingspan.config import ConfigError, reload
 from wingspan.panel import panel_client
-from wingspan.startup import runtime_flags
+from wingspan.startup import runtime_flags, take_reloads
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ async def serve(cfg, supervisor_pidfd, verify_tls=True):
     node = Node(cfg, panel_client(cfg, verify_tls=verify_tls), registry,
                 activity.AsyncSender(client))
     loop.add_signal_handler(signal.SIGHUP, node.reload, verify_tls)
+    take_reloads()
     server = await listen(cfg, node)
     await stop.wait()
     log.info("stopping")

@@ -170,6 +170,8 @@ def fail(command, message):
 
 
 def run_daemon(args):
+    # until the supervisor handles SIGHUP: a `systemctl reload` now must not end the daemon
+    startup.hold_reloads()
     config_path = os.path.abspath(args.config)
     cfg = startup.load_config_or_exit(config_path)
     startup.set_runtime_flags(args.debug, args.ignore_certificate_errors)

@@ -29,7 +29,7 @@ from supervisor.early_exits import EarlyExits
 from supervisor.incoming import IncomingMarks
 from supervisor.policy import RestartPolicy
 from supervisor.states import StateFile
-from wingspan import backups, bus, commands, config, envelope, errors, logs
+from wingspan import backups, bus, commands, config, envelope, errors, logs, startup
 from wingspan.config import ConfigError
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
@@ -112,6 +112,7 @@ class Manager:
         self._adopt_zygote()
         self._watch_children()
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload_from_file))
+        startup.take_reloads()
         self._prepare_directories()
         system_user.apply(self.cfg)
         self.activity.open()
@@ -293,9 +294,11 @@ class Manager:
         """Start ``python -m <module>`` (the installed one), which exits with this process
         (``wingspan.lifeline``); returns its pid."""
         def spawn():
-            proc = subprocess.Popen(prestart.command(module, self.config_path, self.own_pidfd),
-                                    pass_fds=[self.own_pidfd],
-                                    env=prestart.environment(self._held_back))
+            with startup.reloads_held():
+                proc = subprocess.Popen(prestart.command(module, self.config_path,
+                                                         self.own_pidfd),
+                                        pass_fds=[self.own_pidfd],
+                                        env=prestart.environment(self._held_back))
             return proc.pid
 
         return spawn

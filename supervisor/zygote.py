@@ -40,6 +40,7 @@ import sys
 import tempfile
 
 from supervisor.child import module_command
+from wingspan import startup
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -72,10 +73,11 @@ class Zygote:
 
     def start(self):
         ours, theirs = socket.socketpair()
-        self.process = subprocess.Popen(
-            module_command("supervisor.zygote", str(theirs.fileno()), self.config_path,
-                           str(self.supervisor_pidfd)),
-            pass_fds=[theirs.fileno(), self.supervisor_pidfd], close_fds=True)
+        with startup.reloads_held():
+            self.process = subprocess.Popen(
+                module_command("supervisor.zygote", str(theirs.fileno()), self.config_path,
+                               str(self.supervisor_pidfd)),
+                pass_fds=[theirs.fileno(), self.supervisor_pidfd], close_fds=True)
         theirs.close()
         self._sock = ours
         self._requests = None
@@ -323,8 +325,8 @@ def main():
     import setproctitle
     setproctitle.setproctitle("wingspan: zygote")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # a reload is not the zygote's business; its workers inherit this until they handle it
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # a reload is not the zygote's business; its workers hold it until they handle it
+    startup.hold_reloads()
     fd, config_path, supervisor = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     _preload(config_path)
     _serve(fd, config_path, supervisor)

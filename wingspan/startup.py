@@ -7,8 +7,10 @@ sets them; the API, the SFTP process and the workers read them here.
 """
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 
 import setproctitle
@@ -45,6 +47,28 @@ def load_config_or_exit(path):
         print("wingspan: %s" % e, file=sys.stderr)
         raise SystemExit(1) from None
     return cfg
+
+
+def hold_reloads():
+    """Keep SIGHUP (a reload) pending in this thread, and in the threads and processes it
+    starts, until :func:`take_reloads`. Its default action ends a process: one sent before
+    a process handles it must wait for the handler, not kill the process."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+
+
+def take_reloads():
+    """Let SIGHUP reach the reload handler just installed, the held one first."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
+@contextlib.contextmanager
+def reloads_held():
+    """Start a process inside this: it holds SIGHUP until it has its handler."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def wait_for_release(fd):

@@ -22,7 +22,7 @@ from wingspan.commands import WORKER_READY
 from wingspan.config import ConfigError, hold_back, load, reload
 from wingspan.engine import Engine
 from wingspan.server_config import ServerDefinition
-from wingspan.startup import runtime_flags
+from wingspan.startup import runtime_flags, take_reloads
 from worker import commands
 from worker.crash import CrashDetector
 from worker.downloads import Downloads
@@ -102,6 +102,7 @@ class WorkerRuntime:
         gevent.signal_handler(signal.SIGTERM, self._stop.set)
         gevent.signal_handler(signal.SIGINT, self._stop.set)
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._reload_on_signal))
+        take_reloads()
         lifeline.exit_with(supervisor)
         self._sock = bus.make_socket(self.context, zmq.DEALER,
                                      IDENTITY=self.server.uuid.encode(),

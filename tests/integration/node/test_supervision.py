@@ -211,3 +211,27 @@ def test_a_process_restarted_after_a_reload_keeps_the_running_restart_keys(panel
                what="a new API process")
     daemon.wait_ready()
     assert daemon.get("/api/system").status_code == 200
+
+
+def test_a_reload_sent_while_the_daemon_starts_is_held_until_each_process_handles_it(
+        panel, daemon):
+    """SIGHUP's default action ends a process: one sent before a process has its handler
+    (``systemctl reload`` just after ``start``, or while a child restarts) waits for the
+    handler instead. Nothing dies, and every process adopts the file."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid)
+    daemon.start(wait=False)
+    # from the zygote's start on: before it, the supervisor is still an interpreter starting
+    wait_until(lambda: "wingspan: zygote" in daemon.processes(), interval=0.01,
+               what="the zygote")
+    deadline = time.monotonic() + 30
+    while not (daemon.answers() and daemon.worker_pid(uuid)) and time.monotonic() < deadline:
+        daemon.process.send_signal(signal.SIGHUP)
+        time.sleep(0.02)
+    daemon.process.send_signal(signal.SIGHUP)
+    for name in ("supervisor", "api", "sftp", "worker"):
+        wait_until(lambda: any(" %s[" % name in line and "reloaded" in line
+                               for line in daemon.log_tail(100000).splitlines()),
+                   what="a reload in the %s process" % name)
+    assert daemon.process.poll() is None
+    assert " died (" not in daemon.log_tail(100000)
