@@ -126,8 +126,7 @@ class Registry:
 
     def refresh_utilizations(self, views):
         """:meth:`utilization` of many servers, asked of their workers all at once."""
-        gevent.joinall([gevent.spawn(self.utilization, view) for view in views
-                        if view.uuid not in self._live])
+        gevent.joinall([gevent.spawn(self.utilization, view) for view in views])
 
     def refresh(self, uuid):
         """Replace a view with a fresh snapshot from its worker (when it is reachable)."""

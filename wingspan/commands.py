@@ -93,7 +93,7 @@ SNAPSHOT = declare(
     "server.snapshot",
     obj(lines=dict(COUNT, default=0)),
     obj(("state", "is_suspended", "utilization", "definition", "logs"),
-        state=STRING, is_suspended=BOOL, utilization=ANY_OBJECT, definition=ANY_OBJECT,
+        state=STRING, is_suspended=BOOL, utilization=USAGE, definition=ANY_OBJECT,
         installing=BOOL, transferring=BOOL, restoring=BOOL, logs=STRINGS))
 UTILIZATION = declare("server.utilization", EMPTY, USAGE)
 POWER = declare(

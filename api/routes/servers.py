@@ -7,7 +7,7 @@ import re
 import stat
 
 from api import declare, http
-from api.declare import BOOL, ERROR, INT, NO_CONTENT, NUMBER, STRING, Endpoint, Param, Response, \
+from api.declare import BOOL, ERROR, INT, NO_CONTENT, STRING, Endpoint, Param, Response, \
     array, obj
 from wingspan import commands, errors, panel
 
@@ -67,14 +67,9 @@ def wait_seconds(value):
 
 
 TAG = "servers"
-UTILIZATION = obj(("memory_bytes", "memory_limit_bytes", "cpu_absolute", "network", "uptime",
-                   "state", "disk_bytes"),
-                  memory_bytes=INT, memory_limit_bytes=INT, cpu_absolute=NUMBER,
-                  network=obj(("rx_bytes", "tx_bytes"), rx_bytes=INT, tx_bytes=INT),
-                  uptime=INT, state=STRING, disk_bytes=INT)
 SERVER = obj(("state", "is_suspended", "utilization", "configuration"),
              state={"enum": ["offline", "starting", "running", "stopping"]},
-             is_suspended=BOOL, utilization=UTILIZATION,
+             is_suspended=BOOL, utilization=commands.USAGE,
              configuration=obj(("uuid",), uuid=STRING))
 ACCEPTED = Response("Accepted; it runs in the background.")
 NOT_RUNNING = Response("The server is not running.", ERROR)
