@@ -165,8 +165,14 @@ def test_permissions_gate_inbound_events(node):
     assert daemon.state(uuid) == "offline"
 
 
-def test_lock_contention_is_reported(node):
-    daemon, uuid = node
+def test_lock_contention_is_reported(panel, daemon):
+    """A restart sent right behind a start meets the start's lock. The start is held once
+    its container is up (``power.start_tail``) and never shows ``running``, so however
+    slowly the machine relays the two, the restart comes while the lock is taken."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid, done=())
+    daemon.start(holds=("power.start_tail",))
+    time.sleep(1.1)  # tokens issued in the daemon's boot second are refused, as in Wings
     sock = connect(daemon, uuid)
     sock.recv_event("status")
     sock.send("set state", "start")
@@ -175,6 +181,11 @@ def test_lock_contention_is_reported(node):
     assert error["args"][0].endswith("another power action is currently being processed for "
                                      "this server, please try again later")
     assert error["args"][0].startswith("Error Event [")
+    # a kill before the container is up would find nothing to kill
+    wait_until(lambda: "holding at power.start_tail" in daemon.log_tail(),
+               what="the start to be held after starting the container")
+    sock.send("set state", "kill")
+    daemon.wait_state(uuid, "offline")
 
 
 @pytest.mark.parametrize("token_kind, text", [
