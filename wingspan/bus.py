@@ -39,19 +39,10 @@ class Endpoints:
         os.chmod(self.run_dir, 0o700)
 
 
-# pyzmq's green sockets wake every 11.6 s while they wait, in case libzmq failed to
-# signal an event (a workaround from libzmq 2/3 on slow VMs). Each such wake raises and
-# catches a Timeout, which costs an idle worker more than its stats tick; once a minute
-# keeps the safety net at a fraction of that.
-GREEN_WAIT_SAFETY_NET = 60.0
-
-
 def make_socket(context, kind, plain=False, **options):
     """A socket with LINGER 0 and ``options``; ``plain`` skips the green wrapper, for a
     socket whose every call returns at once."""
     sock = plain_zmq.Socket(context, kind) if plain else context.socket(kind)
-    if isinstance(sock, zmq.Socket):  # not the SFTP process's asyncio sockets
-        sock._gevent_bug_timeout = GREEN_WAIT_SAFETY_NET
     sock.setsockopt(zmq.LINGER, 0)
     for name, value in options.items():
         sock.setsockopt(getattr(zmq, name), value)

@@ -1,22 +1,9 @@
-"""Sockets made by ``wingspan.bus.make_socket`` (issue 22: an idle worker's wakes)."""
+"""Sockets made by ``wingspan.bus.make_socket``."""
 
 import zmq
 import zmq.asyncio
-import zmq.green
 
 from wingspan import bus
-
-
-def test_a_green_socket_waits_without_waking_every_few_seconds():
-    """pyzmq's green sockets wake every 11.6 s while they wait, by default; each wake costs
-    an idle worker more than its stats tick, so ours wait a minute between safety checks."""
-    context = zmq.green.Context()
-    try:
-        sock = bus.make_socket(context, zmq.DEALER)
-        assert sock._gevent_bug_timeout == bus.GREEN_WAIT_SAFETY_NET == 60.0
-        sock.close()
-    finally:
-        context.term()
 
 
 def test_asyncio_and_plain_sockets_are_made_as_they_are():
