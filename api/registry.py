@@ -16,7 +16,8 @@ import gevent
 
 from wingspan import commands, envelope, errors
 from wingspan.server_config import ServerDefinition
-from wingspan.server_status import ServerStatus
+from wingspan.server_status import OFFLINE, ServerStatus
+from wingspan.usage import zero_usage
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +26,12 @@ SNAPSHOT_TIMEOUT = 5.0
 UTILIZATION_TIMEOUT = 2.0
 
 
-def offline_usage(disk_bytes=0):
-    return {"memory_bytes": 0, "memory_limit_bytes": 0, "cpu_absolute": 0,
-            "network": {"rx_bytes": 0, "tx_bytes": 0}, "uptime": 0, "state": "offline",
-            "disk_bytes": disk_bytes}
-
-
 class ServerView(ServerStatus):
     """What the API knows about one server."""
 
     def __init__(self, definition):
         super().__init__(definition)
-        self.utilization = offline_usage()
+        self.utilization = zero_usage(0, OFFLINE, 0)
 
     def api_object(self):
         """wings-api.md §4.1."""

@@ -18,8 +18,9 @@ from datetime import datetime
 import gevent
 from gevent.hub import Waiter
 
+from wingspan.usage import usage_json, usage_object, zero_usage
 from worker.server import OFFLINE, STARTING
-from worker.stats import StatsReader, StatsUnavailable, usage_json, usage_object, zero_usage
+from worker.stats import StatsReader, StatsUnavailable
 
 log = logging.getLogger(__name__)
 

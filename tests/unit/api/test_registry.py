@@ -3,15 +3,16 @@
 
 import pytest
 
-from api.registry import UTILIZATION_TIMEOUT, Registry, offline_usage
+from api.registry import UTILIZATION_TIMEOUT, Registry
 from wingspan import commands, envelope, errors
 from wingspan.config import Config
+from wingspan.usage import zero_usage
 
 DEFINITION = {"uuid": "u1", "settings": {"uuid": "u1"}}
 
 
 def usage(memory, state="running"):
-    return dict(offline_usage(), memory_bytes=memory, state=state)
+    return dict(zero_usage(0, "offline", 0), memory_bytes=memory, state=state)
 
 
 class FakeClient:

@@ -9,7 +9,8 @@ import pytest
 from worker import resources
 from worker.resources import OVER_LIMIT, ResourceMonitor
 from worker.server import OFFLINE, RUNNING, STARTING
-from worker.stats import StatsUnavailable, usage_object, zero_usage
+from wingspan.usage import usage_object, zero_usage
+from worker.stats import StatsUnavailable
 
 INTERVAL = 0.02
 INFO = {"Id": "c1", "State": {"Pid": 42, "StartedAt": "2026-12-06T04:00:00.5Z"}}

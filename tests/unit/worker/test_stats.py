@@ -13,9 +13,10 @@ import psutil
 import pytest
 
 from wingspan import envelope
+from wingspan.usage import usage_json, usage_object, zero_usage
 from worker.stats import (StatsReader, StatsUnavailable, cpu_percent, locate_cgroup,
                           memory_working_set, parse_mountinfo, parse_net_dev, parse_proc_cgroup,
-                          stat_field, usage_json, usage_object, zero_usage)
+                          stat_field)
 
 CID = "4f1c2b7e9a" * 6 + "abcd"
 PID = 4242
