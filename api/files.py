@@ -11,7 +11,6 @@ worker, which keeps its figure current without re-walking the tree.
 
 import contextlib
 import logging
-import os
 
 import bottle
 
@@ -20,6 +19,7 @@ from api.listing import HELP_TIMEOUT, SharedListing
 from wingspan import commands, errors
 from wingspan.filesystem import Jail, Quota, WriteBehind, in_thread
 from wingspan.filesystem.mime import SniffCache
+from wingspan.roots import server_root
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class ServerFiles:
         self.sniff_cache = SniffCache(ctx.cfg.wingspan.mime_cache_entries)
 
     def root_of(self, view):
-        return os.path.join(self.ctx.cfg.system.data, view.uuid)
+        return server_root(self.ctx.cfg, view.uuid)
 
     @contextlib.contextmanager
     def jail(self, view, enforce_quota=False, usage=None):

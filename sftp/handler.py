@@ -26,6 +26,7 @@ from wingspan import activity, errors
 from wingspan.filesystem import Jail
 from wingspan.filesystem.paths import server_path
 from wingspan.filesystem.resolve import translate
+from wingspan.roots import server_root
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ class ServerSession(asyncssh.SFTPServer):
             cfg = self.node.cfg
             user = cfg.system.user
             self._jail = definition, Jail(
-                os.path.join(cfg.system.data, self.server.uuid), user.uid, user.gid,
+                server_root(cfg, self.server.uuid), user.uid, user.gid,
                 definition.file_denylist, quota=self.server.quota,
                 openat_mode=cfg.system.openat_mode)
         return self._jail[1]

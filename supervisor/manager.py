@@ -33,6 +33,7 @@ from wingspan import backups, bus, commands, config, envelope, errors, logs, sta
 from wingspan.config import ConfigError
 from wingspan.engine import Engine
 from wingspan.panel import panel_client
+from wingspan.roots import make_server_root, server_root
 from wingspan.server_config import ServerDefinition
 from wingspan.startup import runtime_flags
 
@@ -151,6 +152,7 @@ class Manager:
             self._add_definition(doc)
         self.incoming.sweep(set(self.definitions))
         saved = self.states.load(set(self.definitions))
+        self._make_roots()
         self._start_api()
         self._start_sftp()
         now = time.monotonic()
@@ -161,6 +163,16 @@ class Manager:
                         for uuid in list(self.definitions)], raise_error=True)
         log.info("booted %d servers", len(self.definitions))
         return True
+
+    def _make_roots(self):
+        """Every server's root, before the API and SFTP are let in: a request that comes
+        while the workers are forked finds its server's files. A root that cannot be made
+        is left to the worker's spawn, which makes it too and retries with backoff."""
+        for uuid in self.definitions:
+            try:
+                make_server_root(self.cfg, uuid)
+            except OSError as e:
+                log.error("could not create the data directory of %s: %s", uuid, e)
 
     def _boot_worker(self, uuid, restore_state, now):
         if uuid in self.definitions and uuid not in self.workers:
@@ -305,6 +317,7 @@ class Manager:
 
     def _add_worker(self, uuid, extra, now):
         def spawn():
+            make_server_root(self.cfg, uuid)
             payload = {"definition": self.definitions[uuid].to_panel_doc(),
                        "endpoints": self.endpoints.run_dir, "held_back": self._held_back}
             payload.update(extra)
@@ -530,7 +543,7 @@ class Manager:
             self._events.unsubscribe(topic)
         self.states.forget(uuid)
         self._states_dirty = True
-        data_dir = os.path.join(self.cfg.system.data, uuid)
+        data_dir = server_root(self.cfg, uuid)
         gevent.get_hub().threadpool.spawn(shutil.rmtree, data_dir, ignore_errors=True)
         gevent.get_hub().threadpool.spawn(self._remove_backups, uuid)
 

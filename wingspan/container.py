@@ -10,6 +10,8 @@ import logging
 import math
 import posixpath
 
+from wingspan.roots import server_root
+
 log = logging.getLogger(__name__)
 
 SERVER_ROOT = "/home/container"
@@ -212,10 +214,6 @@ def outgoing_network_create_args(definition):
 
 # -- mounts (§3.3) ----------------------------------------------------------------------
 
-def server_directory(definition, cfg):
-    return posixpath.join(cfg.system.data, definition.uuid)
-
-
 def mount_allowed(source, allowed_mounts):
     """Whether ``source`` is an allowed directory or lies inside one.
 
@@ -242,7 +240,7 @@ def bind(source, target, read_only=False):
 def mounts(definition, cfg):
     """``Mounts``: the server's directory at /home/container, then each Panel mount whose
     source is allowed by ``allowed_mounts`` and whose target clashes with nothing."""
-    result = [bind(server_directory(definition, cfg), SERVER_ROOT)]
+    result = [bind(server_root(cfg, definition.uuid), SERVER_ROOT)]
     targets = set(RESERVED_TARGETS)
     for mount in definition.mounts:
         target = posixpath.normpath(mount.target) if mount.target.startswith("/") else ""
@@ -332,7 +330,7 @@ def installer_container_config(definition, cfg, script_dir, image, entrypoint,
     """
     host = resources(installer_build(definition.build, cfg.docker.installer_limits), cfg)
     host.update({
-        "Mounts": [bind(server_directory(definition, cfg), INSTALL_SERVER_ROOT),
+        "Mounts": [bind(server_root(cfg, definition.uuid), INSTALL_SERVER_ROOT),
                    bind(script_dir, INSTALL_SCRIPT_DIR, read_only=True)],
         "Tmpfs": tmpfs(cfg),
         "Dns": list(cfg.docker.network.dns),

@@ -6,13 +6,13 @@ never stalls the console or the bus (wings-behaviour.md §4.3).
 """
 
 import logging
-import os
 
 from gevent.threadpool import ThreadPool, ThreadPoolExecutor
 
 from wingspan import errors
 from wingspan.filesystem import DiskUsage, Jail, Quota, in_thread, lchown_tree
 from wingspan.filesystem.mime import SniffCache
+from wingspan.roots import server_root
 from worker.configfiles import PlaceholderContext, apply_config_file, plan_files
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class ServerFiles:
     def __init__(self, cfg, definition):
         self.cfg = cfg
-        self.root = os.path.join(cfg.system.data, definition.uuid)
+        self.root = server_root(cfg, definition.uuid)
         self.definition = definition
         self.quota = Quota(definition.disk_limit_bytes())
         self.disk = DiskUsage(self.root, self.quota, cfg.system.disk_check_interval,
@@ -35,13 +35,6 @@ class ServerFiles:
     def apply_definition(self, definition):
         self.definition = definition
         self.quota.limit = definition.disk_limit_bytes()
-
-    def ensure_root(self):
-        """Create the server's data directory (0755, owned by the container user)."""
-        if not os.path.isdir(self.root):
-            os.makedirs(self.root, mode=0o755, exist_ok=True)
-            user = self.cfg.system.user
-            os.chown(self.root, user.uid, user.gid)
 
     def jail(self):
         user = self.cfg.system.user

@@ -104,14 +104,13 @@ class WorkerRuntime:
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._reload_on_signal))
         take_reloads()
         lifeline.exit_with(supervisor)
+        hang_if_a_test_asks(self.server.uuid)
         self._sock = bus.make_socket(self.context, zmq.DEALER,
                                      IDENTITY=self.server.uuid.encode(),
                                      MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
         self._sock.connect(self.endpoints.workers)
-        self.files.ensure_root()
         backups.remove_unfinished(self.cfg, self.server.uuid)
         self._boot(payload)
-        hang_if_a_test_asks(self.server.uuid)
         self._sock.send(envelope.dump(envelope.request(WORKER_READY, self.server.uuid)))
         gevent.spawn(self._serve)
         self._stop.wait()

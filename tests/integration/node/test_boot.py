@@ -101,6 +101,27 @@ def test_the_api_process_starts_with_the_daemon_and_answers_once_the_servers_are
     assert daemon.state(uuid) == "offline"
 
 
+def test_a_servers_files_answer_while_its_worker_boots(panel, daemon):
+    """The supervisor makes each server's root before it lets the API in, so a listing or
+    a write that comes before the worker is up finds the server's files (§5.2: an empty
+    root lists as ``[]``); here the worker hangs before it does anything."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid)
+    faults = os.path.join(daemon.base_dir, "faults")
+    os.makedirs(faults)
+    open(os.path.join(faults, "hang-boot-%s" % uuid), "w").close()
+    daemon.start(faults=faults)
+    wait_until(lambda: not os.path.exists(os.path.join(faults, "hang-boot-%s" % uuid)),
+               timeout=30, what="the worker taking the hang")
+    listing = daemon.list_dir(uuid, "/")
+    assert (listing.status_code, listing.json()) == (200, [])
+    root = os.path.join(daemon.config["system"]["data"], uuid)
+    assert oct(os.stat(root).st_mode & 0o777) == oct(0o755)
+    assert daemon.post("/api/servers/%s/files/create-directory" % uuid,
+                       {"name": "made", "path": "/"}).status_code == 204
+    assert os.path.isdir(os.path.join(root, "made"))
+
+
 def test_running_container_survives_sigterm_and_is_reattached(panel, daemon, containers):
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)
