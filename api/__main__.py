@@ -4,9 +4,9 @@ Serves the HTTP API and the websockets with bottle on gevent's WSGI server, brok
 requests to the workers over ZeroMQ and fans their events out to websocket clients.
 """
 
-from gevent import monkey
+from wingspan import green
 
-monkey.patch_all()
+green.patch_all()
 
 import gevent  # noqa: E402 (imports follow the monkey patching on purpose)
 import zmq.green as zmq  # noqa: E402

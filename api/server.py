@@ -48,6 +48,28 @@ def reload_config(ctx):
     log.info("reloaded %s", ctx.config_path)
 
 
+def listener(host, port):
+    """The API's listening socket, with Nagle off before it listens.
+
+    Connections take their options from the listener when the kernel completes their
+    handshake, which may be before they are accepted: set after ``listen``, connections
+    made in between (a browser's console reconnecting as the node restarts) would keep
+    Nagle for life, and a keep-alive client's delayed ACK would then hold every response
+    body, which bottle sends after the headers, and every websocket frame back by 40 ms."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(address)
+        sock.listen(socket.SOMAXCONN)  # the kernel's limit, as Go's listeners (Wings) take
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def ssl_arguments(cfg):
     if not cfg.api.ssl.enabled:
         return {}
@@ -72,15 +94,13 @@ def serve(cfg, config_path, context, supervisor_pidfd):
     registry.load()
     app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)
     gate = WebsocketGate(ctx)
-    server = WSGIServer((cfg.api.host, cfg.api.port), app, handler_class=gate.handler_class(),
-                        log=None, error_log=logging.getLogger("api.wsgi"), **ssl_arguments(cfg))
+    server = WSGIServer(listener(cfg.api.host, cfg.api.port), app,
+                        handler_class=gate.handler_class(), log=None,
+                        error_log=logging.getLogger("api.wsgi"), **ssl_arguments(cfg))
     server.start()
     # What exists now lives as long as the process: kept out of every full collection,
     # which otherwise walks it all while holding the GIL.
     gc.collect()
     gc.freeze()
-    # Accepted sockets inherit it: bottle writes headers and body in two sends, which
-    # Nagle and a keep-alive client's delayed ACK would hold back by 40 ms.
-    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     log.info("listening on %s:%d", cfg.api.host, cfg.api.port)
     return server

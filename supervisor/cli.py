@@ -195,8 +195,8 @@ def run_daemon(args):
     prestarted = {module: Prestarted(module, config_path, supervisor_pidfd)
                   for module in ("api", "sftp")}
 
-    from gevent import monkey
-    monkey.patch_all()
+    from wingspan import green
+    green.patch_all()
     import setproctitle
 
     from supervisor.manager import Manager

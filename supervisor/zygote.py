@@ -116,8 +116,8 @@ def _preload(config_path):
     lazily built tables) that every worker would otherwise build for itself; ``gc.freeze``
     keeps the collector from touching, and so copying, the shared pages in each worker.
     """
-    from gevent import monkey
-    monkey.patch_all()
+    from wingspan import green
+    green.patch_all()
     import worker.runtime  # noqa: F401 (imported for its side effect: preloading)
     # wingspan.engine imports docker-py on first use (pulls, networks): once here, not in
     # every worker that pulls an image
