@@ -15,7 +15,7 @@ from bench.node import BenchNode, timed
 from tests.support.polling import wait_until
 
 SERVERS = 100
-POLL = 0.02
+POLL = 0.05
 
 
 def docker_baseline(uuids):
