@@ -4,13 +4,16 @@ An asyncio process, no gevent: asyncssh serves the connections and pyzmq's async
 sockets carry the bus (wingspan.aiobus).
 """
 
-import asyncio
-import logging
-import warnings
+from wingspan.startup import end_background_start, runtime_flags, start_child, \
+    start_in_background
 
-from cryptography.utils import CryptographyDeprecationWarning
+start_in_background()  # before the imports, which are most of the start
 
-from wingspan.startup import runtime_flags, start_child
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import warnings  # noqa: E402
+
+from cryptography.utils import CryptographyDeprecationWarning  # noqa: E402
 
 # asyncssh imports DSA support, which cryptography warns about on every start; no DSA key
 # is ever accepted here (wings-behaviour.md §12.1)
@@ -24,7 +27,8 @@ def main():
     debug, verify_tls = runtime_flags()
     # a line per connection and per channel otherwise: bots knock on port 2022 all day
     logging.getLogger("asyncssh").setLevel(logging.DEBUG if debug else logging.WARNING)
-    asyncio.run(serve(cfg, args.supervisor_pidfd, verify_tls))
+    asyncio.run(serve(cfg, args.supervisor_pidfd, verify_tls,
+                      on_listening=end_background_start))
 
 
 if __name__ == "__main__":

@@ -94,8 +94,9 @@ async def _listen(cfg, node, key):
         server_version="wingspan")
 
 
-async def serve(cfg, supervisor_pidfd, verify_tls=True):
-    """Run until SIGTERM; the process exits as soon as the supervisor does."""
+async def serve(cfg, supervisor_pidfd, verify_tls=True, on_listening=None):
+    """Run until SIGTERM; the process exits as soon as the supervisor does.
+    ``on_listening()`` is called once connections are taken."""
     loop = asyncio.get_running_loop()
     lifeline.exit_with_loop(supervisor_pidfd, loop)
     stop = asyncio.Event()
@@ -114,6 +115,8 @@ async def serve(cfg, supervisor_pidfd, verify_tls=True):
     loop.add_signal_handler(signal.SIGHUP, node.reload, verify_tls)
     take_reloads()
     server = await listen(cfg, node)
+    if on_listening is not None:
+        on_listening()
     await stop.wait()
     log.info("stopping")
     server.close()

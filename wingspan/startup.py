@@ -9,6 +9,7 @@ sets them; the API, the SFTP process and the workers read them here.
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -69,6 +70,31 @@ def reloads_held():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+# How far a process the boot does not wait for steps back while it starts.
+BACKGROUND_NICENESS = 10
+
+
+def start_in_background():
+    """Lower this process's CPU priority until :func:`end_background_start`.
+
+    The SFTP server's start (imports, host key, its server list: about 0.7 s of CPU) is not
+    what a node restart waits for; at full priority it took that CPU from the zygote's
+    forks and the workers' re-attaches. Niceness only ranks the daemon's own processes
+    (game containers are in cgroups of their own), so it starts in the CPU they leave."""
+    os.nice(BACKGROUND_NICENESS)
+
+
+def end_background_start():
+    """Back to the priority the process started with (lowering niceness needs root, as
+    the daemon runs; without it the process stays where it is)."""
+    try:
+        os.nice(-BACKGROUND_NICENESS)
+    except PermissionError:
+        logging.getLogger(__name__).warning(
+            "cannot raise the priority back after the start; staying at niceness +%d",
+            BACKGROUND_NICENESS)
 
 
 def wait_for_release(fd):

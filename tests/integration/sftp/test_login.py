@@ -94,6 +94,11 @@ def test_the_sftp_process_is_supervised_and_restarted(node):
                what="SFTP logins after the restart")
     with open(path, "rb") as f:
         assert f.read() == key
+    # it starts at a lower priority than the boot (wingspan.startup.start_in_background),
+    # and serves at the daemon's own
+    new = node.daemon.processes()["wingspan: sftp"]
+    assert os.getpriority(os.PRIO_PROCESS, new) == \
+        os.getpriority(os.PRIO_PROCESS, node.daemon.process.pid)
 
 
 def test_a_failing_panel_is_an_auth_error_not_a_crash(node):
