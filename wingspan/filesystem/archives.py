@@ -27,11 +27,6 @@ import zipfile
 import zlib
 
 import pathspec
-import py7zr
-import py7zr.exceptions
-import py7zr.helpers
-import py7zr.io
-import rarfile
 
 from wingspan import errors
 from wingspan.filesystem import resolve, tree
@@ -71,10 +66,7 @@ _STREAMS = {
 }
 _SUFFIXES = {"gz": (".gz",), "bz2": (".bz2",), "xz": (".xz",), "zst": (".zst", ".zstd")}
 _DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, lzma.LZMAError, zlib.error,
-            zstd.ZstdError, py7zr.exceptions.ArchiveError, py7zr.exceptions.Bad7zFile,
-            py7zr.exceptions.PasswordRequired,
-            py7zr.exceptions.UnsupportedCompressionMethodError, rarfile.Error,
-            NotImplementedError)
+            zstd.ZstdError, NotImplementedError)
 _HEAD_BYTES = 512
 IGNORE_FILE = ".pteroignore"
 IGNORE_FILE_MAX_BYTES = 32 * 1024
@@ -488,15 +480,14 @@ class _Extraction:
         with source:
             self.jail.write(path, source, source.size, mode, mtime)
 
+    def skip(self, name, why):
+        log.info("extraction: %s skipped (%s)", name, why)
+
     def prepare(self, sizes):
         """Wings' pre-check when the server has a limit: the declared sizes of the files
         to extract must fit (§9.9); the writes check again as the bytes really come."""
         if self.jail.quota.limit > 0:
             self.jail.quota.require(sum(sizes))
-
-
-def _skip(name, why):
-    log.info("extraction: %s skipped (%s)", name, why)
 
 
 def _extract_tar(extraction, tar):
@@ -517,7 +508,7 @@ def _extract_tar(extraction, tar):
         elif member.issym() and extraction.links:
             extraction.symlink(member.name, member.linkname)
         else:
-            _skip(member.name, "symlink or special file")
+            extraction.skip(member.name, "symlink or special file")
 
 
 def _extract_plain_tar(extraction, archive, name):
@@ -559,7 +550,7 @@ def _extract_zip(extraction, archive, name):
                     extraction.file(member.filename, source, member.file_size,
                                     _zip_mode(member), _zip_mtime(member))
             else:
-                _skip(member.filename, kind)
+                extraction.skip(member.filename, kind)
 
 
 def _zip_kind(member):
@@ -577,10 +568,10 @@ def _zip_mode(member):
 
 
 def _zip_mtime(member):
-    return _local_timestamp(member.date_time)
+    return local_timestamp(member.date_time)
 
 
-def _local_timestamp(date_time):
+def local_timestamp(date_time):
     """A DOS-style ``(Y, M, D, h, m, s)`` in local time, as a POSIX timestamp."""
     try:
         return int(time.mktime(tuple(date_time) + (0, 0, -1)))
@@ -589,124 +580,21 @@ def _local_timestamp(date_time):
 
 
 def _extract_7z(extraction, archive, name):
-    with py7zr.SevenZipFile(archive) as bundle:
-        directories, members = [], {}
-        for member in bundle.files:
-            if member.is_directory:
-                directories.append(member.filename)
-            elif member.is_symlink or member.is_junction or member.is_socket:
-                _skip(member.filename, "symlink or special file")
-            elif not extraction.wanted(member.filename):
-                _skip(member.filename, "denylisted or the destination itself")
-            else:
-                key = py7zr.helpers.get_sanitized_output_path(member.filename, None).as_posix()
-                members[key] = member
-        extraction.prepare(m.uncompressed for m in members.values())
-        for directory in directories:
-            extraction.directory(directory)
-        if not members:
-            return
-        factory = _SevenZipWriters(extraction, members)
-        try:
-            bundle.extract(targets=[m.filename for m in members.values()], factory=factory)
-        finally:
-            factory.abort_open()
-
-
-class _SevenZipWriters(py7zr.io.WriterFactory):
-    """Hands py7zr one jail :class:`WriteStream` per member it decompresses."""
-
-    def __init__(self, extraction, members):
-        self.extraction = extraction
-        self.members = members
-        self.open = []
-
-    def create(self, filename):
-        member = self.members[filename]
-        mode = (member.posix_mode or 0) & 0o777 or None
-        written = member.lastwritetime
-        mtime = int(written.totimestamp()) if written is not None else None
-        out = self.extraction.open_file(member.filename, mode, mtime)
-        writer = _SevenZipWriter(out)
-        self.open.append(writer)
-        return writer
-
-    def abort_open(self):
-        for writer in self.open:
-            writer.abort()
-
-
-class _SevenZipWriter(py7zr.io.Py7zIO):
-    def __init__(self, out):
-        self.out = out
-        self.done = False
-
-    def write(self, data):
-        return self.out.write(data)
-
-    def read(self, size=None):
-        return b""
-
-    def seek(self, offset, whence=0):
-        return 0
-
-    def seekable(self):
-        return False
-
-    def flush(self):
-        """Nothing buffered."""
-
-    def size(self):
-        return self.out.written
-
-    def close(self):
-        """py7zr calls this when the member decompressed completely."""
-        if not self.done:
-            self.done = True
-            self.out.commit()
-
-    def abort(self):
-        if not self.done:
-            self.done = True
-            self.out.abort()
+    # imported when a 7z archive comes: py7zr and the crypto it loads take every process
+    # that imports them 65 ms to start
+    from wingspan.filesystem import sevenzip
+    try:
+        sevenzip.extract(extraction, archive)
+    except sevenzip.DAMAGED as e:
+        raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
 
 
 def _extract_rar(extraction, archive, name):
-    """RAR headers and stored entries are read by ``rarfile`` itself; compressed entries
-    need an external unrar-capable program, checked for before anything is written."""
-    # The external program reads the very inode we opened, by its descriptor, not by name
-    # (given a file object instead, rarfile would copy the archive to /tmp first).
-    # errors="strict": by default rarfile stops quietly at a damaged header, and a damaged
-    # archive would extract as an empty one.
-    with rarfile.RarFile("/proc/%d/fd/%d" % (os.getpid(), archive.fileno()),
-                         errors="strict") as bundle:
-        members = bundle.infolist()
-        files = [m for m in members if m.is_file() and extraction.wanted(m.filename)]
-        if any(m.compress_type != rarfile.RAR_M0 for m in files):
-            _require_rar_tool()
-        extraction.prepare(m.file_size for m in files)
-        for member in members:
-            if member.is_dir():
-                extraction.directory(member.filename)
-            elif member.is_file():
-                with bundle.open(member) as source:
-                    extraction.file(member.filename, source, member.file_size,
-                                    (member.mode or 0) & 0o777 or None, _rar_mtime(member))
-            else:
-                _skip(member.filename, "symlink or special file")
-
-
-def _require_rar_tool():
+    from wingspan.filesystem import rar  # as 7z: rarfile only when a RAR archive comes
     try:
-        rarfile.tool_setup()
-    except rarfile.RarCannotExec as e:
-        raise errors.UnknownArchiveFormat(NO_RAR_TOOL, detail=str(e)) from e
-
-
-def _rar_mtime(member):
-    if member.mtime is not None:
-        return int(member.mtime.timestamp())
-    return _local_timestamp(member.date_time)
+        rar.extract(extraction, archive)
+    except rar.DAMAGED as e:
+        raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
 
 
 _EXTRACTORS = {
