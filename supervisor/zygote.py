@@ -123,6 +123,7 @@ def _preload(config_path):
     # every worker that pulls an image
     import docker  # noqa: F401
     _warm_up(config_path)
+    _configure_worker_logging()
     if _merge_pages_configured():
         offer_pages_for_merging()
     gc.collect()
@@ -213,6 +214,15 @@ def _warm_up(config_path):
         engine.close()  # no connection may be shared with the forked workers
     except Exception:  # only an optimisation: the workers meet and report real problems
         return
+
+
+def _configure_worker_logging():
+    """The workers' logging, set up once here: a worker then only names its server
+    (``wingspan.logs.configure``) instead of writing to every logger object it shares."""
+    from wingspan import logs
+    from wingspan.startup import runtime_flags
+    loaded = _preloaded.get("config")
+    logs.configure("worker", runtime_flags()[0] or (loaded is not None and loaded[1].debug))
 
 
 def _read_batches(fd):

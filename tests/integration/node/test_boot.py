@@ -122,6 +122,18 @@ def test_a_servers_files_answer_while_its_worker_boots(panel, daemon):
     assert os.path.isdir(os.path.join(root, "made"))
 
 
+def test_worker_log_lines_name_the_role_process_and_server(panel, daemon):
+    """The zygote sets up the workers' logging before it forks them; each worker only
+    puts its server's name in (wingspan.logs.configure)."""
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid)
+    daemon.start()
+    pid = wait_until(lambda: daemon.worker_pid(uuid), what="the worker")
+    assert daemon.power(uuid, "start").status_code == 202
+    daemon.wait_state(uuid, "running", timeout=30)
+    assert " INFO worker[%d] %s worker.server: state " % (pid, uuid[:8]) in daemon.log_tail(200)
+
+
 def test_running_container_survives_sigterm_and_is_reattached(panel, daemon, containers):
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid)

@@ -54,3 +54,32 @@ def test_a_log_file_that_cannot_be_reopened_does_not_raise(tmp_path, logger, cap
     err = capsys.readouterr().err
     assert "dropped from the file" in err
     assert "Logging error" in err
+
+
+def test_a_process_configured_alike_only_takes_its_server_and_level(tmp_path, logger,
+                                                                    monkeypatch):
+    """A worker forked from the zygote: no handler is rebuilt and no logger's level is
+    set again, which would write to every logger object it shares with the zygote."""
+    directory = str(tmp_path / "log")
+    logs.configure("worker", log_directory=directory)
+    handlers = list(logging.getLogger().handlers)
+    levels_set = []
+    monkeypatch.setattr(logging.Logger, "setLevel",
+                        lambda self, level: levels_set.append((self.name, level)))
+    logs.configure("worker", server="5f6b6a4e-3c2d", log_directory=directory)
+    assert logging.getLogger().handlers == handlers
+    assert levels_set == []
+    logger.info("named")
+    assert " INFO worker[%d] 5f6b6a4e wingspan.test: named\n" % os.getpid() \
+        in read(tmp_path / "log" / "wings.log")
+    logs.configure("worker", debug=True, server="5f6b6a4e-3c2d", log_directory=directory)
+    assert levels_set == [("root", logging.DEBUG)]
+
+
+def test_handlers_removed_since_are_set_up_again(tmp_path, logger):
+    logs.configure("supervisor", log_directory=str(tmp_path / "log"))
+    for handler in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(handler)
+    logs.configure("supervisor", log_directory=str(tmp_path / "log"))
+    logger.info("back")
+    assert read(tmp_path / "log" / "wings.log").endswith("back\n")
