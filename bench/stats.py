@@ -98,8 +98,9 @@ def bus_messages(run_dir, uuids):
 
 def events_of(topics, uuids):
     """How many of the event ``topics`` are events of the servers ``uuids``."""
-    servers = {envelope.topic(uuid, "") for uuid in uuids}
-    return sum(1 for topic in topics if topic[:topic.rfind(b".") + 1] in servers)
+    servers = {uuid.encode() for uuid in uuids}
+    return sum(1 for topic in topics
+               if topic.startswith(envelope.SERVER_EVENTS) and topic.rpartition(b".")[2] in servers)
 
 
 def wake_counts(pids):

@@ -90,8 +90,6 @@ class Registry:
         entry = self.servers.get(definition.uuid)
         if entry is None:
             entry = self.servers[definition.uuid] = ServerEntry(definition)
-            for name in FOLLOWED_EVENTS:
-                self.feed.subscribe(envelope.topic(definition.uuid, name))
         else:
             entry.redefine(definition)
         return entry
@@ -116,6 +114,8 @@ class Registry:
     # -- events -------------------------------------------------------------------------
 
     async def follow(self):
+        for name in FOLLOWED_EVENTS:
+            self.feed.subscribe(envelope.every_server(name))
         self.feed.subscribe(DEAUTHORIZE_TOPIC)
         async for uuid, name, data in self.feed:
             try:

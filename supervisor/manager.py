@@ -124,7 +124,8 @@ class Manager:
                                      self._worker_state, self._on_worker_notice)
         gevent.spawn(self._broker.run)
         self._publisher = bus.Publisher(context, self.endpoints.events_in)
-        self._events = bus.EventFeed(context, self.endpoints.events_out)
+        self._events = bus.EventFeed(context, self.endpoints.events_out,
+                                     [envelope.every_server(name) for name in FOLLOWED_EVENTS])
         gevent.spawn(self._follow_events)
         if not self._boot():
             return 0
@@ -199,9 +200,6 @@ class Manager:
             log.error("skipping server %s: invalid configuration from the Panel: %s",
                       doc.get("uuid"), e.detail or e.public_message)
             return None
-        if definition.uuid not in self.definitions:
-            for topic in self._event_topics(definition.uuid):
-                self._events.subscribe(topic)
         self.definitions[definition.uuid] = definition
         return definition
 
@@ -350,9 +348,6 @@ class Manager:
     def _follow_events(self):
         for uuid, name, data, _ in self._events:
             self._on_event(uuid, name, data)
-
-    def _event_topics(self, uuid):
-        return [envelope.topic(uuid, name) for name in FOLLOWED_EVENTS]
 
     def _on_worker_notice(self, uuid, message):
         worker = self.workers.get(uuid)
@@ -539,8 +534,6 @@ class Manager:
         if remove_container:
             self.engine.remove(uuid, force=True)
         del self.definitions[uuid]
-        for topic in self._event_topics(uuid):
-            self._events.unsubscribe(topic)
         self.states.forget(uuid)
         self._states_dirty = True
         data_dir = server_root(self.cfg, uuid)

@@ -1,6 +1,7 @@
 """The SFTP process's view of the servers: its quota arithmetic and which logins end on
 which events (wings-api.md §16 deauthorize-user; peers.md advisories #9, #12, #18)."""
 
+import asyncio
 import uuid as uuidlib
 
 from sftp.registry import LiveQuota, Registry
@@ -16,6 +17,12 @@ class Feed:
 
     def subscribe(self, topic):
         self.topics.append(topic)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):  # no event comes
+        raise StopAsyncIteration
 
 
 class FakeLogin:
@@ -54,11 +61,14 @@ def test_live_quota_counts_the_workers_figure_and_what_is_not_reported_yet():
     assert LiveQuota(0).can_fit(10 ** 15)
 
 
-def test_each_server_is_followed_by_its_own_topics_only():
-    uuid = str(uuidlib.uuid4())
-    registry = registry_with(uuid)
+def test_servers_add_no_subscription_of_their_own():
+    """Three events of every server, however many servers: each subscription is held by
+    every worker's publisher (wingspan.envelope.topic)."""
+    registry = registry_with(*(str(uuidlib.uuid4()) for _ in range(5)))
+    assert registry.feed.topics == []
+    asyncio.run(registry.follow())
     assert sorted(registry.feed.topics) == sorted(
-        ("server.%s.%s" % (uuid, name)).encode() for name in ("definition", "flags", "deleted"))
+        [b"server.definition.", b"server.flags.", b"server.deleted.", b"daemon.deauthorize"])
 
 
 def test_deauthorize_closes_that_users_logins_on_the_named_servers():

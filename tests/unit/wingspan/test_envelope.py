@@ -56,7 +56,10 @@ def test_expired_uses_the_deadline():
 
 
 def test_topics():
-    assert envelope.topic("u1", "console") == b"server.u1.console"
+    assert envelope.topic("u1", "console") == b"server.console.u1"
+    assert envelope.topic("u1", "console").startswith(envelope.every_server("console"))
+    assert not envelope.topic("u1", "console output").startswith(
+        envelope.every_server("console"))
     assert envelope.topic(None, "ready") == b"daemon.ready"
     assert not envelope.topic(None, "ready").startswith(envelope.SERVER_EVENTS)
 
