@@ -7,7 +7,7 @@ sockets carry the bus (wingspan.aiobus).
 from wingspan.startup import end_background_start, runtime_flags, start_child, \
     start_in_background
 
-start_in_background()  # before the imports, which are most of the start
+start_in_background("sftp")  # before the imports, which are most of the start
 
 import asyncio  # noqa: E402
 import logging  # noqa: E402

@@ -76,13 +76,15 @@ def reloads_held():
 BACKGROUND_NICENESS = 10
 
 
-def start_in_background():
-    """Lower this process's CPU priority until :func:`end_background_start`.
+def start_in_background(name):
+    """Title this process ``wingspan: <name>`` at once, so that it is known by its name
+    while it still imports, and lower its CPU priority until :func:`end_background_start`.
 
     The SFTP server's start (imports, host key, its server list: about 0.7 s of CPU) is not
     what a node restart waits for; at full priority it took that CPU from the zygote's
     forks and the workers' re-attaches. Niceness only ranks the daemon's own processes
     (game containers are in cgroups of their own), so it starts in the CPU they leave."""
+    setproctitle.setproctitle("wingspan: %s" % name)
     os.nice(BACKGROUND_NICENESS)
 
 

@@ -49,22 +49,23 @@ def test_reloads_held_restores_a_mask_that_already_held_them():
 
 
 BACKGROUND = textwrap.dedent("""
-    import os, sys
+    import os, sys, setproctitle
     from wingspan import startup
     if len(sys.argv) > 1:
         os.setuid(65534)  # nobody: not allowed to raise a priority again
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    startup.start_in_background()
+    startup.start_in_background("test")
     during = os.getpriority(os.PRIO_PROCESS, 0)
+    title = setproctitle.getproctitle()
     startup.end_background_start()
-    print(during - base, os.getpriority(os.PRIO_PROCESS, 0) - base)
+    print(during - base, os.getpriority(os.PRIO_PROCESS, 0) - base, title)
 """)
 
 
 def test_a_background_start_steps_back_and_then_returns_to_its_priority():
     out = subprocess.run([sys.executable, "-c", BACKGROUND], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == [str(startup.BACKGROUND_NICENESS), "0"]
+    assert out == [str(startup.BACKGROUND_NICENESS), "0", "wingspan:", "test"]
 
 
 def test_without_the_right_to_return_the_process_stays_back_and_says_so():
@@ -72,5 +73,5 @@ def test_without_the_right_to_return_the_process_stays_back_and_says_so():
         pytest.skip("needs root to become another user")
     run = subprocess.run([sys.executable, "-c", BACKGROUND, "unprivileged"],
                          capture_output=True, text=True, check=True)
-    assert run.stdout.split() == [str(startup.BACKGROUND_NICENESS)] * 2
+    assert run.stdout.split()[:2] == [str(startup.BACKGROUND_NICENESS)] * 2
     assert "cannot raise the priority back" in run.stderr
