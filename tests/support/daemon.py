@@ -226,7 +226,9 @@ class Daemon(PanelDriver):
             return ""
 
     def processes(self):
-        """``{title: pid}`` of the daemon's live process tree (titles name role and server)."""
+        """``{title: pid}`` of the daemon's own live processes, titled ``wingspan: <role>``;
+        the short-lived programs they run (asyncssh's import runs gcc to look for liboqs)
+        are not among them."""
         root = psutil.Process(self.process.pid)
         found = {}
         for proc in [root] + root.children(recursive=True):
@@ -234,7 +236,9 @@ class Daemon(PanelDriver):
                 # an exited process not yet reaped (the zygote's intermediate) has no title
                 if proc.status() == psutil.STATUS_ZOMBIE:
                     continue
-                found[" ".join(proc.cmdline()).strip()] = proc.pid
+                title = " ".join(proc.cmdline()).strip()
+                if title.startswith("wingspan: "):
+                    found[title] = proc.pid
             except psutil.Error:
                 continue
         return found
