@@ -16,6 +16,7 @@ import bz2
 import contextlib
 import errno
 import gzip
+import importlib
 import logging
 import lzma
 import os
@@ -579,28 +580,23 @@ def local_timestamp(date_time):
         return None
 
 
-def _extract_7z(extraction, archive, name):
-    # imported when a 7z archive comes: py7zr and the crypto it loads take every process
-    # that imports them 65 ms to start
-    from wingspan.filesystem import sevenzip
-    try:
-        sevenzip.extract(extraction, archive)
-    except sevenzip.DAMAGED as e:
-        raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
-
-
-def _extract_rar(extraction, archive, name):
-    from wingspan.filesystem import rar  # as 7z: rarfile only when a RAR archive comes
-    try:
-        rar.extract(extraction, archive)
-    except rar.DAMAGED as e:
-        raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
+def _extract_with(module_name):
+    """The extractor of ``wingspan.filesystem.<module_name>``, imported when such an
+    archive comes: py7zr (with the crypto it loads) and rarfile would cost every process
+    that imported them at start about 65 ms."""
+    def extract(extraction, archive, name):
+        module = importlib.import_module("wingspan.filesystem." + module_name)
+        try:
+            module.extract(extraction, archive)
+        except module.DAMAGED as e:
+            raise errors.UnknownArchiveFormat(UNREADABLE, detail=str(e)) from e
+    return extract
 
 
 _EXTRACTORS = {
     "zip": _extract_zip,
-    "7z": _extract_7z,
-    "rar": _extract_rar,
+    "7z": _extract_with("sevenzip"),
+    "rar": _extract_with("rar"),
     "tar": _extract_plain_tar,
     "gz": lambda extraction, archive, name: _extract_compressed(extraction, archive, name, "gz"),
     "bz2": lambda extraction, archive, name: _extract_compressed(extraction, archive, name, "bz2"),
