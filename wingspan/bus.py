@@ -43,6 +43,11 @@ def make_socket(context, kind, plain=False, **options):
     """A socket with LINGER 0 and ``options``; ``plain`` skips the green wrapper, for a
     socket whose every call returns at once."""
     sock = plain_zmq.Socket(context, kind) if plain else context.socket(kind)
+    if isinstance(sock, zmq.Socket):
+        # pyzmq's green socket, not trusting gevent of old, wakes every 11.6 s while it waits
+        # to re-check its state; every call already re-checks it, and an idle worker's two
+        # waiting sockets woke it a sixth as often as its stats did.
+        sock._gevent_bug_timeout = 0
     sock.setsockopt(zmq.LINGER, 0)
     for name, value in options.items():
         sock.setsockopt(getattr(zmq, name), value)

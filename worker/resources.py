@@ -6,9 +6,9 @@ in dockerd per call. While running, the loop also enforces the disk limit: a ser
 its limit is told so and stopped, once per start.
 
 Each of a node's idle servers wakes its worker once a second for this loop alone, so a tick
-does as little as it can: one repeating timer wakes the loop (no timer made per tick), and
-the event's JSON is written straight from the sample; the usage object the API asks for is
-built only when asked.
+does as little as it can: one repeating timer runs it in the hub (no timer made and no
+greenlet switched into per tick), and the event's JSON is written straight from the sample;
+the usage object the API asks for is built only when asked.
 """
 
 import logging
@@ -16,7 +16,6 @@ import time
 from datetime import datetime
 
 import gevent
-from gevent.hub import Waiter
 
 from wingspan.usage import usage_json, usage_object, zero_usage
 from worker.server import OFFLINE, STARTING
@@ -48,7 +47,8 @@ class ResourceMonitor:
         self.on_over_limit = on_over_limit
         self.memory_limit = 0
         self._sample = None  # the latest sample while the server runs
-        self._loop = None
+        self._timer = None  # the sampling timer while attached
+        self._reader = None
         self._disk_trigger_armed = True
         environment.on_attach(self._attached)
         server.on_state_change(self._state_changed)
@@ -61,48 +61,53 @@ class ResourceMonitor:
         return usage_object(self._sample, self.server.state, disk_bytes)
 
     def _attached(self, info):
-        if self._loop is not None:
-            self._loop.kill(block=False)
-        reader = StatsReader(info["State"]["Pid"], info["Id"], started_at_epoch(info))
-        self._loop = gevent.spawn(self._run, reader)
+        self._end_sampling()
+        self._reader = StatsReader(info["State"]["Pid"], info["Id"], started_at_epoch(info))
+        # The tick runs in the hub, as the timer's callback: switching into a greenlet of its
+        # own at every tick cost an idle worker more CPU than the sample itself. Nothing in a
+        # tick waits (kernel files, a publish that never blocks, a disk check that allows a
+        # stale figure), and what may wait, the stop over the disk limit, gets a greenlet.
+        self._timer = gevent.get_hub().loop.timer(0.0, INTERVAL)
+        self._timer.start(self._tick)
 
-    def _run(self, reader):
-        tick = Waiter()
-        # A repeating timer keeps the cadence without a new watcher per tick; a tick that
-        # comes while the loop is busy waits in the Waiter instead of switching into it.
-        timer = gevent.get_hub().loop.timer(0.0, INTERVAL)
-        timer.start(tick.switch, None)
+    def _tick(self):
+        if self.server.state == OFFLINE:
+            self._end_sampling()
+            return
         try:
-            while True:
-                tick.get()
-                tick.clear()
-                if self.server.state == OFFLINE:
-                    return
-                try:
-                    sample = reader.sample(time.time())
-                except StatsUnavailable:
-                    return
-                self.memory_limit = sample["memory_limit_bytes"]
-                self._sample = sample
-                self.server.publish_encoded("stats", usage_json(
-                    sample, self.server.state, self.files.usage_bytes()))
-                if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):
-                    self._stop_over_limit()
-        finally:
+            sample = self._reader.sample(time.time())
+        except StatsUnavailable:
+            self._end_sampling()
+            return
+        except Exception:
+            # A bug must not repeat every second: sampling ends, as a crashed loop would.
+            log.exception("stats sampling of %s failed", self.server.uuid)
+            self._end_sampling()
+            return
+        self.memory_limit = sample["memory_limit_bytes"]
+        self._sample = sample
+        self.server.publish_encoded("stats", usage_json(
+            sample, self.server.state, self.files.usage_bytes()))
+        if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):
+            self._disk_trigger_armed = False
+            gevent.spawn(self._stop_over_limit)
+
+    def _end_sampling(self):
+        timer, self._timer = self._timer, None
+        if timer is not None:
             timer.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
             reader.close()
 
     def _stop_over_limit(self):
-        self._disk_trigger_armed = False
         self.server.daemon_message(OVER_LIMIT)
-        gevent.spawn(self.on_over_limit)
+        self.on_over_limit()
 
     def _state_changed(self, old, new):
         if new == STARTING:
             self._disk_trigger_armed = True
         elif new == OFFLINE:
-            if self._loop is not None:
-                self._loop.kill(block=False)
-                self._loop = None
+            self._end_sampling()
             self._sample = None
             self.server.publish("stats", self.current())

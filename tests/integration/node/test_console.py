@@ -406,3 +406,22 @@ def test_suspended_server_refuses_start(panel, daemon):
     response = daemon.post("/api/servers/%s/power" % uuid, {"action": "start"})
     assert response.status_code == 400
     assert response.json() == {"error": "Cannot start or restart a server that is suspended."}
+
+
+def test_a_server_that_outgrows_its_disk_is_told_and_stopped(panel, daemon_factory):
+    """§4.3: the stats loop checks the disk each second; a server found over its limit is
+    told so on its console and stopped."""
+    daemon = daemon_factory(system={"disk_check_interval": 1})
+    uuid = str(uuidlib.uuid4())
+    panel.add_server(uuid, disk=1)
+    daemon.start()
+    time.sleep(1.1)
+    sock = connect(daemon, uuid)
+    sock.send("set state", "start")
+    states_until(sock, "running")
+    with open(os.path.join(daemon.config["system"]["data"], uuid, "world.dat"), "wb") as f:
+        f.write(b"\0" * (2 * 1024 * 1024))
+    warned = sock.recv_event("console output", timeout=10, where=lambda m: m["args"][0].endswith(
+        "Server is exceeding the assigned disk space limit, stopping process now.\x1b[0m"))
+    assert "Daemon]:" in warned["args"][0]
+    assert states_until(sock, "offline") == ["stopping", "offline"]
