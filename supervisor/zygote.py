@@ -204,16 +204,36 @@ _preloaded = {}
 def _warm_up(config_path):
     """Load the config and learn Docker's API version once for every worker (they share
     the config until the file changes)."""
-    from wingspan.config import load
     from wingspan.engine import Engine
     try:
-        mtime = os.stat(config_path).st_mtime_ns
-        _preloaded["config"] = (mtime, load(config_path))
+        _load_config(config_path)
         engine = Engine()
         _preloaded["docker_api_version"] = engine.api_version
         engine.close()  # no connection may be shared with the forked workers
     except Exception:  # only an optimisation: the workers meet and report real problems
         return
+
+
+def _load_config(config_path):
+    from wingspan.config import load
+    mtime = os.stat(config_path).st_mtime_ns
+    _preloaded["config"] = (mtime, load(config_path))
+
+
+def _keep_config_current(config_path):
+    """Parse config.yml again here if it changed since it was last read, so that the workers
+    about to be forked share the new one instead of each parsing it. The supervisor
+    rewrites the file at boot when it differs from what it would write (a config written by
+    the Panel or by hand), which is after this process read it."""
+    loaded = _preloaded.get("config")
+    try:
+        if loaded is not None and os.stat(config_path).st_mtime_ns == loaded[0]:
+            return
+        _load_config(config_path)
+    except Exception:  # the workers read it themselves, and report what is wrong with it
+        _preloaded.pop("config", None)
+        return
+    gc.freeze()  # like the rest of the preloaded memory, out of the workers' collections
 
 
 def _configure_worker_logging():
@@ -254,6 +274,7 @@ def _serve(fd, config_path, supervisor):
     # the read loop ends at once.
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     for lines in _read_batches(fd):
+        _keep_config_current(config_path)
         _fork_workers(fd, [json.loads(line) for line in lines], config_path, supervisor)
     os._exit(0)
 

@@ -21,6 +21,7 @@ import pytest
 
 from supervisor import zygote
 from supervisor.fork_requests import ForkRequests
+from worker import runtime
 
 
 def test_free_blocks_are_read_per_size_class():
@@ -166,3 +167,39 @@ def test_waiting_requests_fail_when_the_zygote_goes():
     with pytest.raises(OSError, match="the zygote closed its socket"):
         requests.fork("c", {})
     requests.close()
+
+
+def write_config(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    stamp = os.stat(path).st_mtime_ns
+    os.utime(path, ns=(stamp, stamp + 1_000_000))  # a new mtime even on a coarse clock
+
+
+def test_a_config_rewritten_after_the_preload_is_parsed_once_for_all_the_workers(
+        monkeypatch, tmp_path):
+    """The supervisor rewrites config.yml at boot when it differs from its own dump, after
+    the zygote read it; each worker then parsed the file again, copying shared pages."""
+    monkeypatch.setattr(zygote, "_preloaded", {})
+    monkeypatch.setattr(zygote.gc, "freeze", lambda: None)  # not this test process's memory
+    path = str(tmp_path / "config.yml")
+    write_config(path, "debug: false\n")
+    zygote._load_config(path)
+    write_config(path, "debug: true\n")
+    zygote._keep_config_current(path)
+    shared = zygote._preloaded["config"][1]
+    assert shared.debug is True
+    assert runtime.current_config(path, zygote._preloaded) is shared
+    zygote._keep_config_current(path)
+    assert zygote._preloaded["config"][1] is shared
+
+
+def test_a_config_that_no_longer_loads_is_left_to_the_workers(monkeypatch, tmp_path):
+    monkeypatch.setattr(zygote, "_preloaded", {})
+    monkeypatch.setattr(zygote.gc, "freeze", lambda: None)  # not this test process's memory
+    path = str(tmp_path / "config.yml")
+    write_config(path, "debug: false\n")
+    zygote._load_config(path)
+    write_config(path, "debug: [\n")
+    zygote._keep_config_current(path)
+    assert "config" not in zygote._preloaded
