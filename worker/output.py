@@ -43,14 +43,12 @@ class ConsoleOutput:
 
     def feed(self, data):
         """Process one read from the attach stream."""
-        for raw in self._splitter.feed(data):
-            self._line(raw.decode("utf-8", "replace"))
+        self._lines([raw.decode("utf-8", "replace") for raw in self._splitter.feed(data)])
         self.flush()
 
     def finish(self):
         """The stream ended: emit a trailing partial line, if any."""
-        for raw in self._splitter.flush():
-            self._line(raw.decode("utf-8", "replace"))
+        self._lines([raw.decode("utf-8", "replace") for raw in self._splitter.flush()])
         self.flush()
 
     def daemon_line(self, line):
@@ -82,18 +80,23 @@ class ConsoleOutput:
             batch, self._pending = self._pending, []
             self.server.publish("console", batch)
 
-    def _line(self, line):
-        if self.server.state == STARTING and self._matcher.matches(line):
-            self.server.set_state(RUNNING)
-        self.history.extend((line,))
+    def _lines(self, lines):
+        # one read's lines go through each step together: a flood brings hundreds per read
+        if self.server.state == STARTING:
+            for line in lines:
+                if self._matcher.matches(line):
+                    self.server.set_state(RUNNING)
+                    break
+        self.history.extend(lines)
         if not self.server.cfg.throttles.enabled:
-            self._pending.append(line)
+            self._pending.extend(lines)
             return
-        allowed, warn = self._throttle.check()
-        if warn:
-            self._pending.append(self._throttle_notice())
-        if allowed:
-            self._pending.append(line)
+        for line in lines:
+            allowed, warn = self._throttle.check()
+            if warn:
+                self._pending.append(self._throttle_notice())
+            if allowed:
+                self._pending.append(line)
 
     def _throttle_notice(self):
         return daemon_line(self.server.cfg.app_name, THROTTLE_MESSAGE)

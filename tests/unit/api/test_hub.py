@@ -20,6 +20,15 @@ def test_console_batch_becomes_one_frame_per_line():
     assert d.permission is None
 
 
+def test_console_and_install_lines_are_framed_byte_for_byte_as_the_encoder_frames_them():
+    lines = ["", "plain", 'quote " and \\ backslash', "tab\tnew\nline\r", "\x00\x1f\x7f",
+             "\x1b[33m\x1b[1m[Pterodactyl Daemon]:\x1b[39m hi\x1b[0m", "é ☃ 😀", "\ud800 lone"]
+    assert deliveries("console", lines).frames == [frame("console output", [line])
+                                                   for line in lines]
+    assert deliveries("install output", lines).frames == [frame("install output", [line])
+                                                          for line in lines]
+
+
 def test_stats_arg_is_a_json_string():
     d = deliveries("stats", {"memory_bytes": 1, "network": {"rx_bytes": 0, "tx_bytes": 0}})
     args = json.loads(d.frames[0])["args"]

@@ -1,6 +1,7 @@
 """Console building blocks (wings-behaviour.md §2.6, §5.1, §5.3, §5.5, Appendix A)."""
 
 import logging
+import random
 
 import pytest
 
@@ -102,6 +103,23 @@ def test_space_cr_split_by_a_256_byte_read_is_not_replaced():
     data = b"q" * 255 + b" \rrest\n"
     assert split_all(data) == [b"q" * 255 + b" \rrest"]
     assert split_all(b"q" * 10 + b" \rrest\n") == [b"q" * 10 + b"\r\nrest"]
+
+
+def test_the_fast_path_for_short_lines_splits_exactly_as_the_read_by_read_replay(
+        monkeypatch):
+    """Short lines are split in one go; the result must be the replay's for any input
+    and any chunking: random streams of short, long, empty, CR and " \\r" pieces."""
+    pieces = [b"a", b"word", b" ", b"\r", b"\n", b"\r\n", b" \r", b"x" * 120, b"y" * 255,
+              b"z" * 256, b"\xc3\xa9"]
+    rng = random.Random(22)
+    streams = [b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 60)))
+               for _ in range(150)]
+    fast = [[split_all(data, cap, chunk) for chunk in (1, 5, 64, 300, None)]
+            for data in streams for cap in (10, 255, 65536)]
+    monkeypatch.setattr(LineSplitter, "_short_lines", lambda self, raw: None)
+    replayed = [[split_all(data, cap, chunk) for chunk in (1, 5, 64, 300, None)]
+                for data in streams for cap in (10, 255, 65536)]
+    assert fast == replayed
 
 
 # §5.3 throttle
