@@ -3,7 +3,7 @@
 Topology (the supervisor binds everything, children connect)::
 
     requests  API DEALER -> control.sock ROUTER [broker] ROUTER workers.sock <- DEALER worker
-    events    worker PUB -> events.in XSUB [proxy] XPUB events.sock <- SUB API, supervisor
+    events    worker XPUB -> events.in XSUB [proxy] XPUB events.sock <- SUB API, supervisor
 
 All endpoints are ``ipc://`` files in the run directory, which is created with mode 0700.
 Messages are built and parsed only by ``wingspan.envelope``.
@@ -145,6 +145,9 @@ class PendingCall:
 # send itself: its Python subclass only adds DRAFT routing ids and groups, which PUB has not.
 _MORE = int(zmq.SNDMORE)
 _send = plain_zmq.backend.Socket.send
+_recv = plain_zmq.backend.Socket.recv
+_NOBLOCK = int(zmq.NOBLOCK)
+SUBSCRIBE, UNSUBSCRIBE = b"\x01", b"\x00"
 
 
 class Publisher:
@@ -153,12 +156,33 @@ class Publisher:
     A PUB socket never blocks (past its high-water mark it drops), so this one is a plain
     pyzmq socket: the green wrapper's wait-and-notify bookkeeping around every send would
     double the cost of each event for nothing.
+
+    With ``learns_followers`` it is an XPUB socket, which is told every subscription that
+    reaches it, so that :meth:`followed` can say whether an event would go anywhere before
+    it is built. Whoever asks for that must keep asking: the subscriptions wait in the
+    socket until :meth:`followed` takes them.
     """
 
-    def __init__(self, context, endpoint):
-        self._sock = make_socket(context, zmq.PUB, plain=True, SNDHWM=10000)
+    def __init__(self, context, endpoint, learns_followers=False):
+        kind = zmq.XPUB if learns_followers else zmq.PUB
+        self._sock = make_socket(context, kind, plain=True, SNDHWM=10000)
         self._sock.connect(endpoint)
         self._stamp = envelope.EventStamp()
+        self._subscriptions = set()
+
+    def followed(self, topic):
+        """Whether a subscriber takes events on ``topic``, after taking in the
+        subscriptions and unsubscriptions that arrived since the last call."""
+        while True:
+            try:
+                change = _recv(self._sock, _NOBLOCK)
+            except zmq.Again:
+                break
+            if change[:1] == SUBSCRIBE:
+                self._subscriptions.add(change[1:])
+            elif change[:1] == UNSUBSCRIBE:
+                self._subscriptions.discard(change[1:])
+        return any(topic.startswith(prefix) for prefix in self._subscriptions)
 
     def publish(self, server, event, data=None):
         topic, body = self._stamp.event(server, event, data)

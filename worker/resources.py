@@ -7,8 +7,9 @@ its limit is told so and stopped, once per start.
 
 Each of a node's idle servers wakes its worker once a second for this loop alone, so a tick
 does as little as it can: one repeating timer runs it in the hub (no timer made and no
-greenlet switched into per tick), and the event's JSON is written straight from the sample;
-the usage object the API asks for is built only when asked.
+greenlet switched into per tick), the event is published only while someone follows it,
+and its JSON is written straight from the sample; the usage object the API asks for is
+built only when asked.
 """
 
 import logging
@@ -17,6 +18,7 @@ from datetime import datetime
 
 import gevent
 
+from wingspan import envelope
 from wingspan.usage import usage_json, usage_object, zero_usage
 from worker.server import OFFLINE, STARTING
 from worker.stats import StatsReader, StatsUnavailable
@@ -50,6 +52,7 @@ class ResourceMonitor:
         self._timer = None  # the sampling timer while attached
         self._reader = None
         self._disk_trigger_armed = True
+        self._stats_topic = envelope.topic(server.uuid, envelope.STATS)
         environment.on_attach(self._attached)
         server.on_state_change(self._state_changed)
 
@@ -86,8 +89,11 @@ class ResourceMonitor:
             return
         self.memory_limit = sample["memory_limit_bytes"]
         self._sample = sample
-        self.server.publish_encoded("stats", usage_json(
-            sample, self.server.state, self.files.usage_bytes()))
+        # Most servers are watched by nobody most of the time: their stats are kept for
+        # whoever asks (current()), not encoded and sent to be dropped.
+        if self.server.followed(self._stats_topic):
+            self.server.publish_encoded("stats", usage_json(
+                sample, self.server.state, self.files.usage_bytes()))
         if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):
             self._disk_trigger_armed = False
             gevent.spawn(self._stop_over_limit)

@@ -54,7 +54,7 @@ class WorkerRuntime:
         self.verify_tls = verify_tls
         self.endpoints = endpoints
         self.context = zmq.Context()
-        self.publisher = bus.Publisher(self.context, endpoints.events_in)
+        self.publisher = bus.Publisher(self.context, endpoints.events_in, learns_followers=True)
         self.engine = Engine(version=docker_api_version)
         self.panel = BusPanel(self.context, endpoints.control, cfg)
         self.server = Server(definition, cfg, self.publisher)

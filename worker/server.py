@@ -57,6 +57,10 @@ class Server(ServerStatus):
     def publish(self, event, data=None):
         self.publisher.publish(self.uuid, event, data)
 
+    def followed(self, topic):
+        """Whether anyone takes this server's events on ``topic`` (``envelope.topic``)."""
+        return self.publisher.followed(topic)
+
     def publish_encoded(self, event, data_json):
         """:meth:`publish` for data already encoded as JSON (UTF-8 bytes)."""
         self.publisher.publish_encoded(self.uuid, event, data_json)

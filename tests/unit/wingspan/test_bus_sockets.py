@@ -1,5 +1,7 @@
 """Sockets made by ``wingspan.bus.make_socket``."""
 
+import time
+
 import gevent
 import zmq
 import zmq.asyncio
@@ -37,4 +39,37 @@ def test_a_green_socket_waits_without_a_timer():
         waiting.kill()
     finally:
         sock.close()
+        context.destroy(linger=0)
+
+
+def test_a_publisher_learns_which_topics_are_followed():
+    """A worker's publisher is told the subscriptions that reach it, so that it need not
+    build events nobody takes (a server's stats while no websocket watches it)."""
+    context = zmq.Context()
+    upstream = context.socket(zmq.XSUB)
+    publisher = None
+    try:
+        upstream.bind("inproc://events-in")
+        publisher = bus.Publisher(context, "inproc://events-in", learns_followers=True)
+
+        def comes_to(topic, expected):
+            deadline = time.monotonic() + 5
+            while publisher.followed(topic) != expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return publisher.followed(topic) == expected
+
+        assert not publisher.followed(b"stats.a")
+        upstream.send(bus.SUBSCRIBE + b"stats.a")
+        assert comes_to(b"stats.a", True)
+        assert not publisher.followed(b"stats.b")
+        upstream.send(bus.SUBSCRIBE + b"stats.")
+        assert comes_to(b"stats.b", True)
+        upstream.send(bus.UNSUBSCRIBE + b"stats.")
+        upstream.send(bus.UNSUBSCRIBE + b"stats.a")
+        assert comes_to(b"stats.a", False)
+        assert not publisher.followed(b"stats.b")
+    finally:
+        if publisher is not None:
+            publisher.close()
+        upstream.close()
         context.destroy(linger=0)

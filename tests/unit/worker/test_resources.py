@@ -54,6 +54,8 @@ class FakeServer:
     def __init__(self):
         self.state = RUNNING
         self.events = []
+        self.follow = True
+        self.asked = set()
         self._listeners = []
 
     def on_state_change(self, listener):
@@ -66,6 +68,10 @@ class FakeServer:
 
     def publish(self, event, data=None):
         self.events.append((event, data))
+
+    def followed(self, topic):
+        self.asked.add(topic)
+        return self.follow
 
     def publish_encoded(self, event, data_json):
         self.events.append((event, json.loads(data_json)))
@@ -175,6 +181,21 @@ def test_a_new_attach_replaces_the_loop(monitor):
     taken = first.taken
     gevent.sleep(3 * INTERVAL)
     assert first.taken == taken and second.taken >= 2
+
+
+def test_stats_nobody_follows_are_kept_but_not_published(monitor):
+    mon, server, environment, files = monitor
+    server.follow = False
+    environment.attach(INFO)
+    reader = FakeReader.made[0]
+    with gevent.Timeout(5):
+        while reader.taken < 3:
+            gevent.sleep(INTERVAL / 4)
+    assert stats_events(server) == []
+    assert server.asked == {b"stats." + server.uuid.encode()}
+    assert mon.current() == usage_object(sample(reader.taken), RUNNING, 512)
+    server.follow = True
+    wait_for_stats(server, 1)
 
 
 def test_ticks_run_in_the_hub_without_a_greenlet_of_their_own(monitor):
