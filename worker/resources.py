@@ -74,17 +74,20 @@ class ResourceMonitor:
         self._timer.start(self._tick)
 
     def _tick(self):
+        try:
+            self._sample_once()
+        except Exception:
+            # A bug must not repeat every second: sampling ends, as a crashed loop would.
+            log.exception("stats sampling of %s failed", self.server.uuid)
+            self._end_sampling()
+
+    def _sample_once(self):
         if self.server.state == OFFLINE:
             self._end_sampling()
             return
         try:
             sample = self._reader.sample(time.time())
         except StatsUnavailable:
-            self._end_sampling()
-            return
-        except Exception:
-            # A bug must not repeat every second: sampling ends, as a crashed loop would.
-            log.exception("stats sampling of %s failed", self.server.uuid)
             self._end_sampling()
             return
         self.memory_limit = sample["memory_limit_bytes"]

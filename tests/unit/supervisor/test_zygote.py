@@ -176,30 +176,31 @@ def write_config(path, text):
     os.utime(path, ns=(stamp, stamp + 1_000_000))  # a new mtime even on a coarse clock
 
 
-def test_a_config_rewritten_after_the_preload_is_parsed_once_for_all_the_workers(
-        monkeypatch, tmp_path):
-    """The supervisor rewrites config.yml at boot when it differs from its own dump, after
-    the zygote read it; each worker then parsed the file again, copying shared pages."""
+@pytest.fixture
+def preloaded_config(monkeypatch, tmp_path):
+    """A config.yml the zygote has read; returns its path."""
     monkeypatch.setattr(zygote, "_preloaded", {})
     monkeypatch.setattr(zygote.gc, "freeze", lambda: None)  # not this test process's memory
     path = str(tmp_path / "config.yml")
     write_config(path, "debug: false\n")
     zygote._load_config(path)
-    write_config(path, "debug: true\n")
-    zygote._keep_config_current(path)
+    return path
+
+
+def test_a_config_rewritten_after_the_preload_is_parsed_once_for_all_the_workers(
+        preloaded_config):
+    """The supervisor rewrites config.yml at boot when it differs from its own dump, after
+    the zygote read it; each worker then parsed the file again, copying shared pages."""
+    write_config(preloaded_config, "debug: true\n")
+    zygote._keep_config_current(preloaded_config)
     shared = zygote._preloaded["config"][1]
     assert shared.debug is True
-    assert runtime.current_config(path, zygote._preloaded) is shared
-    zygote._keep_config_current(path)
+    assert runtime.current_config(preloaded_config, zygote._preloaded) is shared
+    zygote._keep_config_current(preloaded_config)
     assert zygote._preloaded["config"][1] is shared
 
 
-def test_a_config_that_no_longer_loads_is_left_to_the_workers(monkeypatch, tmp_path):
-    monkeypatch.setattr(zygote, "_preloaded", {})
-    monkeypatch.setattr(zygote.gc, "freeze", lambda: None)  # not this test process's memory
-    path = str(tmp_path / "config.yml")
-    write_config(path, "debug: false\n")
-    zygote._load_config(path)
-    write_config(path, "debug: [\n")
-    zygote._keep_config_current(path)
+def test_a_config_that_no_longer_loads_is_left_to_the_workers(preloaded_config):
+    write_config(preloaded_config, "debug: [\n")
+    zygote._keep_config_current(preloaded_config)
     assert "config" not in zygote._preloaded

@@ -207,17 +207,23 @@ def test_ticks_run_in_the_hub_without_a_greenlet_of_their_own(monitor):
     assert FakeReader.made[0].sampled_in == {gevent.get_hub()}
 
 
-def test_an_unexpected_error_is_logged_once_and_ends_sampling(monitor, caplog):
+@pytest.mark.parametrize("where", ["sample", "publish"])
+def test_an_unexpected_error_is_logged_once_and_ends_sampling(monitor, caplog, where):
     mon, server, environment, _ = monitor
     environment.attach(INFO)
     wait_for_stats(server, 2)
     reader = FakeReader.made[0]
-    reader.broken = True
+    if where == "sample":
+        reader.broken = True
+    else:
+        server.publish_encoded = lambda event, data_json: 1 / 0
     gevent.sleep(4 * INTERVAL)
     assert reader.closed
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == \
         ["stats sampling of %s failed" % server.uuid]
+    taken = reader.taken
     assert_no_event_for(server, 3 * INTERVAL)
+    assert reader.taken == taken
 
 
 def test_over_the_disk_limit_warns_and_stops_once_per_start(monitor):
