@@ -39,15 +39,22 @@ class Endpoints:
         os.chmod(self.run_dir, 0o700)
 
 
-def make_socket(context, kind, plain=False, **options):
+# How often a worker's green socket re-checks its state while it waits for a message.
+IDLE_RECHECK = 60.0
+
+
+def make_socket(context, kind, plain=False, recheck=None, **options):
     """A socket with LINGER 0 and ``options``; ``plain`` skips the green wrapper, for a
-    socket whose every call returns at once."""
+    socket whose every call returns at once.
+
+    A green socket that waits re-checks its state every ``recheck`` seconds (None: pyzmq's
+    11.6 s), in case an event of its was missed. A worker's sockets wait most of their
+    life: at pyzmq's pace its two woke it a sixth as often as its stats did, so a worker
+    passes ``IDLE_RECHECK``.
+    """
     sock = plain_zmq.Socket(context, kind) if plain else context.socket(kind)
-    if isinstance(sock, zmq.Socket):
-        # pyzmq's green socket, not trusting gevent of old, wakes every 11.6 s while it waits
-        # to re-check its state; every call already re-checks it, and an idle worker's two
-        # waiting sockets woke it a sixth as often as its stats did.
-        sock._gevent_bug_timeout = 0
+    if recheck is not None and isinstance(sock, zmq.Socket):
+        sock._gevent_bug_timeout = recheck
     sock.setsockopt(zmq.LINGER, 0)
     for name, value in options.items():
         sock.setsockopt(getattr(zmq, name), value)
@@ -61,8 +68,9 @@ class BusClient:
     worker never blocks requests to other workers.
     """
 
-    def __init__(self, context, endpoint):
-        self._sock = make_socket(context, zmq.DEALER, MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
+    def __init__(self, context, endpoint, recheck=None):
+        self._sock = make_socket(context, zmq.DEALER, recheck=recheck,
+                                 MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
         self._sock.connect(endpoint)
         self._pending = {}
         self._reader = gevent.spawn(self._read_replies)

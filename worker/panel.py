@@ -55,6 +55,6 @@ class BusPanel:
 
     def _call(self, command, **args):
         if self._client is None:
-            self._client = bus.BusClient(self._context, self._endpoint)
+            self._client = bus.BusClient(self._context, self._endpoint, bus.IDLE_RECHECK)
         return self._client.call(command, args=args,
                                  timeout=longest_call(self.cfg) + BUS_MARGIN)

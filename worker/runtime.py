@@ -105,7 +105,7 @@ class WorkerRuntime:
         take_reloads()
         lifeline.exit_with(supervisor)
         hang_if_a_test_asks(self.server.uuid)
-        self._sock = bus.make_socket(self.context, zmq.DEALER,
+        self._sock = bus.make_socket(self.context, zmq.DEALER, recheck=bus.IDLE_RECHECK,
                                      IDENTITY=self.server.uuid.encode(),
                                      MAXMSGSIZE=envelope.MAX_MESSAGE_BYTES)
         self._sock.connect(self.endpoints.workers)

@@ -1,8 +1,10 @@
 """Sockets made by ``wingspan.bus.make_socket``."""
 
+import gc
 import time
 
 import gevent
+import pytest
 import zmq
 import zmq.asyncio
 import zmq.green
@@ -22,20 +24,21 @@ def test_asyncio_and_plain_sockets_are_made_as_they_are():
             context.destroy(linger=0)
 
 
-def test_a_green_socket_waits_without_a_timer():
-    """A worker's sockets wait for messages most of their life: a timer per wait would wake
-    every idle worker for nothing (pyzmq's green sockets re-check every 11.6 s)."""
+@pytest.mark.parametrize("recheck, seconds", [(None, 11.6), (bus.IDLE_RECHECK, 60.0)])
+def test_a_waiting_green_socket_rechecks_at_its_pace(recheck, seconds):
+    """A worker's sockets wait for messages most of their life: pyzmq's green sockets
+    re-check every 11.6 s while they wait, which woke every idle worker for nothing."""
     context = zmq.green.Context()
-    sock = bus.make_socket(context, zmq.DEALER)
+    sock = bus.make_socket(context, zmq.DEALER, recheck=recheck)
     try:
         sock.bind("inproc://waiting")
-        loop = gevent.get_hub().loop
-        gevent.sleep(0)
-        watchers = loop.activecnt
         waiting = gevent.spawn(sock.recv_multipart)
         gevent.sleep(0.01)
         assert not waiting.dead
-        assert loop.activecnt == watchers
+        pending = [t.seconds for t in gc.get_objects()
+                   if isinstance(t, gevent.Timeout) and t.pending]
+        assert seconds in pending
+        assert (11.6 in pending) == (seconds == 11.6)
         waiting.kill()
     finally:
         sock.close()
