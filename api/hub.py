@@ -37,8 +37,8 @@ def line_frames(event, lines):
     """``[frame(event, [line]) for line in lines]``, each put together from its JSON string:
     a flooding console sends tens of thousands of lines a second, and the JSON encoder's
     way through a dict and a list for each of them was most of the API's work."""
-    head = '{"event": %s, "args": [' % encode_basestring_ascii(event)
-    return [head + encode_basestring_ascii(line) + "]}\n" for line in lines]
+    head, _, tail = frame(event, [""]).rpartition('""')  # the frame's shape, from frame()
+    return [head + encode_basestring_ascii(line) + tail for line in lines]
 
 
 class Delivery:
