@@ -9,7 +9,12 @@ all its threads) and its read and write system calls (``/proc/PID/io``). Right a
 window, the bus messages the workers send are counted for ``MESSAGE_WINDOW`` on the
 supervisor's event socket, per worker-second, by a subscriber of every server's events, as
 the API is (kept out of the CPU window since it adds to the supervisor's forwarding work).
-No websocket watches the servers, so their stats stay in the workers (api/registry.py).
+No websocket watches the servers, so they sample only when asked (worker/resources.py).
+
+Then every server's stats are followed for ``FOLLOWED_WINDOW``, as if a websocket watched
+each one (the API subscribes to a server's stats while one does): the workers' one-second
+loops run, and their CPU, the core processes' (the supervisor forwards every event) and
+the events delivered per second are reported beside the idle figures.
 
 Baselines, from the same run: the CPU Docker itself spends (dockerd, containerd and the
 runc shims of these containers; a container's stats come from its shim through
@@ -46,6 +51,7 @@ SETTLE = 10.0
 WINDOW = 30.0
 DOCKER_WINDOW = 15.0
 MESSAGE_WINDOW = 10.0
+FOLLOWED_WINDOW = 15.0
 SUBSCRIBED = 1.0  # for a subscription to reach the workers through the proxy
 CALLS_IN_FLIGHT = 3  # per container: a call lasts up to two seconds
 DOCKER_TIMEOUT = 10
@@ -66,11 +72,13 @@ def run():
         idle = shares()
         wakes, syscalls = per_worker_second(counted, wake_counts(roles["workers"]))
         messages = bus_messages(node.run_dir, node.uuids)
+        followed, delivered = follow_all_stats(node.run_dir, roles)
         polled, calls = poll_stats(ids, roles)
         streamed, samples = stream_stats(ids, roles)
     finally:
         node.close()
-    return figures(idle, polled, calls, streamed, samples) + [
+    return figures(idle, polled, calls, streamed, samples) + followed_figures(
+        followed, delivered) + [
         Figure("per idle worker: thread wake-ups, per s", wakes, None),
         Figure("per idle worker: read+write syscalls, per s", syscalls, None),
         Figure("per idle worker nobody watches: bus messages sent, per s", messages, None),
@@ -94,6 +102,42 @@ def bus_messages(run_dir, uuids):
         sock.close()
         context.term()
     return events_of(topics, uuids) / MESSAGE_WINDOW / len(uuids)
+
+
+def follow_all_stats(run_dir, roles):
+    """CPU shares over ``FOLLOWED_WINDOW`` while every server's stats are followed, as the
+    API follows a server's while a websocket watches it, and the stats events received
+    per second."""
+    context = zmq.Context()
+    sock = bus.subscriber(context, bus.Endpoints(run_dir).events_out, (envelope.STATS_EVENTS,))
+    try:
+        time.sleep(SUBSCRIBED)
+        while sock.poll(0):
+            sock.recv_multipart()
+        shares = role_shares(roles)
+        opened = time.time()
+        stamps = []
+        deadline = time.monotonic() + FOLLOWED_WINDOW
+        while (left := deadline - time.monotonic()) > 0:
+            if sock.poll(int(left * 1000) + 1):
+                stamps.append(envelope.load(sock.recv_multipart()[-1])["ts"])
+        used = shares()
+        # those published before the window, still on their way when it opened, are not counted
+        published = sum(1 for ts in stamps if opened <= ts < opened + FOLLOWED_WINDOW)
+        return used, published / FOLLOWED_WINDOW
+    finally:
+        sock.close()
+        context.term()
+
+
+def followed_figures(followed, delivered):
+    return [
+        Figure("%d workers whose stats are followed (every server watched), %% of a core"
+               % SERVERS, PERCENT * followed["workers"], None),
+        Figure("supervisor + api + zygote while followed, % of a core",
+               PERCENT * followed["core"], None),
+        Figure("stats events delivered while followed, per s", delivered, float(SERVERS)),
+    ]
 
 
 def events_of(topics, uuids):

@@ -155,6 +155,7 @@ _MORE = int(zmq.SNDMORE)
 _send = plain_zmq.backend.Socket.send
 _recv = plain_zmq.backend.Socket.recv
 _NOBLOCK = int(zmq.NOBLOCK)
+_FD, _EVENTS, _POLLIN = int(zmq.FD), int(zmq.EVENTS), int(zmq.POLLIN)
 SUBSCRIBE, UNSUBSCRIBE = b"\x01", b"\x00"
 
 
@@ -167,8 +168,9 @@ class Publisher:
 
     With ``learns_followers`` it is an XPUB socket, which is told every subscription that
     reaches it, so that :meth:`followed` can say whether an event would go anywhere before
-    it is built. Whoever asks for that must keep asking: the subscriptions wait in the
-    socket until :meth:`followed` takes them.
+    it is built, and :meth:`on_followers_change` can start work when someone starts
+    watching instead of polling for it. The subscriptions are taken in, in the hub, as
+    soon as they arrive.
     """
 
     def __init__(self, context, endpoint, learns_followers=False):
@@ -177,33 +179,65 @@ class Publisher:
         self._sock.connect(endpoint)
         self._stamp = envelope.EventStamp()
         self._subscriptions = set()
+        self._listeners = []
+        self._arrivals = None
+        self._taking_scheduled = False
+        if learns_followers:
+            loop = gevent.get_hub().loop
+            self._arrivals = loop.io(self._sock.get(_FD), 1)
+            self._arrivals.start(self._take_subscriptions)
+            # what connecting already processed would not signal the descriptor again
+            self._taking_scheduled = True
+            loop.run_callback(self._take_subscriptions)
 
     def followed(self, topic):
-        """Whether a subscriber takes events on ``topic``, after taking in the
-        subscriptions and unsubscriptions that arrived since the last call."""
-        while True:
+        """Whether a subscriber takes events on ``topic``."""
+        return any(topic.startswith(prefix) for prefix in self._subscriptions)
+
+    def on_followers_change(self, listener):
+        """Call ``listener()`` in the hub after subscriptions came or went."""
+        self._listeners.append(listener)
+
+    def publish(self, server, event, data=None):
+        topic, body = self._stamp.event(server, event, data)
+        self._send(topic, body)
+
+    def publish_encoded(self, server, event, data_json):
+        """:meth:`publish` for data already encoded as JSON (UTF-8 bytes)."""
+        topic, body = self._stamp.encoded(server, event, data_json)
+        self._send(topic, body)
+
+    def _send(self, topic, body):
+        _send(self._sock, topic, _MORE)
+        _send(self._sock, body)
+        # ZeroMQ's descriptor signals new work only once: a send that processed an arriving
+        # subscription took that signal, and the watcher would not fire for it.
+        if self._arrivals is not None and not self._taking_scheduled \
+                and self._sock.get(_EVENTS) & _POLLIN:
+            self._taking_scheduled = True
+            gevent.get_hub().loop.run_callback(self._take_subscriptions)
+
+    def _take_subscriptions(self):
+        self._taking_scheduled = False
+        changed = False
+        while self._sock.get(_EVENTS) & _POLLIN:
             try:
                 change = _recv(self._sock, _NOBLOCK)
             except zmq.Again:
                 break
             if change[:1] == SUBSCRIBE:
                 self._subscriptions.add(change[1:])
+                changed = True
             elif change[:1] == UNSUBSCRIBE:
                 self._subscriptions.discard(change[1:])
-        return any(topic.startswith(prefix) for prefix in self._subscriptions)
-
-    def publish(self, server, event, data=None):
-        topic, body = self._stamp.event(server, event, data)
-        _send(self._sock, topic, _MORE)
-        _send(self._sock, body)
-
-    def publish_encoded(self, server, event, data_json):
-        """:meth:`publish` for data already encoded as JSON (UTF-8 bytes)."""
-        topic, body = self._stamp.encoded(server, event, data_json)
-        _send(self._sock, topic, _MORE)
-        _send(self._sock, body)
+                changed = True
+        if changed:
+            for listener in self._listeners:
+                listener()
 
     def close(self):
+        if self._arrivals is not None:
+            self._arrivals.close()
         self._sock.close()
 
 

@@ -63,7 +63,13 @@ class ServerFiles:
         return self.disk.has_space(allow_stale)
 
     def refresh_usage_in_background(self):
-        self.disk.refresh_in_background()
+        """Start a disk walk unless one runs; returns the walk's future (None: walks are
+        off)."""
+        return self.disk.refresh_in_background()
+
+    def usage_walk_interval(self):
+        """Seconds between disk walks while the server runs (0: never)."""
+        return self.disk.interval
 
     # -- before a start -----------------------------------------------------------------
 

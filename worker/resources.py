@@ -1,15 +1,18 @@
-"""The stats loop: resource usage every second while the server runs (wings-behaviour.md §4).
+"""Resource usage while the server runs (wings-behaviour.md §4): ``stats`` events every
+second to whoever watches, the usage figure on request, and the disk-limit watchdog.
 
 Figures come from the container's cgroup files and ``/proc/<pid>/net/dev`` (see
 ``worker.stats``), not from Docker's stats endpoint, which costs a second of latency and CPU
-in dockerd per call. While running, the loop also enforces the disk limit: a server over
-its limit is told so and stopped, once per start.
+in dockerd per call. While running, the server's disk is walked every
+``disk_check_interval`` and a server over its limit is told so and stopped, once per start.
 
-Each of a node's idle servers wakes its worker once a second for this loop alone, so a tick
-does as little as it can: one repeating timer runs it in the hub (no timer made and no
-greenlet switched into per tick), the event is published only while someone follows it,
-and its JSON is written straight from the sample; the usage object the API asks for is
-built only when asked.
+Most of a node's servers run with nobody watching them, and a timer per server waking its
+worker every second cost a node with hundreds of them several percent of a core. So the
+one-second loop runs only while someone follows the server's stats (the API, while a
+websocket watches it): the worker's publisher says when that starts and ends. Otherwise a
+figure is sampled when asked for; its CPU share is then the average since the sample
+before. The loop runs in the hub, as a repeating timer's callback (no greenlet switched
+into per tick), and writes its JSON straight from the sample.
 """
 
 import logging
@@ -41,7 +44,7 @@ def started_at_epoch(info):
 
 
 class ResourceMonitor:
-    """Publishes ``stats`` events and keeps the latest sample."""
+    """Publishes ``stats`` events while followed, keeps the latest sample, watches the disk."""
 
     def __init__(self, server, environment, files, on_over_limit):
         self.server = server
@@ -49,15 +52,21 @@ class ResourceMonitor:
         self.on_over_limit = on_over_limit
         self.memory_limit = 0
         self._sample = None  # the latest sample while the server runs
-        self._timer = None  # the sampling timer while attached
-        self._reader = None
+        self._sampled_at = None  # when it was taken (monotonic seconds)
+        self._reader = None  # while attached
+        self._ticks = None  # the one-second loop, while attached and followed
+        self._disk_checks = None  # the disk walks' timer, while attached
         self._disk_trigger_armed = True
         self._stats_topic = envelope.topic(server.uuid, envelope.STATS)
         environment.on_attach(self._attached)
         server.on_state_change(self._state_changed)
+        server.on_followers_change(self._follow_or_not)
 
     def current(self):
-        """The usage object now, with a fresh disk figure (API ``utilization``)."""
+        """The usage object now, with the disk counter (API ``utilization``); sampled anew
+        when the latest sample is a tick old."""
+        if self._reader is not None and time.monotonic() - self._sampled_at >= INTERVAL:
+            self._take_sample()
         disk_bytes = self.files.usage_bytes()
         if self._sample is None:
             return zero_usage(self.memory_limit, self.server.state, disk_bytes)
@@ -66,45 +75,72 @@ class ResourceMonitor:
     def _attached(self, info):
         self._end_sampling()
         self._reader = StatsReader(info["State"]["Pid"], info["Id"], started_at_epoch(info))
-        # The tick runs in the hub, as the timer's callback: switching into a greenlet of its
-        # own at every tick cost an idle worker more CPU than the sample itself. Nothing in a
-        # tick waits (kernel files, a publish that never blocks, a disk check that allows a
-        # stale figure), and what may wait, the stop over the disk limit, gets a greenlet.
-        self._timer = gevent.get_hub().loop.timer(0.0, INTERVAL)
-        self._timer.start(self._tick)
+        self._take_sample()  # the first sample, which later CPU shares are measured from
+        self._watch_disk()
+        self._follow_or_not()
+
+    def _follow_or_not(self):
+        """Run the one-second loop exactly while the server is sampled and followed."""
+        wanted = self._reader is not None and self.server.followed(self._stats_topic)
+        if wanted and self._ticks is None:
+            self._ticks = gevent.get_hub().loop.timer(INTERVAL, INTERVAL)
+            self._ticks.start(self._tick)
+        elif not wanted and self._ticks is not None:
+            self._stop_ticks()
 
     def _tick(self):
         try:
-            self._sample_once()
+            sample = self._take_sample()
+            if sample is not None:
+                self.server.publish_encoded("stats", usage_json(
+                    sample, self.server.state, self.files.usage_bytes()))
         except Exception:
             # A bug must not repeat every second: sampling ends, as a crashed loop would.
             log.exception("stats sampling of %s failed", self.server.uuid)
             self._end_sampling()
 
-    def _sample_once(self):
+    def _take_sample(self):
+        """Sample the container now; None (and sampling ended) once it is gone."""
         if self.server.state == OFFLINE:
             self._end_sampling()
-            return
+            return None
         try:
             sample = self._reader.sample(time.time())
         except StatsUnavailable:
             self._end_sampling()
-            return
+            return None
         self.memory_limit = sample["memory_limit_bytes"]
-        self._sample = sample
-        # Most servers are watched by nobody most of the time: their stats are kept for
-        # whoever asks (current()), not encoded and sent to be dropped.
-        if self.server.followed(self._stats_topic):
-            self.server.publish_encoded("stats", usage_json(
-                sample, self.server.state, self.files.usage_bytes()))
-        if self._disk_trigger_armed and not self.files.has_space(allow_stale=True):
+        self._sample, self._sampled_at = sample, time.monotonic()
+        return sample
+
+    def _watch_disk(self):
+        interval = self.files.usage_walk_interval()
+        if interval > 0:
+            self._disk_checks = gevent.get_hub().loop.timer(0.0, interval)
+            self._disk_checks.start(self._walk_disk)
+
+    def _walk_disk(self):
+        walk = self.files.refresh_usage_in_background()
+        if walk is not None:
+            walk.add_done_callback(self._enforce_disk_limit)
+
+    def _enforce_disk_limit(self, _walk):
+        if self._disk_checks is None or not self._disk_trigger_armed:
+            return  # stopped meanwhile, or told once already this start
+        if not self.files.has_space(allow_stale=True):
             self._disk_trigger_armed = False
             gevent.spawn(self._stop_over_limit)
 
+    def _stop_ticks(self):
+        ticks, self._ticks = self._ticks, None
+        if ticks is not None:
+            ticks.close()
+
     def _end_sampling(self):
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.close()
+        self._stop_ticks()
+        disk_checks, self._disk_checks = self._disk_checks, None
+        if disk_checks is not None:
+            disk_checks.close()
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()

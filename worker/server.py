@@ -61,6 +61,11 @@ class Server(ServerStatus):
         """Whether anyone takes this server's events on ``topic`` (``envelope.topic``)."""
         return self.publisher.followed(topic)
 
+    def on_followers_change(self, listener):
+        """Call ``listener()`` (in the hub) when someone starts or stops taking some of
+        this worker's events."""
+        self.publisher.on_followers_change(listener)
+
     def publish_encoded(self, event, data_json):
         """:meth:`publish` for data already encoded as JSON (UTF-8 bytes)."""
         self.publisher.publish_encoded(self.uuid, event, data_json)

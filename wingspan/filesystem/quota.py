@@ -123,14 +123,17 @@ class DiskUsage:
             return self._record(self.executor.submit(disk_usage, self.root))
 
     def refresh_in_background(self):
-        """Start a walk unless one is already running."""
+        """Start a walk unless one is already running; returns the running walk's future
+        (its result recorded before any callback added to it runs), or None when walks
+        are disabled."""
         if self.interval == 0:
-            return
+            return None
         running = self._background
         if running is not None and not running.done():
-            return
+            return running
         self._background = self.executor.submit(disk_usage, self.root)
         self._background.add_done_callback(self._record)
+        return self._background
 
     def _record(self, future):
         """Store a walk's result; the time is recorded even when the walk failed."""

@@ -45,34 +45,60 @@ def test_a_waiting_green_socket_rechecks_at_its_pace(recheck, seconds):
         context.destroy(linger=0)
 
 
-def test_a_publisher_learns_which_topics_are_followed():
-    """A worker's publisher is told the subscriptions that reach it, so that it need not
-    build events nobody takes (a server's stats while no websocket watches it)."""
+@pytest.fixture
+def xpub():
+    """A learning publisher connected to an XSUB that plays the supervisor's proxy."""
     context = zmq.Context()
     upstream = context.socket(zmq.XSUB)
     publisher = None
     try:
         upstream.bind("inproc://events-in")
         publisher = bus.Publisher(context, "inproc://events-in", learns_followers=True)
-
-        def comes_to(topic, expected):
-            deadline = time.monotonic() + 5
-            while publisher.followed(topic) != expected and time.monotonic() < deadline:
-                time.sleep(0.01)
-            return publisher.followed(topic) == expected
-
-        assert not publisher.followed(b"stats.a")
-        upstream.send(bus.SUBSCRIBE + b"stats.a")
-        assert comes_to(b"stats.a", True)
-        assert not publisher.followed(b"stats.b")
-        upstream.send(bus.SUBSCRIBE + b"stats.")
-        assert comes_to(b"stats.b", True)
-        upstream.send(bus.UNSUBSCRIBE + b"stats.")
-        upstream.send(bus.UNSUBSCRIBE + b"stats.a")
-        assert comes_to(b"stats.a", False)
-        assert not publisher.followed(b"stats.b")
+        changes = []
+        publisher.on_followers_change(lambda: changes.append(set(publisher._subscriptions)))
+        gevent.sleep(0.05)
+        yield publisher, upstream, changes
     finally:
         if publisher is not None:
             publisher.close()
         upstream.close()
         context.destroy(linger=0)
+
+
+def comes_to(publisher, topic, expected):
+    deadline = time.monotonic() + 5
+    while publisher.followed(topic) != expected and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    return publisher.followed(topic) == expected
+
+
+def test_a_publisher_learns_which_topics_are_followed(xpub):
+    """A worker's publisher is told the subscriptions that reach it, so that it need not
+    build events nobody takes, nor sample a server's stats every second while no websocket
+    watches it."""
+    publisher, upstream, changes = xpub
+    assert not publisher.followed(b"stats.a")
+    upstream.send(bus.SUBSCRIBE + b"stats.a")
+    assert comes_to(publisher, b"stats.a", True)
+    assert changes == [{b"stats.a"}]
+    assert not publisher.followed(b"stats.b")
+    upstream.send(bus.SUBSCRIBE + b"stats.")
+    assert comes_to(publisher, b"stats.b", True)
+    upstream.send(bus.UNSUBSCRIBE + b"stats.")
+    upstream.send(bus.UNSUBSCRIBE + b"stats.a")
+    assert comes_to(publisher, b"stats.a", False)
+    assert not publisher.followed(b"stats.b")
+    assert changes[-1] == set()
+
+
+def test_a_subscription_a_send_took_in_is_not_missed(xpub):
+    """ZeroMQ signals its descriptor once per batch of work: when a publish processes an
+    arriving subscription, the descriptor is quiet afterwards, and the publisher must look
+    for the subscription itself."""
+    publisher, upstream, changes = xpub
+    upstream.send(bus.SUBSCRIBE + b"stats.a")
+    time.sleep(0.05)  # without the hub: the subscription waits in the socket's mailbox
+    for _ in range(3):
+        publisher.publish("a", "console", ["x"])
+    assert comes_to(publisher, b"stats.a", True)
+    assert changes == [{b"stats.a"}]

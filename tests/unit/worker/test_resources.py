@@ -1,5 +1,6 @@
-"""The stats loop (wings-behaviour.md §4): one ``stats`` event per tick while the server
-runs, zeros once when it goes offline, the disk watchdog once per start."""
+"""Resource usage (wings-behaviour.md §4): one ``stats`` event per tick while the server
+runs and someone follows its stats, a fresh sample on request otherwise, zeros once when it
+goes offline, the disk watchdog once per start."""
 
 import json
 
@@ -57,6 +58,7 @@ class FakeServer:
         self.follow = True
         self.asked = set()
         self._listeners = []
+        self._follower_listeners = []
 
     def on_state_change(self, listener):
         self._listeners.append(listener)
@@ -73,6 +75,14 @@ class FakeServer:
         self.asked.add(topic)
         return self.follow
 
+    def on_followers_change(self, listener):
+        self._follower_listeners.append(listener)
+
+    def set_followed(self, follow):
+        self.follow = follow
+        for listener in self._follower_listeners:
+            listener()
+
     def publish_encoded(self, event, data_json):
         self.events.append((event, json.loads(data_json)))
 
@@ -85,19 +95,33 @@ class FakeEnvironment:
         self.attach = listener
 
 
+class FakeWalk:
+    """A disk walk that is over at once; its callbacks run in the hub, as gevent's do."""
+
+    def add_done_callback(self, callback):
+        gevent.get_hub().loop.run_callback(callback, self)
+
+
 class FakeFiles:
     def __init__(self):
         self.used = 512
         self.space = True
-        self.checks = 0
+        self.walks = 0
+        self.walk_interval = INTERVAL
 
     def usage_bytes(self):
         return self.used
 
     def has_space(self, allow_stale=True):
         assert allow_stale
-        self.checks += 1
         return self.space
+
+    def usage_walk_interval(self):
+        return self.walk_interval
+
+    def refresh_usage_in_background(self):
+        self.walks += 1
+        return FakeWalk()
 
 
 @pytest.fixture
@@ -134,17 +158,18 @@ def assert_no_event_for(server, seconds):
     assert len(server.events) == published
 
 
-def test_one_event_per_tick_from_the_attach_on(monitor):
+def test_one_event_per_tick_after_the_attach_while_followed(monitor):
+    """The attach takes the first sample, which the first tick's CPU share is measured
+    from; each tick then publishes a new one."""
     mon, server, environment, files = monitor
     environment.attach(INFO)
-    wait_for_stats(server, 1)
     reader = FakeReader.made[0]
     assert reader.args == (42, "c1", 1796529600.5)
+    assert reader.taken == 1 and stats_events(server) == []
     wait_for_stats(server, 4)
     assert stats_events(server)[:4] == [usage_object(sample(n), RUNNING, 512)
-                                        for n in (1, 2, 3, 4)]
-    files.used = 2048
-    assert mon.current() == usage_object(sample(reader.taken), RUNNING, 2048)
+                                        for n in (2, 3, 4, 5)]
+    assert server.asked == {b"stats." + server.uuid.encode()}
 
 
 def test_offline_ends_the_loop_with_one_zeroed_event(monitor):
@@ -183,28 +208,52 @@ def test_a_new_attach_replaces_the_loop(monitor):
     assert first.taken == taken and second.taken >= 2
 
 
-def test_stats_nobody_follows_are_kept_but_not_published(monitor):
+def test_nobody_following_means_no_loop_and_a_sample_when_asked(monitor):
+    """An idle worker nobody watches does not wake every second (issue 22): the usage
+    figure is sampled when the API asks, at most once a tick."""
     mon, server, environment, files = monitor
     server.follow = False
     environment.attach(INFO)
     reader = FakeReader.made[0]
-    with gevent.Timeout(5):
-        while reader.taken < 3:
-            gevent.sleep(INTERVAL / 4)
+    gevent.sleep(4 * INTERVAL)
+    assert reader.taken == 1 and stats_events(server) == []
+    files.used = 2048
+    assert mon.current() == usage_object(sample(2), RUNNING, 2048)
+    assert mon.current() == usage_object(sample(2), RUNNING, 2048)  # less than a tick later
+    gevent.sleep(INTERVAL)
+    assert mon.current() == usage_object(sample(3), RUNNING, 2048)
     assert stats_events(server) == []
-    assert server.asked == {b"stats." + server.uuid.encode()}
-    assert mon.current() == usage_object(sample(reader.taken), RUNNING, 512)
-    server.follow = True
-    wait_for_stats(server, 1)
+
+
+def test_the_loop_runs_exactly_while_someone_follows(monitor):
+    mon, server, environment, _ = monitor
+    server.follow = False
+    environment.attach(INFO)
+    server.set_followed(True)
+    wait_for_stats(server, 2)
+    server.set_followed(False)
+    gevent.sleep(0)
+    taken = FakeReader.made[0].taken
+    assert_no_event_for(server, 4 * INTERVAL)
+    assert FakeReader.made[0].taken == taken
+    server.set_followed(True)
+    wait_for_stats(server, 3)
+
+
+def test_following_an_offline_server_starts_nothing(monitor):
+    mon, server, environment, _ = monitor
+    server.set_followed(True)
+    assert_no_event_for(server, 3 * INTERVAL)
+    assert FakeReader.made == []
 
 
 def test_ticks_run_in_the_hub_without_a_greenlet_of_their_own(monitor):
-    """An idle worker wakes once a second for its tick alone: switching into a greenlet at
-    each tick cost more CPU than the sample (issue 22)."""
+    """A watched worker wakes once a second for its tick alone: switching into a greenlet
+    at each tick cost more CPU than the sample (issue 22)."""
     mon, server, environment, _ = monitor
     environment.attach(INFO)
     wait_for_stats(server, 3)
-    assert FakeReader.made[0].sampled_in == {gevent.get_hub()}
+    assert FakeReader.made[0].sampled_in - {gevent.getcurrent()} == {gevent.get_hub()}
 
 
 @pytest.mark.parametrize("where", ["sample", "publish"])
@@ -226,16 +275,43 @@ def test_an_unexpected_error_is_logged_once_and_ends_sampling(monitor, caplog, w
     assert reader.taken == taken
 
 
+def wait_for_walks(files, count):
+    with gevent.Timeout(5):
+        while files.walks < count:
+            gevent.sleep(INTERVAL / 4)
+
+
+def test_the_disk_is_walked_every_interval_while_running_watched_or_not(monitor):
+    mon, server, environment, files = monitor
+    server.follow = False
+    environment.attach(INFO)
+    wait_for_walks(files, 3)
+    server.set_state(OFFLINE)
+    walks = files.walks
+    gevent.sleep(3 * INTERVAL)
+    assert files.walks == walks
+
+
+def test_no_walks_when_disk_checks_are_off(monitor):
+    mon, server, environment, files = monitor
+    files.walk_interval = 0
+    environment.attach(INFO)
+    wait_for_stats(server, 2)
+    assert files.walks == 0
+
+
 def test_over_the_disk_limit_warns_and_stops_once_per_start(monitor):
     mon, server, environment, files = monitor
+    server.follow = False
     files.space = False
     environment.attach(INFO)
-    wait_for_stats(server, 3)
+    wait_for_walks(files, 3)
+    gevent.sleep(0)
     assert [e for e in server.events if e[0] == "daemon message"] == \
         [("daemon message", OVER_LIMIT)]
     assert mon.stops == [1]
     server.set_state(STARTING)
     server.state = RUNNING
-    count = len(stats_events(server))
-    wait_for_stats(server, count + 2)
+    wait_for_walks(files, files.walks + 2)
+    gevent.sleep(0)
     assert mon.stops == [1, 1]

@@ -3,6 +3,7 @@
 import concurrent.futures
 import os
 import threading
+import time
 
 import pytest
 
@@ -163,7 +164,7 @@ def test_disk_usage_disabled_by_interval_zero(tmp_path, executor):
     usage = DiskUsage(str(tmp_path), quota, 0, executor, FakeClock())
     assert usage.get(allow_stale=False) == 0
     assert usage.has_space(allow_stale=False) is True
-    usage.refresh_in_background()
+    assert usage.refresh_in_background() is None
     assert usage._background is None
 
 
@@ -183,9 +184,9 @@ def test_one_walk_at_a_time(tmp_path):
 
     with GatedExecutor(max_workers=4) as pool:
         usage = DiskUsage(str(tmp_path), Quota(10), 150, pool, FakeClock())
-        usage.refresh_in_background()
+        first = usage.refresh_in_background()
         started.wait(10)
-        usage.refresh_in_background()
+        assert usage.refresh_in_background() is first
         assert len(walks) == 1
         release.set()
         assert usage.refresh() == 0
@@ -198,3 +199,19 @@ def test_walk_failure_still_records_the_time(tmp_path, executor):
     assert usage.refresh() == 0
     assert usage.checked_at == clock.now
     assert usage.has_space(allow_stale=False) is True
+
+
+def test_a_background_walk_is_recorded_before_its_callers_callbacks(tmp_path, executor):
+    """The stats monitor checks the limit in a callback on the walk: it must see the walk's
+    result, not the figure before it."""
+    (tmp_path / "f").write_bytes(b"x" * 10)
+    quota = Quota(5)
+    usage = DiskUsage(str(tmp_path), quota, 150, executor, FakeClock())
+    seen = []
+    walk = usage.refresh_in_background()
+    walk.add_done_callback(lambda _: seen.append((quota.usage, quota.has_space())))
+    walk.result(10)
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen == [(10, False)]
