@@ -134,6 +134,29 @@ def test_stats_measure_a_busy_core(node):
     sock.recv_event("console output", where=lambda m: m["args"] == ["Burned"], timeout=10)
 
 
+def test_a_busy_core_reads_busy_when_asked_with_nobody_watching(node):
+    """Issue 22: a server nobody watches is sampled when its usage is asked for, and its CPU
+    share is measured since the sample before: a core spinning between two requests reads
+    near 100, and an idle one near 0 afterwards."""
+    daemon, uuid = node
+    assert daemon.power(uuid, "start").status_code == 202
+    daemon.wait_state(uuid, "running")
+
+    def cpu():
+        return daemon.details(uuid).json()["utilization"]["cpu_absolute"]
+
+    cpu()
+    assert daemon.post("/api/servers/%s/commands" % uuid,
+                       {"commands": ["burn 3"]}).status_code == 204
+    time.sleep(1.5)
+    busy = cpu()
+    assert 40 <= busy <= 100 * os.cpu_count() + 5
+    time.sleep(3)
+    cpu()
+    time.sleep(1.2)
+    assert cpu() < 20
+
+
 def test_kill(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)
