@@ -420,6 +420,11 @@ def test_killed_worker_keeps_the_websocket(node):
                timeout=5, what="the new worker")
     sock.recv_event("console output", where=lambda m: m["args"] == ["back again"], timeout=5)
     assert time.monotonic() - killed < 2.5
+    # the new worker learns that the websocket follows its stats, and its loop runs
+    first = json.loads(sock.recv_event("stats", timeout=5)["args"][0])
+    second = json.loads(sock.recv_event("stats", timeout=5)["args"][0])
+    assert first["state"] == second["state"] == "running"
+    assert second["uptime"] > first["uptime"]
 
 
 def test_suspended_server_refuses_start(panel, daemon):
@@ -432,8 +437,8 @@ def test_suspended_server_refuses_start(panel, daemon):
 
 
 def test_a_server_that_outgrows_its_disk_is_told_and_stopped(panel, daemon_factory):
-    """§4.3: the stats loop checks the disk each second; a server found over its limit is
-    told so on its console and stopped."""
+    """§4.3: the disk is walked every ``disk_check_interval`` while the server runs, watched
+    or not; a server found over its limit is told so on its console and stopped."""
     daemon = daemon_factory(system={"disk_check_interval": 1})
     uuid = str(uuidlib.uuid4())
     panel.add_server(uuid, disk=1)
