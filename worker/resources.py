@@ -89,15 +89,14 @@ class ResourceMonitor:
             self._stop_ticks()
 
     def _tick(self):
+        sample = self._take_sample()
+        if sample is None:
+            return
         try:
-            sample = self._take_sample()
-            if sample is not None:
-                self.server.publish_encoded("stats", usage_json(
-                    sample, self.server.state, self.files.usage_bytes()))
+            self.server.publish_encoded("stats", usage_json(
+                sample, self.server.state, self.files.usage_bytes()))
         except Exception:
-            # A bug must not repeat every second: sampling ends, as a crashed loop would.
-            log.exception("stats sampling of %s failed", self.server.uuid)
-            self._end_sampling()
+            self._failed()
 
     def _take_sample(self):
         """Sample the container now; None (and sampling ended) once it is gone."""
@@ -109,9 +108,18 @@ class ResourceMonitor:
         except StatsUnavailable:
             self._end_sampling()
             return None
+        except Exception:
+            self._failed()
+            return None
         self.memory_limit = sample["memory_limit_bytes"]
         self._sample, self._sampled_at = sample, time.monotonic()
         return sample
+
+    def _failed(self):
+        # A bug must not repeat every second, nor fail the attach or the API's request:
+        # sampling ends, as a crashed loop would, and the last sample is kept.
+        log.exception("stats sampling of %s failed", self.server.uuid)
+        self._end_sampling()
 
     def _watch_disk(self):
         interval = self.files.usage_walk_interval()
@@ -129,6 +137,7 @@ class ResourceMonitor:
             return  # stopped meanwhile, or told once already this start
         if not self.files.has_space(allow_stale=True):
             self._disk_trigger_armed = False
+            # this runs in the hub, as the walk's callback; the stop waits, so it may not
             gevent.spawn(self._stop_over_limit)
 
     def _stop_ticks(self):

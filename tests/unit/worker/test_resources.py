@@ -256,6 +256,21 @@ def test_ticks_run_in_the_hub_without_a_greenlet_of_their_own(monitor):
     assert FakeReader.made[0].sampled_in - {gevent.getcurrent()} == {gevent.get_hub()}
 
 
+def test_an_unexpected_error_in_the_first_sample_leaves_the_attach_alone(monitor, caplog):
+    mon, server, environment, _ = monitor
+    original = FakeReader.sample
+    FakeReader.sample = lambda self, now: 1 / 0
+    try:
+        environment.attach(INFO)
+    finally:
+        FakeReader.sample = original
+    assert FakeReader.made[0].closed
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == \
+        ["stats sampling of %s failed" % server.uuid]
+    assert mon.current() == zero_usage(0, RUNNING, 512)
+    assert_no_event_for(server, 3 * INTERVAL)
+
+
 @pytest.mark.parametrize("where", ["sample", "publish"])
 def test_an_unexpected_error_is_logged_once_and_ends_sampling(monitor, caplog, where):
     mon, server, environment, _ = monitor
