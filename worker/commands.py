@@ -118,7 +118,7 @@ class Handlers:
 
     def disk_adjust(self, args):
         """``{"delta"}`` -> ``{}``: bytes the API process wrote (or freed) in this root."""
-        self.rt.files.quota.add(int(args.get("delta") or 0))
+        self.rt.files.adjust_usage(int(args.get("delta") or 0))
         return {}
 
     def list_entries(self, args):

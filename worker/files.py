@@ -31,10 +31,23 @@ class ServerFiles:
         # One thread for the API's listing batches: it sends the next batch before this one
         # is done, and two threads would only contend for the GIL.
         self.listing_thread = ThreadPool(1)
+        self._quota_listeners = []
 
     def apply_definition(self, definition):
         self.definition = definition
-        self.quota.limit = definition.disk_limit_bytes()
+        limit = definition.disk_limit_bytes()
+        if limit != self.quota.limit:
+            self.quota.limit = limit
+            self._quota_changed()
+
+    def on_quota_change(self, listener):
+        """Call ``listener()`` after the limit changed (a sync) or the API or SFTP process
+        reported bytes written or freed; the walks' results are their callers' to check."""
+        self._quota_listeners.append(listener)
+
+    def _quota_changed(self):
+        for listener in self._quota_listeners:
+            listener()
 
     def jail(self):
         user = self.cfg.system.user
@@ -58,6 +71,11 @@ class ServerFiles:
 
     def usage_bytes(self):
         return self.quota.usage
+
+    def adjust_usage(self, delta):
+        """Account for ``delta`` bytes another process wrote (negative: freed) here."""
+        self.quota.add(delta)
+        self._quota_changed()
 
     def has_space(self, allow_stale=True):
         return self.disk.has_space(allow_stale)

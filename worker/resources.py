@@ -61,6 +61,7 @@ class ResourceMonitor:
         environment.on_attach(self._attached)
         server.on_state_change(self._state_changed)
         server.on_followers_change(self._follow_or_not)
+        files.on_quota_change(self._enforce_disk_limit)
 
     def current(self):
         """The usage object now, with the disk counter (API ``utilization``); sampled anew
@@ -130,14 +131,17 @@ class ResourceMonitor:
     def _walk_disk(self):
         walk = self.files.refresh_usage_in_background()
         if walk is not None:
-            walk.add_done_callback(self._enforce_disk_limit)
+            walk.add_done_callback(lambda _walk: self._enforce_disk_limit())
 
-    def _enforce_disk_limit(self, _walk):
+    def _enforce_disk_limit(self):
+        """Stop a running server found over its limit, once per start. Checked when the
+        figures move (a walk ended, a sync changed the limit, another process wrote)
+        rather than every second."""
         if self._disk_checks is None or not self._disk_trigger_armed:
-            return  # stopped meanwhile, or told once already this start
+            return  # not running (or walks are off: always space), or told once this start
         if not self.files.has_space(allow_stale=True):
             self._disk_trigger_armed = False
-            # this runs in the hub, as the walk's callback; the stop waits, so it may not
+            # this may run in the hub, as a walk's callback; the stop waits, so it may not
             gevent.spawn(self._stop_over_limit)
 
     def _stop_ticks(self):

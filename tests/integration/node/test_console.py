@@ -157,6 +157,23 @@ def test_a_busy_core_reads_busy_when_asked_with_nobody_watching(node):
     assert cpu() < 20
 
 
+def test_a_sync_that_lowers_the_limit_under_the_usage_stops_the_server(node, panel):
+    """§4.3: the limit a Panel sync brings is enforced at once while the server runs, not
+    at the next walk (150 s away here)."""
+    daemon, uuid = node
+    with open(os.path.join(daemon.config["system"]["data"], uuid, "world.dat"), "wb") as f:
+        f.write(b"\0" * (2 * 1024 * 1024))
+    sock = connect(daemon, uuid)
+    sock.send("set state", "start")
+    states_until(sock, "running")
+    panel.servers[uuid]["settings"]["build"]["disk_space"] = 1
+    assert daemon.post("/api/servers/%s/sync" % uuid).status_code == 204
+    warned = sock.recv_event("console output", timeout=10, where=lambda m: m["args"][0].endswith(
+        "Server is exceeding the assigned disk space limit, stopping process now.\x1b[0m"))
+    assert "Daemon]:" in warned["args"][0]
+    assert states_until(sock, "offline") == ["stopping", "offline"]
+
+
 def test_kill(node):
     daemon, uuid = node
     sock = connect(daemon, uuid)

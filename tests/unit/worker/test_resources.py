@@ -108,6 +108,15 @@ class FakeFiles:
         self.space = True
         self.walks = 0
         self.walk_interval = INTERVAL
+        self.quota_listeners = []
+
+    def on_quota_change(self, listener):
+        self.quota_listeners.append(listener)
+
+    def change_quota(self, space):
+        self.space = space
+        for listener in self.quota_listeners:
+            listener()
 
     def usage_bytes(self):
         return self.used
@@ -330,3 +339,29 @@ def test_over_the_disk_limit_warns_and_stops_once_per_start(monitor):
     wait_for_walks(files, files.walks + 2)
     gevent.sleep(0)
     assert mon.stops == [1, 1]
+
+
+def test_a_quota_change_over_the_limit_stops_at_once_not_at_the_next_walk(monitor):
+    """A sync that lowers the limit under the usage, or bytes another process reports, is
+    acted on when it happens, as Wings' check on every sample would."""
+    mon, server, environment, files = monitor
+    files.walk_interval = 3600
+    environment.attach(INFO)
+    wait_for_walks(files, 1)
+    gevent.sleep(0)
+    assert mon.stops == []
+    files.change_quota(space=False)
+    gevent.sleep(0)
+    assert [e for e in server.events if e[0] == "daemon message"] == \
+        [("daemon message", OVER_LIMIT)]
+    assert mon.stops == [1]
+    files.change_quota(space=False)
+    gevent.sleep(0)
+    assert mon.stops == [1]
+
+
+def test_a_quota_change_while_not_running_stops_nothing(monitor):
+    mon, server, environment, files = monitor
+    files.change_quota(space=False)
+    gevent.sleep(0)
+    assert mon.stops == []
