@@ -30,6 +30,7 @@ Other work on the machine shows up in dockerd and containerd too; the shims' sha
 which only these containers use, is reported apart.
 """
 
+import contextlib
 import os
 import statistics
 import threading
@@ -87,20 +88,8 @@ def run():
 
 def bus_messages(run_dir, uuids):
     """Events published per worker-second by the servers ``uuids``, over ``MESSAGE_WINDOW``."""
-    context = zmq.Context()
-    sock = bus.subscriber(context, bus.Endpoints(run_dir).events_out, (envelope.SERVER_EVENTS,))
-    try:
-        time.sleep(SUBSCRIBED)
-        while sock.poll(0):
-            sock.recv_multipart()
-        topics = []
-        deadline = time.monotonic() + MESSAGE_WINDOW
-        while (left := deadline - time.monotonic()) > 0:
-            if sock.poll(int(left * 1000) + 1):
-                topics.append(sock.recv_multipart()[0])
-    finally:
-        sock.close()
-        context.term()
+    with event_socket(run_dir, envelope.SERVER_EVENTS) as sock:
+        topics = [frames[0] for frames in received(sock, MESSAGE_WINDOW)]
     return events_of(topics, uuids) / MESSAGE_WINDOW / len(uuids)
 
 
@@ -108,26 +97,40 @@ def follow_all_stats(run_dir, roles):
     """CPU shares over ``FOLLOWED_WINDOW`` while every server's stats are followed, as the
     API follows a server's while a websocket watches it, and the stats events received
     per second."""
+    with event_socket(run_dir, envelope.STATS_EVENTS) as sock:
+        shares = role_shares(roles)
+        opened = time.time()
+        stamps = [envelope.load(frames[-1])["ts"] for frames in received(sock, FOLLOWED_WINDOW)]
+        used = shares()
+    # those published before the window, still on their way when it opened, are not counted
+    published = sum(1 for ts in stamps if opened <= ts < opened + FOLLOWED_WINDOW)
+    return used, published / FOLLOWED_WINDOW
+
+
+@contextlib.contextmanager
+def event_socket(run_dir, prefix):
+    """A subscriber of the daemon's events on ``prefix``, once its subscription has reached
+    the workers, with what came before that dropped."""
     context = zmq.Context()
-    sock = bus.subscriber(context, bus.Endpoints(run_dir).events_out, (envelope.STATS_EVENTS,))
+    sock = bus.subscriber(context, bus.Endpoints(run_dir).events_out, (prefix,))
     try:
         time.sleep(SUBSCRIBED)
         while sock.poll(0):
             sock.recv_multipart()
-        shares = role_shares(roles)
-        opened = time.time()
-        stamps = []
-        deadline = time.monotonic() + FOLLOWED_WINDOW
-        while (left := deadline - time.monotonic()) > 0:
-            if sock.poll(int(left * 1000) + 1):
-                stamps.append(envelope.load(sock.recv_multipart()[-1])["ts"])
-        used = shares()
-        # those published before the window, still on their way when it opened, are not counted
-        published = sum(1 for ts in stamps if opened <= ts < opened + FOLLOWED_WINDOW)
-        return used, published / FOLLOWED_WINDOW
+        yield sock
     finally:
         sock.close()
         context.term()
+
+
+def received(sock, window):
+    """The messages ``sock`` receives over ``window`` seconds, as lists of frames."""
+    messages = []
+    deadline = time.monotonic() + window
+    while (left := deadline - time.monotonic()) > 0:
+        if sock.poll(int(left * 1000) + 1):
+            messages.append(sock.recv_multipart())
+    return messages
 
 
 def followed_figures(followed, delivered):
