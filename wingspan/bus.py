@@ -219,6 +219,8 @@ class Publisher:
 
     def _take_subscriptions(self):
         self._taking_scheduled = False
+        if self._sock.closed:  # closed after a send scheduled this
+            return
         changed = False
         while self._sock.get(_EVENTS) & _POLLIN:
             try:

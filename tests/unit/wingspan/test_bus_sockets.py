@@ -102,3 +102,22 @@ def test_a_subscription_a_send_took_in_is_not_missed(xpub):
         publisher.publish("a", "console", ["x"])
     assert comes_to(publisher, b"stats.a", True)
     assert changes == [{b"stats.a"}]
+
+
+def test_a_publisher_closed_after_a_send_scheduled_a_look_is_left_alone(xpub):
+    """The look a send schedules may run after the worker closed its publisher; it must not
+    touch the closed socket (an error in a hub callback)."""
+    publisher, upstream, changes = xpub
+    upstream.send(bus.SUBSCRIBE + b"stats.a")
+    time.sleep(0.05)
+    publisher.publish("a", "console", ["x"])
+    assert publisher._taking_scheduled
+    publisher.close()
+    errors = []
+    hub = gevent.get_hub()
+    original, hub.handle_error = hub.handle_error, lambda *args: errors.append(args)
+    try:
+        gevent.sleep(0.05)
+    finally:
+        hub.handle_error = original
+    assert errors == [] and changes == []
