@@ -75,6 +75,7 @@ class ResourceMonitor:
 
     def _attached(self, info):
         self._end_sampling()
+        self._stop_disk_checks()
         self._reader = StatsReader(info["State"]["Pid"], info["Id"], started_at_epoch(info))
         self._take_sample()  # the first sample, which later CPU shares are measured from
         self._watch_disk()
@@ -151,12 +152,15 @@ class ResourceMonitor:
 
     def _end_sampling(self):
         self._stop_ticks()
-        disk_checks, self._disk_checks = self._disk_checks, None
-        if disk_checks is not None:
-            disk_checks.close()
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
+
+    def _stop_disk_checks(self):
+        # apart from sampling: figures that cannot be read do not leave a disk unwatched
+        disk_checks, self._disk_checks = self._disk_checks, None
+        if disk_checks is not None:
+            disk_checks.close()
 
     def _stop_over_limit(self):
         self.server.daemon_message(OVER_LIMIT)
@@ -167,5 +171,6 @@ class ResourceMonitor:
             self._disk_trigger_armed = True
         elif new == OFFLINE:
             self._end_sampling()
+            self._stop_disk_checks()
             self._sample = None
             self.server.publish("stats", self.current())

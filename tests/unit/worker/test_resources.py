@@ -204,6 +204,28 @@ def test_a_vanished_cgroup_ends_the_loop_and_keeps_the_last_sample(monitor):
     assert mon.current() == usage_object(sample(reader.taken), RUNNING, 512)
 
 
+def test_unreadable_figures_end_sampling_but_not_the_disk_watchdog(monitor):
+    """Stats and the disk limit are apart: a cgroup that cannot be read ends the sampling,
+    and the disk is still walked, and its limit enforced, until the server is offline."""
+    mon, server, environment, files = monitor
+    original = FakeReader.sample
+    FakeReader.sample = lambda self, now: (_ for _ in ()).throw(StatsUnavailable("gone"))
+    try:
+        environment.attach(INFO)
+    finally:
+        FakeReader.sample = original
+    assert FakeReader.made[0].closed
+    assert_no_event_for(server, 3 * INTERVAL)
+    wait_for_walks(files, 2)
+    files.change_quota(space=False)
+    gevent.sleep(0)
+    assert mon.stops == [1]
+    server.set_state(OFFLINE)
+    walks = files.walks
+    gevent.sleep(3 * INTERVAL)
+    assert files.walks == walks
+
+
 def test_a_new_attach_replaces_the_loop(monitor):
     mon, server, environment, _ = monitor
     environment.attach(INFO)
