@@ -204,26 +204,22 @@ def test_a_vanished_cgroup_ends_the_loop_and_keeps_the_last_sample(monitor):
     assert mon.current() == usage_object(sample(reader.taken), RUNNING, 512)
 
 
-def test_unreadable_figures_end_sampling_but_not_the_disk_watchdog(monitor):
+def test_unreadable_figures_end_sampling_but_not_the_disk_watchdog(monitor, monkeypatch):
     """Stats and the disk limit are apart: a cgroup that cannot be read ends the sampling,
     and the disk is still walked, and its limit enforced, until the server is offline."""
     mon, server, environment, files = monitor
-    original = FakeReader.sample
-    FakeReader.sample = lambda self, now: (_ for _ in ()).throw(StatsUnavailable("gone"))
-    try:
-        environment.attach(INFO)
-    finally:
-        FakeReader.sample = original
+
+    def unreadable(self, now):
+        raise StatsUnavailable("gone")
+    monkeypatch.setattr(FakeReader, "sample", unreadable)
+    environment.attach(INFO)
     assert FakeReader.made[0].closed
     assert_no_event_for(server, 3 * INTERVAL)
     wait_for_walks(files, 2)
     files.change_quota(space=False)
     gevent.sleep(0)
     assert mon.stops == [1]
-    server.set_state(OFFLINE)
-    walks = files.walks
-    gevent.sleep(3 * INTERVAL)
-    assert files.walks == walks
+    assert_walks_end_offline(server, files)
 
 
 def test_a_new_attach_replaces_the_loop(monitor):
@@ -287,14 +283,11 @@ def test_ticks_run_in_the_hub_without_a_greenlet_of_their_own(monitor):
     assert FakeReader.made[0].sampled_in - {gevent.getcurrent()} == {gevent.get_hub()}
 
 
-def test_an_unexpected_error_in_the_first_sample_leaves_the_attach_alone(monitor, caplog):
+def test_an_unexpected_error_in_the_first_sample_leaves_the_attach_alone(monitor, caplog,
+                                                                         monkeypatch):
     mon, server, environment, _ = monitor
-    original = FakeReader.sample
-    FakeReader.sample = lambda self, now: 1 / 0
-    try:
-        environment.attach(INFO)
-    finally:
-        FakeReader.sample = original
+    monkeypatch.setattr(FakeReader, "sample", lambda self, now: 1 / 0)
+    environment.attach(INFO)
     assert FakeReader.made[0].closed
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == \
         ["stats sampling of %s failed" % server.uuid]
@@ -332,6 +325,10 @@ def test_the_disk_is_walked_every_interval_while_running_watched_or_not(monitor)
     server.follow = False
     environment.attach(INFO)
     wait_for_walks(files, 3)
+    assert_walks_end_offline(server, files)
+
+
+def assert_walks_end_offline(server, files):
     server.set_state(OFFLINE)
     walks = files.walks
     gevent.sleep(3 * INTERVAL)
