@@ -1,5 +1,6 @@
 """The daemon's log file (wingspan/logs.py): it must never stop the daemon."""
 
+import collections.abc
 import logging
 import os
 import shutil
@@ -13,8 +14,9 @@ from wingspan import logs
 def logger():
     """The root logger configured by ``logs.configure``; pytest's own handlers come back."""
     root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
+    saved, level, factory = list(root.handlers), root.level, logging.getLogRecordFactory()
     yield logging.getLogger("wingspan.test")
+    logging.setLogRecordFactory(factory)
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
@@ -33,6 +35,29 @@ def test_lines_go_to_wings_log_with_role_and_server(tmp_path, logger):
     logger.info("hello")
     line = read(tmp_path / "log" / "wings.log")
     assert " INFO worker[%d] 5f6b6a4e wingspan.test: hello\n" % os.getpid() in line
+
+
+def test_a_lone_dict_argument_still_fills_named_fields(tmp_path, logger):
+    logs.configure("api", log_directory=str(tmp_path))
+    logger.info("%(who)s asked for %(what)s", {"who": "panel", "what": "a sync"})
+    logger.info("%s", {"a": 1})
+    assert read(tmp_path / "wings.log").splitlines()[-2].endswith("panel asked for a sync")
+
+
+def test_a_lone_argument_of_a_new_type_is_not_checked_against_the_mapping_abc(
+        tmp_path, logger, monkeypatch):
+    """That check writes to every mapping class's cache: copied pages in a forked worker."""
+    asked = []
+    monkeypatch.setattr(collections.abc.Mapping, "__subclasshook__",
+                        classmethod(lambda cls, other: asked.append(other) or NotImplemented))
+
+    class Fresh(Exception):
+        pass
+
+    logs.configure("worker", log_directory=str(tmp_path))
+    logger.warning("failed: %s", Fresh("disk gone"))
+    assert read(tmp_path / "wings.log").endswith("failed: disk gone\n")
+    assert Fresh not in asked
 
 
 def test_a_log_directory_removed_under_the_daemon_is_created_again(tmp_path, logger):
