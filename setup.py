@@ -36,12 +36,12 @@ setup(
         "rarfile>=4.2",
         "multipart>=1.2",
         "urllib3>=2.0",
-        "jsonschema>=4.18",
+        "fastjsonschema>=2.19",
         "asyncssh>=2.24,<3",
     ],
     extras_require={
-        "test": ["pytest>=8", "schemathesis>=4.0", "websocket-client>=1.8", "pytest-timeout>=2.3",
-                 "ruff>=0.17,<0.18", "paramiko>=3.4", "moto[server]>=5.0"],
+        "test": ["pytest>=8", "jsonschema>=4.18", "schemathesis>=4.0", "websocket-client>=1.8",
+                 "pytest-timeout>=2.3", "ruff>=0.17,<0.18", "paramiko>=3.4", "moto[server]>=5.0"],
     },
     entry_points={"console_scripts": ["wingspan = supervisor.cli:main"]},
 )

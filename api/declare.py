@@ -8,7 +8,8 @@ its schema, with ``null`` members dropped (Go leaves such a field at its zero va
 declared defaults filled in. The OpenAPI document (``api.openapi``) is built from the same
 declarations, so the document, the validation and the router cannot drift apart.
 
-Schemas are JSON Schema 2020-12 (the dialect of OpenAPI 3.1), checked with ``jsonschema``.
+Schemas are JSON Schema 2020-12 (the dialect of OpenAPI 3.1), checked as
+``wingspan.schema`` says.
 """
 
 from api import http
@@ -115,10 +116,9 @@ class Endpoint:
             breaks the schema is a bind error (400), as in Wings.
         """
         body = {k: v for k, v in http.json_body(limit).items() if v is not None}
-        error = self._schema.problem(body)
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "body"
-            raise errors.UnparsableBody(detail="%s: %s" % (where, error.message))
+        problem = self._schema.problem(body)
+        if problem is not None:
+            raise errors.UnparsableBody(detail="%s: %s" % (problem.where or "body", problem.what))
         return self._schema.with_defaults(body)
 
     def all_responses(self):

@@ -122,6 +122,7 @@ def _preload(config_path):
     # wingspan.engine imports docker-py on first use (pulls, networks): once here, not in
     # every worker that pulls an image
     import docker  # noqa: F401
+    _compile_worker_checks()
     _warm_up(config_path)
     _configure_worker_logging()
     if _merge_pages_configured():
@@ -212,6 +213,13 @@ def _warm_up(config_path):
         engine.close()  # no connection may be shared with the forked workers
     except Exception:  # only an optimisation: the workers meet and report real problems
         return
+
+
+def _compile_worker_checks():
+    """Compile the argument checks of the commands workers serve and send, once for all."""
+    from wingspan import commands
+    for command in commands.checked_by_workers():
+        command.compile()
 
 
 def _load_config(config_path):

@@ -64,14 +64,20 @@ class Command:
         schema."""
         if args is None:
             args = {}
-        error = self._args.problem(args)
-        if error is not None:
-            raise errors.BadCommandArguments(detail="%s: %s" % (self.name, error.message))
+        problem = self._args.problem(args)
+        if problem is not None:
+            raise errors.BadCommandArguments(detail="%s: %s" % (self.name, problem))
         return self._args.with_defaults(args)
 
-    def reply_errors(self, result):
-        """What is wrong with a reply (an empty list when it fits its schema)."""
-        return self._reply.problems(result)
+    def compile(self):
+        """Compile the check of the arguments now rather than at the first request (the
+        zygote, once for every worker it forks)."""
+        self._args.compile()
+
+    def reply_problem(self, result):
+        """What is wrong with a reply (a ``wingspan.schema.Problem``), or None when it fits
+        its schema."""
+        return self._reply.problem(result)
 
 
 ALL = {}
@@ -85,6 +91,13 @@ def declare(name, args=EMPTY, reply=EMPTY):
 
 def served_by_workers():
     return [c for name, c in ALL.items() if name.startswith(WORKER_PREFIX)]
+
+
+def checked_by_workers():
+    """The commands whose arguments a worker checks: those it serves and those it sends
+    (``worker.*``, and ``panel.*`` to the supervisor's Panel client)."""
+    return [c for name, c in ALL.items()
+            if name.startswith((WORKER_PREFIX, "worker.", "panel."))]
 
 
 # -- answered by a server's worker -----------------------------------------------------

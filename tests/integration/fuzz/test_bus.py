@@ -196,8 +196,9 @@ def check_reply(frames, expected):
     elif reply["id"] in expected:
         command = commands.ALL.get(expected[reply["id"]].get("cmd"))
         if command is not None:
-            assert command.reply_errors(reply.get("result")) == [], \
-                "%s replied outside its declaration: %r" % (command.name, reply)
+            problem = command.reply_problem(reply.get("result"))
+            assert problem is None, "%s replied outside its declaration (%s): %r" % (
+                command.name, problem, reply)
     return reply["id"]
 
 
