@@ -24,8 +24,11 @@ class ServerFiles:
         self.root = server_root(cfg, definition.uuid)
         self.definition = definition
         self.quota = Quota(definition.disk_limit_bytes())
+        # The disk walks' thread also fixes ownership before a start: every running server
+        # has it, and a thread of its own would cost each started worker 0.2 MiB.
+        self.disk_thread = ThreadPoolExecutor(max_workers=1)
         self.disk = DiskUsage(self.root, self.quota, cfg.system.disk_check_interval,
-                              ThreadPoolExecutor(max_workers=1))
+                              self.disk_thread)
         # the MIME types of the files this worker listed for the API (empty until then)
         self.sniff_cache = SniffCache(cfg.wingspan.mime_cache_entries)
         # One thread for the API's listing batches: it sends the next batch before this one

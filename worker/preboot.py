@@ -2,7 +2,9 @@
 
 ``prepare`` runs with the power lock held and the state still ``offline``
 (wings-behaviour.md §2.3): fresh configuration from the Panel, suspension check, disk
-check, egg configuration files, file ownership.
+check, egg configuration files, file ownership. A server without a disk limit has nothing
+to check; the recalculation Wings starts for it then is the disk watchdog's first walk,
+at the attach (``worker.resources``).
 """
 
 import logging
@@ -58,7 +60,8 @@ class PreBoot:
         self.sync()
         if self.server.suspended:
             raise errors.ServerSuspended("server is currently in a suspended state")
-        self._check_disk()
+        if self.files.has_limit():
+            self._check_disk()
         self.server.daemon_message(UPDATING_FILES)
         self.files.write_config_files(self.server.definition.process.configs)
         if self.server.cfg.system.check_permissions_on_boot:
@@ -66,9 +69,6 @@ class PreBoot:
             self.files.fix_ownership()
 
     def _check_disk(self):
-        if not self.files.has_limit():
-            self.files.refresh_usage_in_background()
-            return
         self.server.daemon_message(CHECKING_DISK)
         if not self.files.has_space(allow_stale=False):
             raise errors.NotEnoughDisk(detail="filesystem: not enough disk space")

@@ -29,15 +29,17 @@ def in_thread(func, *args, pool=None):
 
 
 class _ThreadCall:
-    """``func(*args)`` under way in a gevent threadpool; :meth:`result` waits for it."""
+    """``func(*args)`` under way in a gevent threadpool, or in a gevent
+    ``ThreadPoolExecutor`` (what ``submit`` takes); :meth:`result` waits for it."""
 
     def __init__(self, func, args, pool):
         pool = pool if pool is not None else gevent.get_hub().threadpool
-        self._call = pool.spawn(_outcome_of, func, args)
+        start = getattr(pool, "submit", None) or pool.spawn
+        self._call = start(_outcome_of, func, args)
 
     def result(self):
         """Wait for the call; return its value or raise what it raised."""
-        failed, outcome = self._call.get()
+        failed, outcome = self._call.result()
         if failed:
             raise outcome
         return outcome

@@ -71,6 +71,7 @@ XML = (
 )
 BIG_JSON = '{"a": "%s"}' % ("x" * (MAX_BYTES + 100))
 SENTINEL = b"sentinel bytes outside the server root\n"
+ROOT_OWNED = "plugins/from-root/readme.txt"
 
 
 def entry(path, parser, *replacements):
@@ -174,6 +175,7 @@ def prepare_host(panel, daemon):
     put(os.path.join(sentinel, "target.properties"), SENTINEL, 0, 0)
     for relative, text in SAMPLES.items():
         put(os.path.join(root, relative), text)
+    put(os.path.join(root, ROOT_OWNED), "uploaded by an operator as root\n", 0, 0)
     os.symlink(os.path.join(sentinel, "target.properties"), os.path.join(root, "linked.properties"))
     os.symlink(sentinel, os.path.join(root, "linkdir"))
     for path in (root, data_dir):
@@ -325,6 +327,16 @@ def test_oversized_file_left_unchanged(node):
     is not parsed and left byte for byte as it was; the start goes on (§8.2)."""
     assert node.read("big.json") == BIG_JSON
     assert node.daemon.state(node.uuid) == "running"
+
+
+def test_the_start_gives_the_tree_to_the_container_user_but_not_what_links_point_at(node):
+    """``system.check_permissions_on_boot`` (on by default): before the start, the root is
+    chowned to the container user without following symlinks (wings-behaviour.md §2.3)."""
+    for path in (ROOT_OWNED, os.path.dirname(ROOT_OWNED)):
+        info = os.lstat(os.path.join(node.root, path))
+        assert (info.st_uid, info.st_gid) == (CONTAINER_UID, CONTAINER_GID), path
+    target = os.stat(os.path.join(node.sentinel, "target.properties"))
+    assert (target.st_uid, target.st_gid) == (0, 0)
 
 
 def test_paths_outside_the_root_are_not_touched(node):
