@@ -97,10 +97,13 @@ class ServerFiles:
     def write_config_files(self, configs):
         """Apply the egg's configuration-file edits through the jail (§8); a file that
         cannot be edited is left alone and the start goes on, as in Wings."""
+        files = plan_files(configs)
+        if not files:
+            return
         context = PlaceholderContext.from_settings(self.definition.raw["settings"],
                                                    self.cfg.placeholder_view())
         jail = self.jail()
-        for planned in plan_files(configs):
+        for planned in files:
             try:
                 content = jail.read_bytes(planned.path, self.cfg.wingspan.config_file_max_bytes)
                 updated = apply_config_file(planned.parser, content, planned.replacements,
