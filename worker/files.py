@@ -32,8 +32,9 @@ class ServerFiles:
         # the MIME types of the files this worker listed for the API (empty until then)
         self.sniff_cache = SniffCache(cfg.wingspan.mime_cache_entries)
         # One thread for the API's listing batches: it sends the next batch before this one
-        # is done, and two threads would only contend for the GIL.
-        self.listing_thread = ThreadPool(1)
+        # is done, and two threads would only contend for the GIL. Made at the first
+        # listing: many servers' files are never listed, and a pool costs a worker 0.1 MiB.
+        self._listing_thread = None
         self._quota_listeners = []
 
     def apply_definition(self, definition):
@@ -61,7 +62,9 @@ class ServerFiles:
     def list_entries(self, directory, names):
         """The Stat objects of entries ``names`` of ``directory`` as JSON array members,
         listed in the listing thread (batches queue there, one after the other)."""
-        return in_thread(self._list_entries, directory, names, pool=self.listing_thread)
+        if self._listing_thread is None:
+            self._listing_thread = ThreadPool(1)
+        return in_thread(self._list_entries, directory, names, pool=self._listing_thread)
 
     def _list_entries(self, directory, names):
         with self.jail().open_listing(directory, scan=False) as listing:
