@@ -16,15 +16,16 @@ def bridge_name(network_name):
     return "wg-" + hashlib.sha1(network_name.encode()).hexdigest()[:12]
 
 
-def create_options(network):
-    """Keyword arguments for ``APIClient.create_network`` from ``cfg.docker.network``."""
+def create_body(network):
+    """The Engine API's ``NetworkCreateRequest`` (without ``Name``) from
+    ``cfg.docker.network``."""
     prefix = "com.docker.network."
     v4, v6 = network.interfaces.v4, network.interfaces.v6
     return {
-        "driver": network.driver or "bridge",
-        "internal": network.is_internal,
-        "enable_ipv6": True,
-        "options": {
+        "Driver": network.driver or "bridge",
+        "Internal": network.is_internal,
+        "EnableIPv6": True,
+        "Options": {
             "encryption": "false",
             prefix + "bridge.default_bridge": "false",
             prefix + "bridge.enable_icc": str(network.enable_icc).lower(),
@@ -33,7 +34,7 @@ def create_options(network):
             prefix + "bridge.name": bridge_name(network.name),
             prefix + "driver.mtu": str(network.network_mtu),
         },
-        "ipam": {
+        "IPAM": {
             "Driver": "default",
             "Config": [
                 {"Subnet": v4.subnet, "Gateway": v4.gateway},
@@ -50,7 +51,7 @@ def ensure_network(engine, cfg):
     it, so the rewritten config never says ``driver: ""``.
     """
     network = cfg.docker.network
-    info = engine.ensure_network(network.name, create_options(network))
+    info = engine.ensure_network(network.name, create_body(network))
     driver = info.get("Driver") or network.driver
     network.driver = driver
     if driver == "host":

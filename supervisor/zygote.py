@@ -2,7 +2,7 @@
 
 The supervisor starts it first, as a fresh interpreter (``python -m supervisor.zygote``),
 before it creates any ZeroMQ context, thread or gevent hub of its own. The zygote imports
-the heavy modules once (gevent, zmq, docker, requests, the worker package), freezes them
+the heavy modules once (gevent, zmq, the worker package), freezes them
 out of the garbage collector's sight, and then forks a worker per request. Forked workers
 share those pages copy-on-write, so each costs a few MiB instead of a fresh interpreter.
 
@@ -119,9 +119,6 @@ def _preload(config_path):
     from wingspan import green
     green.patch_all()
     import worker.runtime  # noqa: F401 (imported for its side effect: preloading)
-    # wingspan.engine imports docker-py on first use (pulls, networks): once here, not in
-    # every worker that pulls an image
-    import docker  # noqa: F401
     _compile_worker_checks()
     _warm_up(config_path)
     _configure_worker_logging()

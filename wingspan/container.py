@@ -199,14 +199,14 @@ def outgoing_ip_network(definition):
     return "ip-" + allocations.default_ip.replace(".", "-").replace(":", "-")
 
 
-def outgoing_network_create_args(definition):
-    """Keyword arguments (besides the name) of docker-py's ``APIClient.create_network``
-    that create the network of :func:`outgoing_ip_network` when it is missing (§3.5)."""
+def outgoing_network_create_body(definition):
+    """The Engine API's ``NetworkCreateRequest`` (without ``Name``) that creates the network
+    of :func:`outgoing_ip_network` when it is missing (§3.5)."""
     return {
-        "driver": "bridge",
-        "enable_ipv6": False,
-        "internal": False,
-        "options": {"encryption": "false",
+        "Driver": "bridge",
+        "EnableIPv6": False,
+        "Internal": False,
+        "Options": {"encryption": "false",
                     "com.docker.network.bridge.default_bridge": "false",
                     "com.docker.network.host_ipv4": definition.allocations.default_ip},
     }

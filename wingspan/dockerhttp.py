@@ -37,18 +37,31 @@ class DockerHTTP:
         sock = self._connect(timeout)
         try:
             sock.sendall(_head(method, target, params, body) + (body or b""))
-            chunks = []
-            while True:
-                data = sock.recv(READ_SIZE)
-                if not data:
-                    break
-                chunks.append(data)
+            head, end, reply = _read_to_close(sock).partition(HEAD_END)
         finally:
             sock.close()
-        head, end, reply = b"".join(chunks).partition(HEAD_END)
         if not end:
             raise OSError("Docker closed the connection before its reply was complete")
         return _status(head), reply
+
+    def lines(self, method, target, params=None, headers=None, timeout=None):
+        """Send a call and yield its reply body line by line as Docker sends it (a pull's
+        progress); ``headers`` are added to the request. Raises Failed for an error status,
+        OSError when Docker cannot be reached or a wait outlasts ``timeout``."""
+        sock = self._connect(timeout)
+        try:
+            sock.sendall(_head(method, target, params, None, headers=headers))
+            status = _status(_read_head(sock))
+            if status >= 400:
+                raise Failed(status, _read_to_close(sock))
+            pending = b""
+            while data := sock.recv(READ_SIZE):
+                *complete, pending = (pending + data).split(b"\n")
+                yield from complete
+            if pending.strip():
+                yield pending
+        finally:
+            sock.close()
 
     def upgrade(self, target, params, timeout):
         """POST ``target`` asking for the raw stream; returns the socket, without a timeout.
@@ -77,11 +90,19 @@ class DockerHTTP:
         return sock
 
 
-def _head(method, target, params, body, upgrade=False):
+def _read_to_close(sock):
+    chunks = []
+    while data := sock.recv(READ_SIZE):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _head(method, target, params, body, upgrade=False, headers=None):
     if params:
         target += "?" + urlencode(params)
     lines = ["%s %s %s" % (method, target, "HTTP/1.1" if upgrade else "HTTP/1.0"),
              "Host: docker"]
+    lines += ["%s: %s" % header for header in (headers or {}).items()]
     if body is not None:
         lines += ["Content-Type: application/json", "Content-Length: %d" % len(body)]
     elif method == "POST":

@@ -5,13 +5,16 @@ into ``wingspan.errors`` types, and container definitions come ready-made from
 ``wingspan.container`` as Engine API JSON.
 
 The calls a server's worker makes all its life (inspect, create, start, attach, stop, kill,
-remove, wait, update, logs, image inspect) are plain HTTP requests on Docker's unix socket,
-one connection each (``wingspan.dockerhttp``). A worker is forked from the zygote, and every
-page the code it runs lives on becomes its own: docker-py's and requests' layers for one
-inspect cost each worker about 3 MiB. The rest (pulls, networks, listings, engine info)
-goes through docker-py's ``APIClient``, created on first use.
+remove, wait, update, logs, image inspect and pull, network create) are plain HTTP requests
+on Docker's unix socket, one connection each (``wingspan.dockerhttp``). A worker is forked
+from the zygote, and every page the code it runs lives on becomes its own: docker-py's and
+requests' layers for one inspect cost each worker about 3 MiB, and with no worker using
+them the zygote does not load them (18 MiB). The rest (listings, image pruning, engine
+info: the supervisor's and the API's calls) goes through docker-py's ``APIClient``,
+created on first use.
 """
 
+import base64
 import json
 import logging
 from urllib.parse import quote
@@ -22,7 +25,6 @@ from wingspan.dockerhttp import DockerHTTP, Failed
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30
-PULL_TIMEOUT = 15 * 60
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _RAISE = object()  # a 404 or 409 is an error (the default)
 _DEFAULT_TIMEOUT = object()
@@ -214,22 +216,25 @@ class Engine:
         """Pull an image, reporting ``"<status> <progress>"`` lines to ``on_progress``.
 
         Args:
-            credentials: ``(username, password)`` for the registry, or None.
+            credentials: ``(username, password)`` for the registry, or None (only those
+                given are sent, as in Wings; Docker's own stored logins are not read).
         """
-        import docker.utils
-        auth = None
+        repository, tag = repository_and_tag(image)
+        headers = None
         if credentials:
-            auth = {"username": credentials[0], "password": credentials[1]}
-        repo, tag = docker.utils.parse_repository_tag(image)
+            auth = json.dumps({"username": credentials[0], "password": credentials[1]})
+            headers = {"X-Registry-Auth": base64.urlsafe_b64encode(auth.encode()).decode()}
         try:
-            for line in self._api.pull(repo, tag=tag or "latest", stream=True, decode=True,
-                                       auth_config=auth):
+            for raw in self._http.lines("POST", self._path("/images/create"),
+                                        {"fromImage": repository, "tag": tag}, headers,
+                                        self._timeout):
+                line = _json_line(raw)
                 if "error" in line:
                     raise errors.DockerError(detail="pull %s: %s" % (image, line["error"]))
                 if on_progress:
                     on_progress(("%s %s" % (line.get("status", ""),
                                             line.get("progress", ""))).strip())
-        except _docker_py_errors() as e:
+        except (Failed, OSError) as e:
             raise _translate(e, "pull %s" % image) from e
 
     # -- node ---------------------------------------------------------------------------
@@ -240,15 +245,19 @@ class Engine:
     def version(self):
         return self._call("version", self._api.version)
 
-    def ensure_network(self, name, create_options):
-        """Return the network's inspect data, creating it first when missing."""
+    def ensure_network(self, name, create_body):
+        """Return the network's inspect data, creating it first when missing.
+
+        Args:
+            create_body: the Engine API's ``NetworkCreateRequest`` without its ``Name``.
+        """
         found = self._request("inspect network %s" % name, "GET", "/networks/%s" % name,
                               missing=None)
         if found is not None:
             return found
         log.info("creating docker network %s", name)
-        self._call("create network %s" % name, self._api.create_network, name,
-                   **create_options)
+        self._request("create network %s" % name, "POST", "/networks/create",
+                      body=dict(create_body, Name=name), conflict=None)
         return self._request("inspect network %s" % name, "GET", "/networks/%s" % name)
 
     def close(self):
@@ -289,3 +298,24 @@ class Engine:
         if raw:
             return data
         return json.loads(data) if data.strip() else None
+
+
+def repository_and_tag(image):
+    """``(repository, tag or digest)`` of an image reference, ``latest`` when it names
+    neither; a port in the registry's host is not a tag."""
+    repository, at, digest = image.partition("@")
+    if at:
+        return repository, digest
+    name, colon, tag = image.rpartition(":")
+    if colon and "/" not in tag:
+        return name, tag
+    return image, "latest"
+
+
+def _json_line(raw):
+    """One line of a pull's progress, ``{}`` when it is not a JSON object."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return {}
+    return line if isinstance(line, dict) else {}

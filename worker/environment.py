@@ -122,7 +122,7 @@ class Environment:
         """A ``force_outgoing_ip`` server's own bridge network, created on first use."""
         name = container.outgoing_ip_network(definition)
         if name is not None:
-            self.engine.ensure_network(name, container.outgoing_network_create_args(definition))
+            self.engine.ensure_network(name, container.outgoing_network_create_body(definition))
 
     def _attached(self, info):
         for listener in self._attach_listeners:

@@ -12,6 +12,7 @@ import uuid as uuidlib
 
 import psutil
 
+from tests.support import dockerenv
 from tests.support.daemon import WINGSPAN
 from tests.support.polling import wait_until
 
@@ -320,3 +321,29 @@ def test_unusable_docker_network_exits_1_without_traceback(panel, daemon_factory
 def docker_default_bridge_subnet(client):
     bridge = client.networks.get("bridge")
     return bridge.attrs["IPAM"]["Config"][0]["Subnet"]
+
+
+def test_boot_creates_a_missing_node_network_as_wings_does(panel, daemon_factory, containers):
+    """wings-behaviour.md §3.5: the configured network, created at boot when missing, with
+    its subnets, bridge name, MTU and inter-container setting."""
+    plan = dockerenv.network_plan(containers, "wingspan_boot_%s" % uuidlib.uuid4().hex[:8])
+    daemon = daemon_factory()
+    network = daemon.config["docker"]["network"]
+    network["name"] = network["network_mode"] = plan["name"]
+    network["interfaces"] = {"v4": {"subnet": plan["subnet"], "gateway": plan["gateway"]},
+                             "v6": {"subnet": plan["subnet6"], "gateway": plan["gateway6"]}}
+    network["enable_icc"] = False
+    daemon.write_config()
+    daemon.start()
+    try:
+        attrs = containers.networks.get(network["name"]).attrs
+        options = attrs["Options"]
+        assert (attrs["Driver"], attrs["EnableIPv6"], attrs["Internal"]) == ("bridge", True, False)
+        assert [c["Subnet"] for c in attrs["IPAM"]["Config"]] == [
+            network["interfaces"]["v4"]["subnet"], network["interfaces"]["v6"]["subnet"]]
+        assert options["com.docker.network.bridge.name"].startswith("wg-")
+        assert options["com.docker.network.bridge.enable_icc"] == "false"
+        assert options["com.docker.network.driver.mtu"] == str(network.get("network_mtu", 1500))
+    finally:
+        daemon.stop()
+        dockerenv.remove_network(containers, plan["name"])

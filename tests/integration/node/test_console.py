@@ -17,7 +17,9 @@ import requests
 import websocket
 
 from tests.support.browser import BrowserSocket, SocketClosed, console_token
+from tests.support.fakepanel import GAME_IMAGE
 from tests.support.polling import wait_until
+from worker.power import PULL_FINISHED, PULL_STARTED
 
 
 @pytest.fixture
@@ -470,3 +472,29 @@ def test_a_server_that_outgrows_its_disk_is_told_and_stopped(panel, daemon_facto
         "Server is exceeding the assigned disk space limit, stopping process now.\x1b[0m"))
     assert "Daemon]:" in warned["args"][0]
     assert states_until(sock, "offline") == ["stopping", "offline"]
+
+
+def test_a_failed_pull_starts_the_server_on_the_local_copy_of_its_image(panel, daemon,
+                                                                         containers):
+    """wings-behaviour.md §3.9: the image is pulled before every container creation, its
+    progress told on the console; when the pull fails a local copy is used. The registry
+    is a closed port on loopback, so Docker's refusal comes back through the pull."""
+    image = "127.0.0.1:1/wingspan-test/game:latest"
+    containers.images.get(GAME_IMAGE.lstrip("~")).tag(image)
+    try:
+        uuid = str(uuidlib.uuid4())
+        panel.add_server(uuid)["settings"]["container"]["image"] = image
+        daemon.start()
+        time.sleep(1.1)
+        sock = connect(daemon, uuid)
+        sock.send("set state", "start")
+        assert states_until(sock, "running") == ["offline", "starting", "running"]
+        console = [f["args"][0] for f in sock.frames if f["event"] == "console output"]
+        told = [text for line in console for text in (PULL_STARTED, PULL_FINISHED)
+                if "[Pterodactyl Daemon]" in line and text in line]
+        assert told == [PULL_STARTED, PULL_FINISHED]
+        assert containers.containers.get(uuid).attrs["Config"]["Image"] == image
+        assert daemon.power(uuid, "kill").status_code == 202
+        wait_until(lambda: daemon.state(uuid) == "offline", timeout=30, what="killed")
+    finally:
+        containers.images.remove(image, force=True)

@@ -237,9 +237,9 @@ def test_network_mode_and_forced_outgoing_ip(cfg):
     assert container.outgoing_ip_network(definition()) is None
     v6 = definition(allocations=allocations(default_ip="2001:db8::1", force=True))
     assert container.outgoing_ip_network(v6) == "ip-2001-db8--1"
-    assert container.outgoing_network_create_args(forced) == {
-        "driver": "bridge", "enable_ipv6": False, "internal": False,
-        "options": {"encryption": "false",
+    assert container.outgoing_network_create_body(forced) == {
+        "Driver": "bridge", "EnableIPv6": False, "Internal": False,
+        "Options": {"encryption": "false",
                     "com.docker.network.bridge.default_bridge": "false",
                     "com.docker.network.host_ipv4": "10.0.0.5"}}
 

@@ -2,6 +2,7 @@
 a unix socket: the requests it sends, how replies and errors come back, and an attach that
 hands over the console bytes that arrive with its reply head."""
 
+import base64
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ import threading
 import pytest
 
 from wingspan import errors
-from wingspan.engine import ContainerGone, Engine
+from wingspan.engine import ContainerGone, Engine, repository_and_tag
 
 
 class FakeDocker:
@@ -190,3 +191,70 @@ def test_an_image_name_that_is_no_reference_has_no_id(docker, engine):
     docker.reply("GET", "/v1.41/images/game:latest/json", 200, {"Id": "sha256:game"})
     assert engine.image_id("~game:latest") is None
     assert engine.image_id("game:latest") == "sha256:game"
+
+
+def progress_reply(*lines, tail=b""):
+    """A pull's reply: Docker's JSON lines as it streams them, the last one maybe cut."""
+    return (b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+            + b"".join(json.dumps(line).encode() + b"\r\n" for line in lines) + tail)
+
+
+def test_a_pull_reports_each_progress_line_and_sends_only_the_given_credentials(
+        docker, engine):
+    docker.reply("POST", "/v1.41/images/create", None, raw=progress_reply(
+        {"status": "Pulling from acme/java", "id": "17"},
+        {"status": "Downloading", "progress": "[==>   ] 1MB/3MB"},
+        tail=b'{"status": "Status: Downloaded newer image"}'))
+    docker.reply("POST", "/v1.41/images/create", None, raw=progress_reply({"status": "Done"}))
+    seen = []
+    engine.pull("ghcr.io/acme/java:17", ("bot", "s3cret"), seen.append)
+    engine.pull("ghcr.io/acme/java:17")
+    assert seen == ["Pulling from acme/java", "Downloading [==>   ] 1MB/3MB",
+                    "Status: Downloaded newer image"]
+    with_auth, without = docker.requests
+    assert with_auth["target"] == "/v1.41/images/create?fromImage=ghcr.io%2Facme%2Fjava&tag=17"
+    assert json.loads(base64.urlsafe_b64decode(with_auth["headers"]["X-Registry-Auth"])) == {
+        "username": "bot", "password": "s3cret"}
+    assert "X-Registry-Auth" not in without["headers"]
+
+
+def test_a_pull_that_fails_part_way_is_a_docker_error(docker, engine):
+    docker.reply("POST", "/v1.41/images/create", None, raw=progress_reply(
+        {"status": "Pulling fs layer"}, {"error": "unauthorized: authentication required"}))
+    with pytest.raises(errors.DockerError) as caught:
+        engine.pull("ghcr.io/acme/private:1")
+    assert caught.value.detail == "pull ghcr.io/acme/private:1: " \
+                                  "unauthorized: authentication required"
+
+
+def test_a_pull_docker_refuses_is_a_docker_error_with_its_message(docker, engine):
+    docker.reply("POST", "/v1.41/images/create", 500,
+                 {"message": "Get \"https://127.0.0.1:1/v2/\": connection refused"})
+    with pytest.raises(errors.DockerError) as caught:
+        engine.pull("127.0.0.1:1/game")
+    assert caught.value.detail == 'pull 127.0.0.1:1/game: 500 Get "https://127.0.0.1:1/v2/": ' \
+                                  "connection refused"
+    assert docker.requests[0]["target"].endswith("?fromImage=127.0.0.1%3A1%2Fgame&tag=latest")
+
+
+@pytest.mark.parametrize("image,expected", [
+    ("java", ("java", "latest")),
+    ("ghcr.io/acme/java:17", ("ghcr.io/acme/java", "17")),
+    ("registry:5000/acme/java", ("registry:5000/acme/java", "latest")),
+    ("registry:5000/acme/java:21-jre", ("registry:5000/acme/java", "21-jre")),
+    ("acme/java@sha256:" + "a" * 64, ("acme/java", "sha256:" + "a" * 64)),
+])
+def test_an_image_reference_splits_into_repository_and_tag(image, expected):
+    assert repository_and_tag(image) == expected
+
+
+def test_a_missing_network_is_created_with_the_engine_api_body(docker, engine):
+    docker.reply("GET", "/v1.41/networks/ip-10-0-0-5", 404, {"message": "not found"})
+    docker.reply("POST", "/v1.41/networks/create", 201, {"Id": "n1", "Warning": ""})
+    docker.reply("GET", "/v1.41/networks/ip-10-0-0-5", 200, {"Id": "n1", "Driver": "bridge"})
+    docker.reply("GET", "/v1.41/networks/ip-10-0-0-5", 200, {"Id": "n1", "Driver": "bridge"})
+    body = {"Driver": "bridge", "Internal": False, "Options": {"encryption": "false"}}
+    assert engine.ensure_network("ip-10-0-0-5", body) == {"Id": "n1", "Driver": "bridge"}
+    assert engine.ensure_network("ip-10-0-0-5", body) == {"Id": "n1", "Driver": "bridge"}
+    assert [r["method"] for r in docker.requests] == ["GET", "POST", "GET", "GET"]
+    assert json.loads(docker.requests[1]["body"]) == dict(body, Name="ip-10-0-0-5")
