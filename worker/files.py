@@ -117,6 +117,7 @@ class ServerFiles:
                             e.detail or e.public_message)
 
     def fix_ownership(self):
-        """``lchown`` the whole tree to the container user (symlinks are not followed)."""
+        """``lchown`` the whole tree to the container user (symlinks are not followed), on
+        the disk thread: after a walk already under way there."""
         user = self.cfg.system.user
-        in_thread(lchown_tree, self.root, user.uid, user.gid)
+        in_thread(lchown_tree, self.root, user.uid, user.gid, pool=self.disk_thread)

@@ -11,8 +11,11 @@ usage), ``quota`` (limit, usage counter, cached walks), ``denylist`` (egg patter
 The names below are the package's public face for the rest of wingspan.
 """
 
+import os
+
 import gevent
 
+from wingspan.filesystem import resolve, tree
 from wingspan.filesystem.jail import Jail, parse_mode
 from wingspan.filesystem.quota import DiskUsage, Quota, disk_usage
 from wingspan.filesystem.streams import ReadStream, WriteStream
@@ -101,8 +104,16 @@ def _outcome_of(func, args):
 
 
 def lchown_tree(root, uid, gid):
-    """Give the tree at ``root`` to ``uid:gid`` without following symlinks."""
-    return Jail(root, uid, gid).chown_tree()
+    """Give the tree at ``root`` to ``uid:gid`` without following symlinks (a root that is
+    a symlink is refused); returns how many entries beneath it changed."""
+    try:
+        fd = os.open(root, resolve.DIR_FLAGS)
+    except OSError as e:
+        raise resolve.translate(e, "server root") from e
+    try:
+        return tree.chown_tree(fd, uid, gid)
+    finally:
+        resolve.close_fd(fd)
 
 
 __all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "WriteBehind", "WriteStream",

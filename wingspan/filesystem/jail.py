@@ -559,12 +559,6 @@ class Jail:
     # -- whole tree ---------------------------------------------------------------------
 
     @os_errors
-    def chown_tree(self):
-        """``lchown`` the root and everything in it to the server user
-        (``check_permissions_on_boot``). Returns how many entries beneath it changed."""
-        with self.open_root() as root_fd:
-            return tree.chown_tree(root_fd, self.uid, self.gid)
-
     @os_errors
     def disk_usage(self):
         """The §4.3 walk of this root, in bytes."""

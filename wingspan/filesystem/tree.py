@@ -12,7 +12,7 @@ import logging
 import os
 import stat
 
-from wingspan.filesystem._sizes import scan_sizes
+from wingspan.filesystem._sizes import scan_directory
 from wingspan.filesystem.resolve import DIR_FLAGS, close_fd
 
 log = logging.getLogger(__name__)
@@ -181,53 +181,57 @@ def _rmdir_once(dir_fd, name):
 
 def chown_tree(top_fd, uid, gid):
     """``lchown`` the directory and everything beneath it; entries already owned by
-    ``uid:gid`` are not touched (their ctime stays, and a big tree costs only the walk)."""
+    ``uid:gid`` are not touched (their ctime stays, and a big tree costs only the walk).
+    Returns how many entries beneath it changed; an entry that cannot be given away or a
+    directory that cannot be read raises OSError."""
     os.fchown(top_fd, uid, gid)
-    changed = 0
-    for node in walk(top_fd):
-        if node.after or (node.info.st_uid == uid and node.info.st_gid == gid):
-            continue
-        try:
-            os.chown(node.name, uid, gid, dir_fd=node.parent_fd, follow_symlinks=False)
-            changed += 1
-        except FileNotFoundError:
-            continue
-    return changed
+    return _scan_tree(top_fd, lambda fd: scan_directory(fd, (uid, gid)), open_child)[1]
 
 
 def disk_usage_fd(top_fd):
     """Sum of the lstat sizes of the regular files beneath ``top_fd`` (wings-behaviour.md
-    §4.3: symlinks and directories count nothing, hard links count each time).
+    §4.3: symlinks and directories count nothing, hard links count each time); what
+    cannot be read is skipped with a warning."""
+    return _scan_tree(top_fd, _scan_quietly, open_child_quietly)[0]
 
-    A tight loop rather than :func:`walk`: it runs on every server every
-    ``disk_check_interval`` over trees of hundreds of thousands of files, so each
-    directory's files are summed in C without the GIL (``_sizes.c``). Each stack level
-    holds one descriptor and the names of the subdirectories still to visit."""
-    total = 0
+
+def _scan_tree(top_fd, scan, enter):
+    """``(bytes, changed)`` summed over ``scan(fd)`` of every directory beneath ``top_fd``
+    (:func:`scan_directory`'s answer), entered with ``enter(parent_fd, name)``.
+
+    A tight loop rather than :func:`walk`: the disk walk runs on every server every
+    ``disk_check_interval`` and the ownership fix before every start, over trees of
+    hundreds of thousands of files, so each directory's entries are handled in C without
+    the GIL (``_sizes.c``). Each stack level holds one descriptor and the names of the
+    subdirectories still to visit."""
+    total = changed = 0
     stack = [(os.dup(top_fd), None)]
-    while stack:
-        fd, subdirs = stack[-1]
-        if subdirs is None:
-            size, subdirs = _scan_sizes(fd)
-            total += size
-            stack[-1] = (fd, subdirs)
-        if subdirs:
-            child = open_child_quietly(fd, subdirs.pop())
-            if child is not None:
-                stack.append((child, None))
-            continue
-        close_fd(fd)
-        stack.pop()
-    return total
-
-
-def _scan_sizes(fd):
-    """The regular-file bytes directly in ``fd`` and the names of its subdirectories."""
     try:
-        return scan_sizes(fd)
+        while stack:
+            fd, subdirs = stack[-1]
+            if subdirs is None:
+                size, subdirs, count = scan(fd)
+                total += size
+                changed += count
+                stack[-1] = (fd, subdirs)
+            if subdirs:
+                child = enter(fd, subdirs.pop())
+                if child is not None:
+                    stack.append((child, None))
+                continue
+            close_fd(stack.pop()[0])
+    finally:
+        for fd, _ in stack:
+            close_fd(fd)
+    return total, changed
+
+
+def _scan_quietly(fd):
+    try:
+        return scan_directory(fd)
     except OSError as e:
         log.warning("disk usage: skipping an unreadable directory: %s", e)
-        return 0, []
+        return 0, [], 0
 
 
 def open_child_quietly(dir_fd, name):

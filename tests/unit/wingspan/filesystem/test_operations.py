@@ -463,7 +463,16 @@ def test_chown_tree_never_follows_links(server):
     for name in ("", "a", "a/b.txt", "a/out"):
         info = os.lstat(server.path(name))
         assert (info.st_uid, info.st_gid) == (UID, GID)
-    assert Jail(server.root, UID, GID).chown_tree() == 0
+    assert lchown_tree(server.root, UID, GID) == 0
+
+
+def test_a_root_that_is_missing_or_a_symlink_is_not_chowned(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    for root in ("nope", "link"):
+        with pytest.raises(errors.FileNotFound):
+            lchown_tree(str(tmp_path / root), UID, GID)
+    assert os.stat(tmp_path / "elsewhere").st_uid == 0
 
 
 def test_a_missing_root_is_not_found(tmp_path):
