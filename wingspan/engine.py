@@ -302,7 +302,8 @@ class Engine:
 
 def repository_and_tag(image):
     """``(repository, tag or digest)`` of an image reference, ``latest`` when it names
-    neither; a port in the registry's host is not a tag."""
+    neither; a port in the registry's host is not a tag. docker-py's parser would load
+    docker-py into the worker that pulls, which is what pulling over plain HTTP avoids."""
     repository, at, digest = image.partition("@")
     if at:
         return repository, digest

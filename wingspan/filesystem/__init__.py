@@ -11,8 +11,6 @@ usage), ``quota`` (limit, usage counter, cached walks), ``denylist`` (egg patter
 The names below are the package's public face for the rest of wingspan.
 """
 
-import os
-
 import gevent
 
 from wingspan.filesystem import resolve, tree
@@ -106,14 +104,8 @@ def _outcome_of(func, args):
 def lchown_tree(root, uid, gid):
     """Give the tree at ``root`` to ``uid:gid`` without following symlinks (a root that is
     a symlink is refused); returns how many entries beneath it changed."""
-    try:
-        fd = os.open(root, resolve.DIR_FLAGS)
-    except OSError as e:
-        raise resolve.translate(e, "server root") from e
-    try:
+    with resolve.open_root(root) as fd:
         return tree.chown_tree(fd, uid, gid)
-    finally:
-        resolve.close_fd(fd)
 
 
 __all__ = ["DiskUsage", "Jail", "Quota", "ReadStream", "WriteBehind", "WriteStream",

@@ -85,17 +85,9 @@ class Jail:
         if self.denylist.matches(parts):
             raise errors.Denylisted(detail="%s is on the denylist" % server_path(parts))
 
-    @contextlib.contextmanager
     def open_root(self):
         """A descriptor on the root directory (never a symlink), closed on leaving."""
-        try:
-            fd = os.open(self.root, resolve.DIR_FLAGS)
-        except OSError as e:
-            raise resolve.translate(e, "server root") from e
-        try:
-            yield fd
-        finally:
-            resolve.close_fd(fd)
+        return resolve.open_root(self.root)
 
     def _open_directory(self, root_fd, parts, follow_last=True, create=False):
         if not parts:

@@ -16,6 +16,7 @@ refused. The final component of a path is never followed by the callers: they ac
 with ``*at`` calls and ``O_NOFOLLOW``.
 """
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -98,6 +99,20 @@ def use_openat2(mode):
 @functools.cache
 def _warn_forced_openat2():
     log.warning("system.openat_mode is openat2 but the kernel refuses it; using openat")
+
+
+@contextlib.contextmanager
+def open_root(root):
+    """A descriptor on the server root directory at host path ``root`` (never a symlink),
+    closed on leaving; a root that cannot be opened is a typed error."""
+    try:
+        fd = os.open(root, DIR_FLAGS)
+    except OSError as e:
+        raise translate(e, "server root") from e
+    try:
+        yield fd
+    finally:
+        close_fd(fd)
 
 
 def translate(error, path=""):
