@@ -128,9 +128,10 @@ class Engine:
         return None if result is None else result["StatusCode"]
 
     def update(self, name, resources):
-        """Apply new limits to a live container (POST /containers/<id>/update)."""
+        """Apply new limits to a live container (POST /containers/<id>/update); a missing
+        container is nothing to update."""
         self._request("update %s" % name, "POST", "/containers/%s/update" % name,
-                      body=resources)
+                      body=resources, missing=None)
 
     def attach(self, name):
         """Open the raw attach stream (stdin+stdout+stderr) of a tty container.

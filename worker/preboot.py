@@ -76,7 +76,9 @@ class PreBoot:
     def _update_limits(self, definition):
         resources = container.resource_update(definition, self.server.cfg)
         try:
+            # without a container yet (a first start) there is nothing to update, as in
+            # Wings: the one created next has the limits
             self.engine.update(self.server.uuid, resources)
         except errors.DockerError as e:
-            # a missing container or a limit Docker cannot change live waits for the next start
+            # a limit Docker cannot change live waits for the next start
             log.info("limits not applied live: %s", e)

@@ -150,6 +150,13 @@ def test_wait_logs_update_and_image_inspect(docker, engine):
     assert docker.requests[1]["target"] == "/v1.41/containers/srv/logs?stdout=1&stderr=1&tail=2"
 
 
+def test_an_update_of_a_missing_container_is_nothing_to_do(docker, engine):
+    docker.reply("POST", "/v1.41/containers/srv/update", 404,
+                 {"message": "No such container: srv"})
+    engine.update("srv", {"Memory": 1})
+    assert docker.requests[0]["target"] == "/v1.41/containers/srv/update"
+
+
 def test_the_version_is_asked_once_when_not_given(docker):
     docker.reply("GET", "/version", 200, {"ApiVersion": "1.43"})
     docker.reply("GET", "/v1.43/containers/srv/json", 200, {"Id": "abc"})
