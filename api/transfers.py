@@ -25,10 +25,11 @@ import gevent.os
 import multipart
 from gevent.threadpool import ThreadPool
 
-from wingspan import backups, commands, errors, panel
+from wingspan import backups, commands, errors
 from wingspan.filesystem import archives, start_in_thread
 from wingspan.filesystem.pgzip import MeteredReader, RateLimit
 from wingspan.filesystem.streams import write_all
+from wingspan.panel_retry import longest_call
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ class IncomingTransfers:
     def _create(self, uuid):
         if uuid in self.ctx.registry.views:
             raise errors.Conflict(ALREADY_HERE, detail="%s is already on this node" % uuid)
-        timeout = panel.longest_call(self.ctx.cfg) + CREATE_TIMEOUT
+        timeout = longest_call(self.ctx.cfg) + CREATE_TIMEOUT
         summary = self.ctx.client.call(commands.CREATE_SERVER,
                                        args={"uuid": uuid, "transfer": True}, timeout=timeout)
         return self.ctx.registry.add(summary)

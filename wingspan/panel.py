@@ -17,12 +17,10 @@ import hmac
 import json
 import logging
 import os
-import random
 import re
 import tempfile
 import uuid as uuidlib
 import warnings
-from dataclasses import dataclass
 
 import requests
 import tenacity
@@ -30,6 +28,7 @@ import urllib3
 
 from wingspan import __version__, errors
 from wingspan.config import ConfigError, Problem
+from wingspan.panel_retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -45,33 +44,6 @@ MAX_PAGE_FETCHES = 8
 # Keep-alive connections kept for reuse. The supervisor makes the Panel calls of every
 # worker (supervisor/panel_relay.py), so a mass start's syncs run at once on this client.
 CONNECTIONS_KEPT = 64
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff of a Panel request (cenkalti/backoff as Wings sets it, §12.1).
-
-    The n-th wait is ``min(initial * multiplier**n, max_interval)`` spread by
-    ±``randomization``; no attempt starts once ``max_elapsed`` seconds would be exceeded.
-    """
-
-    initial: float = 0.5
-    multiplier: float = 1.5
-    randomization: float = 0.5
-    max_interval: float = 12.0
-    max_elapsed: float = 30.0
-
-    def interval(self, retry_number):
-        """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
-        base = min(self.initial * self.multiplier ** (retry_number - 1), self.max_interval)
-        spread = base * self.randomization
-        return random.uniform(base - spread, base + spread)
-
-
-def longest_call(cfg):
-    """Seconds one Panel call may take with its retries: the retry window, then one last
-    attempt. A caller waiting on another process's Panel call waits this long at least."""
-    return RetryPolicy.max_elapsed + cfg.remote_query.timeout
 
 
 class _RetryableStatus(Exception):

@@ -6,7 +6,7 @@ bus client is made on the first call: a worker that only re-attaches never needs
 """
 
 from wingspan import bus, commands
-from wingspan.panel import longest_call
+from wingspan.panel_retry import longest_call
 
 # On top of the longest the supervisor may spend on one call with its retries.
 BUS_MARGIN = 5.0

@@ -21,7 +21,6 @@ import time
 
 import gevent
 import gevent.os
-import requests
 
 from wingspan import backups, errors
 from wingspan.filesystem import archives, in_thread
@@ -213,6 +212,9 @@ class Outgoing(Job):
         """Send the body; returns what ended the upload, None when the destination took it.
         Returned, not raised: gevent prints the traceback of a greenlet that dies of an
         exception, and a destination that cannot be reached is no bug."""
+        # imported here: few workers ever send a server, and requests would cost the zygote
+        # that preloads every worker module 4 MiB and a tenth of a second at each boot
+        import requests
         form = Multipart()
         session = requests.Session()
         try:

@@ -9,7 +9,8 @@ import stat
 from api import declare, http
 from api.declare import BOOL, ERROR, INT, NO_CONTENT, STRING, Endpoint, Param, Response, \
     array, obj
-from wingspan import commands, errors, panel
+from wingspan import commands, errors
+from wingspan.panel_retry import longest_call
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def install(app, ctx):
     def create_server(body):
         if not UUID_V4.match(body["uuid"]):
             raise errors.ValidationFailed()
-        timeout = panel.longest_call(ctx.cfg) + CREATE_TIMEOUT
+        timeout = longest_call(ctx.cfg) + CREATE_TIMEOUT
         summary = ctx.client.call(commands.CREATE_SERVER, args={
             "uuid": body["uuid"], "start_on_completion": body["start_on_completion"]},
             timeout=timeout)
@@ -197,7 +198,7 @@ def install(app, ctx):
         # the worker's Panel call fails as a 500 within this; a bus timeout (504) would
         # only mean the worker is stuck
         result = ctx.client.call(commands.SYNC, server.uuid,
-                                 timeout=panel.longest_call(ctx.cfg) + 5)
+                                 timeout=longest_call(ctx.cfg) + 5)
         ctx.registry.apply_event(server.uuid, "definition", result["definition"])
         return http.empty_response(204)
 

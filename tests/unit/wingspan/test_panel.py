@@ -14,7 +14,8 @@ import requests
 
 from wingspan import errors
 from wingspan.config import Config
-from wingspan.panel import PanelClient, RetryPolicy
+from wingspan.panel import PanelClient
+from wingspan.panel_retry import RetryPolicy
 
 TOKEN_ID = "Xq3T9bV1kP0aL7mZ"
 TOKEN = "4rV0c1ZQk8nT2xW5bL7mP9sD3fG6hJ1kL2zX4cV6bN8mQ0wE2rT4yU6iO8pA0sD2f"
