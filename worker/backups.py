@@ -20,6 +20,7 @@ import gevent
 from wingspan import backups, errors
 from wingspan.filesystem import archives, in_thread, tree
 from wingspan.filesystem.pgzip import MeteredReader, MeteredSink, RateLimit
+from worker import s3
 from worker.handoff import Handoff, HandoffReader
 from worker.jobs import Job
 from worker.server import OFFLINE
@@ -87,7 +88,6 @@ class BackupJob(Job):
         bound = offload(self._size_bound)
         upload_urls = self.rt.panel.get_backup_upload_parts(self.identifier, bound)
         urls, part_size = _checked_parts(upload_urls)
-        s3 = _s3()
         upload = s3.StreamedUpload(urls, s3.http_pool(self.rt.verify_tls), self.cancelled)
         sink = upload.sink(directory, ".%s.%s" % (self.identifier, secrets.token_hex(4)),
                            part_size)
@@ -191,7 +191,6 @@ class RestoreJob(Job):
 
     def prepare(self):
         if self.adapter == "s3":
-            s3 = _s3()
             self._pool = s3.http_pool(self.rt.verify_tls, s3.DOWNLOAD_TIMEOUT)
             self.source = s3.open_download(self._pool, self.download_url)
         else:
@@ -217,7 +216,6 @@ class RestoreJob(Job):
         self.rt.environment.wait_for_stop(RESTORE_STOP_TIMEOUT, terminate=False)
 
     def _extract_download(self, offload):
-        s3 = _s3()
         handoff = Handoff(s3.DOWNLOAD_CHUNKS_AHEAD)
         pumping = gevent.spawn(s3.pump, self.source, handoff, self.cancelled)
         try:
@@ -256,7 +254,7 @@ class RestoreJob(Job):
         source, self.source = self.source, None
         if source is None:
             return
-        if self.adapter == "s3":  # an HTTP response, its connection back to the pool
+        if isinstance(source, s3.urllib3.BaseHTTPResponse):
             source.release_conn()
         else:
             source.close()
@@ -277,10 +275,3 @@ def _remove(path):
     except OSError as e:
         log.warning("could not remove %s: %s", path, e)
 
-
-def _s3():
-    """``worker.s3``, imported at a worker's first S3 backup or restore: it loads urllib3 and
-    tenacity, which the zygote would otherwise preload for every worker, most of which never
-    use them."""
-    from worker import s3
-    return s3

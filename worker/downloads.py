@@ -18,6 +18,7 @@ import uuid as uuidlib
 
 import gevent
 import multipart
+import urllib3
 
 from wingspan import egress, errors
 from wingspan.filesystem import in_thread
@@ -28,8 +29,7 @@ log = logging.getLogger(__name__)
 MAX_DOWNLOADS = 3
 USER_AGENT = "Pterodactyl Panel (https://pterodactyl.io)"
 CHUNK_BYTES = 1024 * 1024
-CONNECT_TIMEOUT = 30.0
-READ_TIMEOUT = 120.0
+TIMEOUT = urllib3.Timeout(connect=30.0, read=120.0)
 TOO_MANY = ("This server has reached its limit of 3 simultaneous remote file downloads at "
             "once. Please wait for one to complete before trying again.")
 BAD_URL = "An error occurred while parsing that URL: %s"
@@ -71,14 +71,12 @@ class RemoteFile:
 
     def open(self):
         """The response to ``GET``, connected to the checked address only."""
-        urllib3 = _urllib3()
-        timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
         if self.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
-                self.address, self.port, timeout=timeout, retries=False, maxsize=1,
+                self.address, self.port, timeout=TIMEOUT, retries=False, maxsize=1,
                 server_hostname=self.host, assert_hostname=self.host, cert_reqs="CERT_REQUIRED")
         else:
-            pool = urllib3.HTTPConnectionPool(self.address, self.port, timeout=timeout,
+            pool = urllib3.HTTPConnectionPool(self.address, self.port, timeout=TIMEOUT,
                                               retries=False, maxsize=1)
         headers = {"Host": self.host_header(), "User-Agent": USER_AGENT}
         try:
@@ -138,7 +136,6 @@ class Download:
         return name
 
     def _copy(self, response, out):
-        urllib3 = _urllib3()
         while self.received < self.total:
             if self.cancelled:
                 raise Cancelled()
@@ -220,10 +217,3 @@ class Downloads:
             log.info("download %s cancelled", download.identifier)
         except errors.WingspanError as e:
             log.warning("download %s failed: %s", download.identifier, e)
-
-
-def _urllib3():
-    """urllib3, imported at a worker's first remote download: the zygote preloads every
-    module a worker imports, and most workers never download."""
-    import urllib3
-    return urllib3

@@ -46,6 +46,38 @@ def test_filling_takes_the_free_blocks_of_the_pools_in_use():
     assert after < before / 2
 
 
+def test_filling_takes_the_free_chunks_of_the_c_heap():
+    # a fresh interpreter again; the holes are made between chunks kept in use, so that
+    # they neither merge nor all fit in glibc's per-thread cache (7 of a size)
+    script = textwrap.dedent("""
+        import ctypes
+        from supervisor import zygote
+        free = zygote._libc.free
+        free.argtypes = [ctypes.c_void_p]
+        chunks = [zygote._libc.malloc(2000) for _ in range(200)]
+        for chunk in chunks[::2]:
+            free(chunk)
+        def holes():
+            return sum(n for size, n in zygote._free_chunks() if size == 2016)
+        before = holes()
+        zygote._fill_free_chunks()
+        print(before, holes(), all(size % 16 == 0 for size, _ in zygote._free_chunks()))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    before, after, aligned = out.split()
+    assert int(before) >= 90
+    assert int(after) == 0
+    assert aligned == "True"
+
+
+def test_without_glibc_the_c_heap_is_left_as_it_is(monkeypatch):
+    monkeypatch.setattr(zygote, "_malloc_info", None)
+    monkeypatch.setattr(zygote, "_CHUNK_FILLERS", [])
+    zygote._fill_free_chunks()
+    assert zygote._CHUNK_FILLERS == []
+
+
 class FakeZygote:
     """``zygote._serve`` in a child process; its workers report on ``reports``."""
 
