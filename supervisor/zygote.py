@@ -418,4 +418,3 @@ def main():
 
 if __name__ == "__main__":
     main()
-
