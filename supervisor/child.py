@@ -76,11 +76,14 @@ class Child:
         self.next_start = None
         self.server = None  # the game server a worker serves
         self._stop_signal = signal.SIGTERM  # for a stop that comes while a spawn waits
+        self._spawning = False
+        self._held_signals = []  # sent while a spawn waited: delivered once the pid is known
 
     def start(self, now):
         # STOPPED|BACKOFF|FAILED -> STARTING (straight to RUNNING without a ready signal)
         self.state = STARTING if self.signals_ready else RUNNING
         self.next_start = None
+        self._spawning = True
         try:
             self.pid = self._spawn()
         except OSError as e:
@@ -89,10 +92,15 @@ class Child:
             if self.state != STOPPED:
                 self._schedule_restart(now)
             return
+        finally:
+            self._spawning = False
+            held, self._held_signals = self._held_signals, []
         if self.state == STOPPED:
             # stop() came while the spawn waited (on the zygote): the new process goes too
             self.stop(self._stop_signal)
             return
+        for sig in held:
+            self.signal(sig)
         self.policy.started(now)
         if self.state == STARTING and self.boot_timeout:
             # from when the process exists: a spawn may have waited for the zygote
@@ -166,6 +174,13 @@ class Child:
         self.signal(sig)
 
     def signal(self, sig):
+        """Send ``sig`` to the process. One sent while its spawn waits (the zygote has
+        forked it, its pid is on the way) is sent once the pid is known: a reload would
+        otherwise miss the process that already read the old file."""
+        if self.pid is None and self._spawning:
+            if sig not in self._held_signals:
+                self._held_signals.append(sig)
+            return
         if self.pid is not None:
             try:
                 os.kill(self.pid, sig)

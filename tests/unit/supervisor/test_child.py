@@ -111,6 +111,34 @@ def test_stop_while_the_spawn_waits_stops_the_new_process():
     assert proc.pid is None
 
 
+def test_a_signal_sent_while_the_spawn_waits_reaches_the_new_process(monkeypatch):
+    """A reload (SIGHUP to every child) that comes while the zygote forks a worker: the
+    worker may already have read the old config.yml, so it gets the signal once its pid is
+    known, once however many reloads came."""
+    killed = []
+    monkeypatch.setattr(child.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+
+    def spawn():
+        proc.signal(signal.SIGHUP)
+        proc.signal(signal.SIGHUP)
+        return 4242
+
+    proc = child.Child("worker x", spawn, RestartPolicy(), signals_ready=True)
+    proc.start(0)
+    assert (proc.state, killed) == (child.STARTING, [(4242, signal.SIGHUP)])
+    proc.signal(signal.SIGHUP)
+    assert killed == [(4242, signal.SIGHUP)] * 2
+
+
+def test_a_signal_to_a_child_without_a_process_is_not_kept_for_a_later_one(monkeypatch):
+    killed = []
+    monkeypatch.setattr(child.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    proc, _ = make()
+    proc.signal(signal.SIGHUP)  # stopped: the process started later reads the file anyway
+    proc.start(0)
+    assert killed == []
+
+
 def test_stop_while_a_failing_spawn_waits_schedules_no_restart():
     def failing():
         proc.stop(signal.SIGKILL)
