@@ -551,7 +551,6 @@ class Jail:
     # -- whole tree ---------------------------------------------------------------------
 
     @os_errors
-    @os_errors
     def disk_usage(self):
         """The §4.3 walk of this root, in bytes."""
         with self.open_root() as root_fd:
