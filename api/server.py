@@ -70,6 +70,17 @@ def listener(host, port):
     return sock
 
 
+def wsgi_server(cfg, app, handler_class):
+    """gevent's WSGI server on the API's listener.
+
+    ``SERVER_NAME`` is given: gevent would otherwise look the listening address up in the
+    DNS (``getfqdn``) before it serves, and a node whose resolver does not answer would
+    keep its API closed for the resolver's timeouts."""
+    return WSGIServer(listener(cfg.api.host, cfg.api.port), app,
+                      environ={"SERVER_NAME": cfg.api.host}, handler_class=handler_class,
+                      log=None, error_log=logging.getLogger("api.wsgi"), **ssl_arguments(cfg))
+
+
 def ssl_arguments(cfg):
     if not cfg.api.ssl.enabled:
         return {}
@@ -94,9 +105,7 @@ def serve(cfg, config_path, context, supervisor_pidfd):
     registry.load()
     app = http.ErrorsAndHeaders(make_app(ctx), lambda: ctx.cfg)
     gate = WebsocketGate(ctx)
-    server = WSGIServer(listener(cfg.api.host, cfg.api.port), app,
-                        handler_class=gate.handler_class(), log=None,
-                        error_log=logging.getLogger("api.wsgi"), **ssl_arguments(cfg))
+    server = wsgi_server(cfg, app, gate.handler_class())
     server.start()
     # What exists now lives as long as the process: kept out of every full collection,
     # which otherwise walks it all while holding the GIL.

@@ -1,11 +1,14 @@
 """The API's listening socket: Nagle is off for every connection, also for those whose
-handshake completed before the API accepted them."""
+handshake completed before the API accepted them; its server starts without the DNS."""
 
 import socket
 
+import gevent.pywsgi
 import pytest
 
-from api.server import listener
+from api.server import listener, wsgi_server
+from tests.support.ports import free_port
+from wingspan.config import Config
 
 
 def test_a_connection_made_before_any_accept_has_nagle_off():
@@ -38,3 +41,16 @@ def test_a_taken_port_is_refused():
             listener("127.0.0.1", taken.getsockname()[1])
     finally:
         taken.close()
+
+
+def test_the_server_starts_without_looking_its_address_up(monkeypatch):
+    def no_dns(*args):
+        raise AssertionError("getfqdn%r called" % (args,))
+    monkeypatch.setattr(gevent.pywsgi.socket, "getfqdn", no_dns)
+    cfg = Config.from_dict({"api": {"host": "0.0.0.0", "port": free_port()}})
+    server = wsgi_server(cfg, lambda environ, start_response: [], gevent.pywsgi.WSGIHandler)
+    try:
+        server.start()
+        assert server.environ["SERVER_NAME"] == "0.0.0.0"
+    finally:
+        server.stop()
