@@ -8,7 +8,7 @@ Spec: architecture.md (processes: supervisor, zygote, API process, workers).
 import os
 import uuid as uuidlib
 
-PACKAGES = ("api", "worker", "wingspan", "supervisor")
+PACKAGES = ("api", "worker", "wingspan", "supervisor", "sftp")
 
 
 def plant_hostile_modules(directory, marker_dir):
@@ -42,5 +42,6 @@ def test_a_daemon_started_among_hostile_modules_imports_none_of_them(panel, daem
     daemon.wait_state(uuid, "running")
 
     titles = daemon.processes()
-    assert {"wingspan: api", "wingspan: zygote", "wingspan: worker %s" % uuid} <= set(titles)
+    assert {"wingspan: api", "wingspan: sftp", "wingspan: zygote",
+            "wingspan: worker %s" % uuid} <= set(titles)
     assert os.listdir(markers) == []
