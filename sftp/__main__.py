@@ -7,9 +7,11 @@ sockets carry the bus (wingspan.aiobus).
 from wingspan.startup import end_background_start, runtime_flags, start_child, \
     start_in_background
 
-start_in_background("sftp")  # before the imports, which are most of the start
+# before the imports, which are most of the start
+FOREGROUND_NICENESS = start_in_background("sftp")
 
 import asyncio  # noqa: E402
+import functools  # noqa: E402
 import logging  # noqa: E402
 import warnings  # noqa: E402
 
@@ -28,7 +30,8 @@ def main():
     # a line per connection and per channel otherwise: bots knock on port 2022 all day
     logging.getLogger("asyncssh").setLevel(logging.DEBUG if debug else logging.WARNING)
     asyncio.run(serve(cfg, args.supervisor_pidfd, verify_tls,
-                      on_listening=end_background_start))
+                      on_listening=functools.partial(end_background_start,
+                                                     FOREGROUND_NICENESS)))
 
 
 if __name__ == "__main__":

@@ -95,10 +95,12 @@ def test_the_sftp_process_is_supervised_and_restarted(node):
     with open(path, "rb") as f:
         assert f.read() == key
     # it starts at a lower priority than the boot (wingspan.startup.start_in_background),
-    # and serves at the daemon's own
+    # and serves at the daemon's own, in every thread: also those started meanwhile
     new = node.daemon.processes()["wingspan: sftp"]
-    assert os.getpriority(os.PRIO_PROCESS, new) == \
-        os.getpriority(os.PRIO_PROCESS, node.daemon.process.pid)
+    threads = [int(tid) for tid in os.listdir("/proc/%d/task" % new)]
+    assert len(threads) > 1
+    assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads} == \
+        {os.getpriority(os.PRIO_PROCESS, node.daemon.process.pid)}
 
 
 def test_a_failing_panel_is_an_auth_error_not_a_crash(node):

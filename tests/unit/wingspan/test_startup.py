@@ -48,24 +48,36 @@ def test_reloads_held_restores_a_mask_that_already_held_them():
     assert not blocked()
 
 
+# Prints the niceness during the start, then that of the main thread and of a thread
+# started during the start, after it; each relative to the niceness before.
 BACKGROUND = textwrap.dedent("""
-    import os, sys, setproctitle
+    import os, sys, threading, setproctitle
     from wingspan import startup
     if len(sys.argv) > 1:
         os.setuid(65534)  # nobody: not allowed to raise a priority again
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    startup.start_in_background("test")
+    niceness = startup.start_in_background("test")
     during = os.getpriority(os.PRIO_PROCESS, 0)
     title = setproctitle.getproctitle()
-    startup.end_background_start()
-    print(during - base, os.getpriority(os.PRIO_PROCESS, 0) - base, title)
+    started, done = threading.Event(), threading.Event()
+    ids = []
+    def run():
+        ids.append(threading.get_native_id())
+        started.set()
+        done.wait()
+    threading.Thread(target=run).start()
+    started.wait()
+    startup.end_background_start(niceness)
+    after = [os.getpriority(os.PRIO_PROCESS, tid) - base for tid in (0, ids[0])]
+    done.set()
+    print(niceness - base, during - base, *after, title)
 """)
 
 
-def test_a_background_start_steps_back_and_then_returns_to_its_priority():
+def test_a_background_start_steps_back_and_then_returns_every_thread_to_its_priority():
     out = subprocess.run([sys.executable, "-c", BACKGROUND], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == [str(startup.BACKGROUND_NICENESS), "0", "wingspan:", "test"]
+    assert out == ["0", str(startup.BACKGROUND_NICENESS), "0", "0", "wingspan:", "test"]
 
 
 def test_without_the_right_to_return_the_process_stays_back_and_says_so():
@@ -73,5 +85,5 @@ def test_without_the_right_to_return_the_process_stays_back_and_says_so():
         pytest.skip("needs root to become another user")
     run = subprocess.run([sys.executable, "-c", BACKGROUND, "unprivileged"],
                          capture_output=True, text=True, check=True)
-    assert run.stdout.split()[:2] == [str(startup.BACKGROUND_NICENESS)] * 2
+    assert run.stdout.split()[:4] == ["0"] + [str(startup.BACKGROUND_NICENESS)] * 3
     assert "cannot raise the priority back" in run.stderr
