@@ -35,6 +35,7 @@ CONTAINER_UID = 1000
 CONTAINER_GID = 1000
 READY_TIMEOUT = 30.0
 STOP_GRACE = 15.0
+# the top-level packages setup.py installs (tests/unit/support/test_daemon_bytecode.py)
 DAEMON_PACKAGES = ("wingspan", "supervisor", "worker", "api", "sftp")
 
 

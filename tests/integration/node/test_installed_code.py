@@ -8,7 +8,7 @@ Spec: architecture.md (processes: supervisor, zygote, API process, workers).
 import os
 import uuid as uuidlib
 
-PACKAGES = ("api", "worker", "wingspan", "supervisor", "sftp")
+from tests.support.daemon import DAEMON_PACKAGES
 
 
 def plant_hostile_modules(directory, marker_dir):
@@ -19,7 +19,7 @@ def plant_hostile_modules(directory, marker_dir):
 
     with open(os.path.join(directory, "api.py"), "w") as f:
         f.write(body("api.py"))
-    for name in PACKAGES:
+    for name in DAEMON_PACKAGES:
         os.makedirs(os.path.join(directory, name), exist_ok=True)
         with open(os.path.join(directory, name, "__init__.py"), "w") as f:
             f.write(body(name))

@@ -7,12 +7,12 @@ import types
 
 import pytest
 
+from tests.support.daemon import DAEMON_PACKAGES
 from wingspan import commands, errors
 from worker.commands import build_registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-PACKAGES = ("api", "worker", "supervisor", "sftp", "wingspan")
 BARE_NAME_CALL = re.compile(r"\.(call|ask|register)\(\s*[\"']")
 
 
@@ -23,7 +23,7 @@ def test_every_declared_worker_command_has_a_handler_and_no_other_is_served():
 
 def test_no_call_site_names_a_command_by_a_bare_string():
     found = []
-    for package in PACKAGES:
+    for package in DAEMON_PACKAGES:
         for folder, _, files in os.walk(os.path.join(ROOT, package)):
             for name in files:
                 if name.endswith(".py"):
