@@ -254,7 +254,7 @@ class RestoreJob(Job):
         source, self.source = self.source, None
         if source is None:
             return
-        if isinstance(source, s3.urllib3.BaseHTTPResponse):
+        if self.adapter == "s3":  # an HTTP response, its connection back to the pool
             source.release_conn()
         else:
             source.close()
