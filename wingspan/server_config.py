@@ -5,6 +5,11 @@ documents with the rules of Wings' Go decoder: a value of the wrong type makes t
 document invalid, ``null`` leaves the zero value, unknown keys are ignored.
 ``api_configuration`` writes the definition back the way ``GET /api/servers/:server``
 shows it (wings-api.md §4.1), and ``to_panel_doc`` carries it between processes.
+
+A definition keeps the values of the document it was decoded from instead of copying them:
+each document is decoded from JSON for it alone (the Panel's answer, a bus message), and
+nothing changes one afterwards. Copying every server's whole document at each hop between
+the supervisor, the workers and the API only lengthened the boot.
 """
 
 import copy
@@ -57,7 +62,7 @@ def _integer(value, path, bounds=INT64):
 
 
 def _any(value, path):
-    return copy.deepcopy(value)
+    return value
 
 
 def _string_or_null(value, path):
@@ -209,7 +214,8 @@ class ServerDefinition:
 
         Args:
             doc: the Panel's document; ``uuid``, when given, is the server it was
-                requested for and must agree with ``settings.uuid``.
+                requested for and must agree with ``settings.uuid``. The definition
+                keeps its values, and leaves the document itself unchanged.
             crash_detection_default: ``system.crash_detection.enabled``, used when the
                 Panel does not send ``crash_detection_enabled`` (it never does).
 
@@ -243,17 +249,16 @@ class ServerDefinition:
             process=_process(_Fields(process_doc, "process_configuration")),
             unset=_unset_collections(settings, allocations, egg),
         )
-        raw_settings = copy.deepcopy(settings.data)
-        raw_settings["uuid"] = uuid
-        raw_settings["crash_detection_enabled"] = definition.crash_detection_enabled
-        definition.raw = {"settings": raw_settings,
-                          "process_configuration": copy.deepcopy(process_doc)}
+        raw_settings = dict(settings.data, uuid=uuid,
+                            crash_detection_enabled=definition.crash_detection_enabled)
+        definition.raw = {"settings": raw_settings, "process_configuration": process_doc}
         return definition
 
     def to_panel_doc(self):
         """The document to rebuild this definition from in another process; decoding it
-        gives an equal definition whatever that process's crash-detection default."""
-        return {"uuid": self.uuid, **copy.deepcopy(self.raw)}
+        gives an equal definition whatever that process's crash-detection default. It
+        shares the definition's values: it is for encoding, not for changing."""
+        return {"uuid": self.uuid, **self.raw}
 
     def disk_limit_bytes(self):
         """The disk quota in bytes; 0 is unlimited (wings-behaviour.md Appendix A)."""
