@@ -47,9 +47,14 @@ def compile_daemon_code():
     process writes the bytecode it compiles under PYTHONDONTWRITEBYTECODE, and none can use
     a cached one for a module edited since: each of the daemon's processes would compile
     the whole tree again at its start (more than a second of a 100-server boot)."""
+    for directory in daemon_package_directories():
+        compileall.compile_dir(directory, quiet=1)
+
+
+def daemon_package_directories():
+    """The directories the daemon's packages are imported from."""
     for package in DAEMON_PACKAGES:
-        for directory in importlib.util.find_spec(package).submodule_search_locations:
-            compileall.compile_dir(directory, quiet=1)
+        yield from importlib.util.find_spec(package).submodule_search_locations
 
 
 def node_config(panel, node, base_dir, run_dir, network, api_port=None, sftp_port=None):

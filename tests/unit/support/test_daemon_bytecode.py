@@ -5,7 +5,7 @@ import ast
 import importlib.util
 import os
 
-from tests.support.daemon import DAEMON_PACKAGES, compile_daemon_code
+from tests.support.daemon import DAEMON_PACKAGES, compile_daemon_code, daemon_package_directories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
@@ -28,15 +28,14 @@ def test_the_harness_compiles_every_package_setup_py_installs():
 def test_every_installed_module_has_current_bytecode():
     compile_daemon_code.__wrapped__()
     stale = []
-    for package in DAEMON_PACKAGES:
-        for directory in importlib.util.find_spec(package).submodule_search_locations:
-            for base, _, names in os.walk(directory):
-                for name in names:
-                    if not name.endswith(".py"):
-                        continue
-                    source = os.path.join(base, name)
-                    cached = importlib.util.cache_from_source(source)
-                    if (not os.path.exists(cached)
-                            or os.path.getmtime(cached) < os.path.getmtime(source)):
-                        stale.append(source)
+    for directory in daemon_package_directories():
+        for base, _, names in os.walk(directory):
+            for name in names:
+                if not name.endswith(".py"):
+                    continue
+                source = os.path.join(base, name)
+                cached = importlib.util.cache_from_source(source)
+                if (not os.path.exists(cached)
+                        or os.path.getmtime(cached) < os.path.getmtime(source)):
+                    stale.append(source)
     assert stale == []
